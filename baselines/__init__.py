@@ -1,0 +1,1 @@
+"""The comparators rpg-bench runs against RPG, one module each. Imports torch, never suite."""

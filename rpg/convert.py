@@ -1,0 +1,166 @@
+"""Turn any model's conv (and optionally linear) weights into ring-generated ones, and back."""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from collections.abc import Iterable, Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from rpg.ring import Generated, Ring, kaiming_fan_out_std
+
+Scope = str | Mapping[str, str]
+
+
+def _targets(model: nn.Module, linear: bool, exclude: Iterable[str] | None) -> list[str]:
+    kinds: tuple[type, ...] = (nn.modules.conv._ConvNd,) + ((nn.Linear,) if linear else ())
+    named = [(n, m) for n, m in model.named_modules() if isinstance(m, kinds)]
+    if exclude is None:
+        # The task head stays dense, as in the paper: the last Linear of the model.
+        heads = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+        exclude = heads[-1:]
+    patterns = list(exclude)
+    return [n for n, _ in named if not any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+
+
+def _ring_of(name: str, scope: Scope) -> str | None:
+    if scope == "global":
+        return "global"
+    if scope == "block":
+        return name.split(".")[0]
+    if isinstance(scope, Mapping):
+        for pattern, ring in scope.items():
+            if fnmatch.fnmatchcase(name, pattern):
+                return ring
+        return None
+    raise ValueError(f"scope must be 'global', 'block' or a mapping of layer names to rings, got {scope!r}")
+
+
+def _split(total: int, weights: Sequence[int]) -> list[int]:
+    """Split ``total`` in proportion to ``weights`` (largest remainder), at least 1 each."""
+    whole = sum(weights)
+    exact = [total * w / whole for w in weights]
+    parts = [max(1, int(e)) for e in exact]
+    order = sorted(range(len(weights)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
+    for i in order[: max(0, total - sum(parts))]:
+        parts[i] += 1
+    return parts
+
+
+def convert(
+    model: nn.Module,
+    ring_size: int | Mapping[str, int],
+    *,
+    index: str = "even",
+    sign: str = "random",
+    scope: Scope = "global",
+    seed: int = 0,
+    exclude: Iterable[str] | None = None,
+    linear: bool = False,
+) -> nn.Module:
+    """Generate the weights of ``model``'s layers from rings, in place; return the model.
+
+    Every ``nn.Conv*`` weight (and every ``nn.Linear`` weight when ``linear=True``) becomes
+    ``K = scale * sign * W[idx]`` for the ring W its scope assigns it to. Biases, norms and
+    excluded layers stay ordinary parameters. ``exclude`` takes fnmatch patterns of module
+    names; by default it is the model's last ``nn.Linear`` (the task head), which the
+    paper keeps dense. The stem conv is generated like every other conv: the paper
+    generates all conv layers, and the stem belongs to the backbone being budgeted.
+
+    ``scope``: ``"global"`` (one ring), ``"block"`` (one ring per top-level child that
+    holds generated layers: ResNet's stem and its four stages), or a mapping of fnmatch
+    patterns of layer names to ring names (first match wins; unmatched layers stay dense).
+    ``ring_size``: the total number of ring elements, split across rings in proportion to
+    the weights each generates, or a mapping of ring name to size.
+    """
+    if rings(model):
+        raise ValueError("this model is already converted; rpg.materialize() it first")
+    layers: dict[str, list[str]] = {}
+    for name in _targets(model, linear, exclude):
+        ring = _ring_of(name, scope)
+        if ring is not None:
+            if "." in ring or not ring:
+                raise ValueError(f"ring names must be non-empty and free of '.', got {ring!r}")
+            layers.setdefault(ring, []).append(name)
+    if not layers:
+        raise ValueError("no layer to generate: the model has no conv layer outside `exclude`")
+
+    modules = dict(model.named_modules())
+    sizes = {r: [modules[n].weight.numel() for n in names] for r, names in layers.items()}
+    if isinstance(ring_size, Mapping):
+        missing = set(layers) - set(ring_size)
+        if missing:
+            raise ValueError(f"ring_size names no size for rings {sorted(missing)}")
+        ring_sizes = {r: int(ring_size[r]) for r in layers}
+    else:
+        if int(ring_size) < len(layers):
+            raise ValueError(f"ring_size {ring_size} is smaller than the number of rings ({len(layers)})")
+        split = _split(int(ring_size), [sum(s) for s in sizes.values()])
+        ring_sizes = dict(zip(layers, split, strict=True))
+
+    seeds = torch.randint(2**62, (len(layers), 2), generator=torch.Generator().manual_seed(seed))
+    for (name, names), (index_seed, sign_seed) in zip(layers.items(), seeds.tolist(), strict=True):
+        weight = modules[names[0]].weight
+        # W starts at the Kaiming std of the ring's widest-fan-out layer, so every layer's
+        # scale is >= 1 and near it (the official code's choice for ResNets: 512 x 3 x 3).
+        # A unit-variance W would instead need scales ~ 1/sqrt(fan_out), which shrink the
+        # effective learning rate of the generated kernels by orders of magnitude.
+        std = min(kaiming_fan_out_std(modules[n].weight.shape) for n in names)
+        ring = Ring(
+            ring_sizes[name],
+            sizes[name],
+            index=index,
+            sign=sign,
+            index_seed=index_seed,
+            sign_seed=sign_seed,
+            std=std,
+            name=name,
+        ).to(device=weight.device, dtype=weight.dtype)
+        for slot, layer in enumerate(names):
+            module = modules[layer]
+            generated = Generated(ring, slot, module.weight.shape)
+            parametrize.register_parametrization(module, "weight", generated, unsafe=True)
+            module.parametrizations.weight.original.requires_grad_(False)
+    return model
+
+
+def _generators(model: nn.Module) -> list[tuple[str, Generated]]:
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, Generated)]
+
+
+def rings(model: nn.Module) -> dict[str, Ring]:
+    """The model's rings by name, in layer order (empty for a model never converted)."""
+    found: dict[str, Ring] = {}
+    for _, g in _generators(model):
+        found.setdefault(g.ring.name, g.ring)
+    return found
+
+
+def generated_layers(model: nn.Module) -> list[str]:
+    """Names of the modules whose weight a ring generates."""
+    suffix = ".parametrizations.weight.0"
+    return [n[: -len(suffix)] for n, _ in _generators(model) if n.endswith(suffix)]
+
+
+def materialize(model: nn.Module) -> nn.Module:
+    """A plain dense copy of ``model``: same outputs, ordinary weights, no rpg code inside.
+
+    This is the deployed form: ONNX export, TorchScript or pickling need nothing from rpg.
+    """
+    dense = copy.deepcopy(model)
+    modules = dict(dense.named_modules())
+    for name in generated_layers(dense):
+        module = modules[name]
+        with torch.no_grad():
+            weight = module.weight.detach().clone()
+        # Not parametrize.remove_parametrizations: it deletes the property from the
+        # parametrized class, which deepcopy shares with the original model.
+        if len(module.parametrizations) > 1:
+            raise ValueError(f"{name} has parametrizations besides rpg's; materialize cannot drop them")
+        del module._modules["parametrizations"]
+        module.__class__ = module.__class__.__bases__[0]
+        module.weight = nn.Parameter(weight)
+    return dense

@@ -1,0 +1,72 @@
+"""Index and sign maps: which element of the ring each generated weight reads, and its sign.
+
+A map covers all T generated weights of one ring, in layer order; each layer takes its
+own slice. Maps are pure functions of (T, N, seed), so they are regenerated on load and
+never stored.
+
+Index strategies (T generated weights drawn from a ring of N):
+    even        the paper's: floor(T/N) copies of 0..N-1, plus T mod N distinct elements
+                drawn without replacement, the whole array shuffled. Every element of the
+                ring is used floor(T/N) or ceil(T/N) times.
+    sequential  ring order, wrapping around (0, 1, ..., N-1, 0, 1, ...): no permutation.
+    uniform     iid uniform draws: random weight sharing.
+Sign strategies:
+    random      a fixed random +-1 per generated weight (the paper's reflection).
+    none        all +1.
+
+New strategies (HashedNets' hash, say) register themselves in INDEX or SIGN; a strategy
+receives the layer sizes so it can depend on (layer, position).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+
+IndexFn = Callable[[Sequence[int], int, torch.Generator], torch.Tensor]
+SignFn = Callable[[Sequence[int], torch.Generator], torch.Tensor]
+
+
+def _total(sizes: Sequence[int]) -> int:
+    return int(sum(sizes))
+
+
+def even(sizes: Sequence[int], n: int, gen: torch.Generator) -> torch.Tensor:
+    total = _total(sizes)
+    copies, rest = divmod(total, n)
+    parts = [torch.arange(n).repeat(copies), torch.randperm(n, generator=gen)[:rest]]
+    idx = torch.cat(parts)
+    return idx[torch.randperm(total, generator=gen)]
+
+
+def sequential(sizes: Sequence[int], n: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.arange(_total(sizes)) % n
+
+
+def uniform(sizes: Sequence[int], n: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.randint(n, (_total(sizes),), generator=gen)
+
+
+def random_sign(sizes: Sequence[int], gen: torch.Generator) -> torch.Tensor:
+    bits = torch.randint(2, (_total(sizes),), generator=gen, dtype=torch.int8)
+    return bits * 2 - 1
+
+
+def no_sign(sizes: Sequence[int], gen: torch.Generator) -> torch.Tensor:
+    return torch.ones(_total(sizes), dtype=torch.int8)
+
+
+INDEX: dict[str, IndexFn] = {"even": even, "sequential": sequential, "uniform": uniform}
+SIGN: dict[str, SignFn] = {"random": random_sign, "none": no_sign}
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+def check_strategy(index: str, sign: str) -> None:
+    if index not in INDEX:
+        raise ValueError(f"unknown index strategy {index!r}; known: {', '.join(INDEX)}")
+    if sign not in SIGN:
+        raise ValueError(f"unknown sign strategy {sign!r}; known: {', '.join(SIGN)}")

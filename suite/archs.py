@@ -1,0 +1,59 @@
+"""Architectures by name: what a suite's `arch` field may say."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from torch import nn
+
+from baselines.plain import WIDTHS, ResNet, scaled
+from suite.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Arch:
+    name: str
+    depth: int
+    stem: str
+    description: str
+    head: str = "fc"  # the task head's module name: outside the backbone budget
+
+    def build(self, widths: Sequence[int], in_channels: int, num_classes: int) -> nn.Module:
+        return ResNet(self.depth, widths, stem=self.stem, in_channels=in_channels, num_classes=num_classes)
+
+
+ARCHS = {
+    a.name: a
+    for a in [
+        Arch("resnet10-cifar", 10, "cifar", "ResNet-10 (one block per stage), CIFAR stem"),
+        Arch("resnet18-cifar", 18, "cifar", "ResNet-18, 3x3 stride-1 stem, no max-pool"),
+        Arch("resnet34-cifar", 34, "cifar", "ResNet-34, 3x3 stride-1 stem, no max-pool"),
+        Arch("resnet18", 18, "imagenet", "ResNet-18 as torchvision's (7x7 stem, max-pool)"),
+        Arch("resnet34", 34, "imagenet", "ResNet-34 as torchvision's (7x7 stem, max-pool)"),
+    ]
+}
+
+
+def get(name: str) -> Arch:
+    try:
+        return ARCHS[name]
+    except KeyError:
+        raise UsageError(f"unknown architecture {name!r}; known: {', '.join(ARCHS)}") from None
+
+
+@dataclass(frozen=True)
+class Net:
+    """The reference network of an experiment: an architecture at a width, for a task."""
+
+    arch: Arch
+    width: float
+    in_channels: int
+    num_classes: int
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return scaled(WIDTHS, self.width)
+
+    def build(self, widths: Sequence[int] | None = None) -> nn.Module:
+        return self.arch.build(widths or self.widths, self.in_channels, self.num_classes)

@@ -1,0 +1,189 @@
+"""rpg-bench's command line. Exit 0 on success, 1 if any cell failed, 2 on bad input."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+import webbrowser
+from pathlib import Path
+
+import torch
+
+from suite import archs, methods, records, report, runner, spec, tasks
+from suite.errors import UsageError
+from suite.ledger import parse_count
+
+DEFAULT_SUITE = "digits"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line and exit 2, not a usage dump
+        raise UsageError(message)
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="rpg-bench",
+        description="Run a suite of RPG-vs-comparator experiments at matched parameter budgets "
+        "and render its report. Subcommands: list, report OUT, ledger.",
+    )
+    p.add_argument(
+        "--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML (default: digits)"
+    )
+    p.add_argument("--profile", help="full (the paper's recipe) or smoke (seconds on CPU); default: the suite's")
+    p.add_argument("--out", help="output folder (default: reports/<suite>/)")
+    p.add_argument("--data-root", help="where data sets live (see datasets/README.md)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
+    p.add_argument("--methods", help="comma-separated subset of the suite's methods")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--open", dest="open", action="store_true", default=None, help="open the report in a browser")
+    p.add_argument("--no-open", dest="open", action="store_false", help="do not open the report")
+    return p
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
+    return torch.device(name)
+
+
+def _writable(out: Path) -> None:
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: {probe} is not a writable folder")
+
+
+def run(argv: list[str]) -> int:
+    args = _run_parser().parse_args(argv)
+    suite = spec.load(args.suite)
+    profile = args.profile or suite.default_profile
+    for e in suite.experiments:
+        if profile not in tasks.get(e.task).profiles:
+            known = ", ".join(tasks.get(e.task).profiles)
+            raise UsageError(f"unknown profile {profile!r} for task {e.task}; known: {known}")
+    only = None
+    if args.methods:
+        only = [m.strip() for m in args.methods.split(",") if m.strip()]
+        for m in only:
+            methods.get(m)
+        in_suite = {m for e in suite.experiments for m in e.methods}
+        if not set(only) & in_suite:
+            raise UsageError(
+                f"--methods {args.methods}: none of these is in suite {suite.name} ({', '.join(sorted(in_suite))})"
+            )
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
+    device = _device(args.device)
+    out = Path(args.out or Path("reports") / suite.name)
+    _writable(out)
+    cells = runner.expand(suite, profile, args.seeds, only)
+    runner.check(cells)
+
+    progress = not args.no_progress
+    meta = {
+        "suite": suite.name,
+        "description": suite.description,
+        "profile": profile,
+        "device": str(device),
+        "command": shlex.join(["rpg-bench", *argv]),
+        "started": runner._now(),
+        "cells": len(cells),
+    }
+    results = runner.run(cells, out, device, args.data_root, progress=progress, meta=meta)
+    path = report.render(out)
+    failed = [r for r in results if r["status"] != "ok"]
+    print(f"report: {path}  ({len(results)} cells: {len(results) - len(failed)} ok, {len(failed)} failed)")
+    if args.open or (args.open is None and sys.stdout.isatty() and not os.environ.get("CI")):
+        webbrowser.open(path.resolve().as_uri())
+    return 1 if failed else 0
+
+
+def list_(argv: list[str]) -> int:
+    _Parser(prog="rpg-bench list", description="List suites, tasks, methods and architectures.").parse_args(argv)
+    print("suites:")
+    for name in sorted(spec.builtin()):
+        s = spec.load(name)
+        print(f"  {name:12} {s.description}")
+    print("tasks:")
+    for t in tasks.TASKS.values():
+        print(f"  {t.name:12} {t.description} (profiles: {', '.join(t.profiles)})")
+    print("methods:")
+    for m in methods.METHODS.values():
+        print(f"  {m.name:12} {m.description} (knob: {m.knob})")
+    print("architectures:")
+    for a in archs.ARCHS.values():
+        print(f"  {a.name:16} {a.description}")
+    return 0
+
+
+def report_(argv: list[str]) -> int:
+    p = _Parser(prog="rpg-bench report", description="Re-render OUT/index.html and OUT/results.csv from OUT/records.")
+    p.add_argument("out", help="a results folder written by rpg-bench")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    if not (out / records.RECORDS).is_dir():
+        raise UsageError(f"{out} holds no rpg-bench records (expected {out / records.RECORDS}/)")
+    _writable(out)
+    print(f"report: {report.render(out)}")
+    return 0
+
+
+def ledger_(argv: list[str]) -> int:
+    p = _Parser(prog="rpg-bench ledger", description="Print a method's parameter ledger at a budget as JSON.")
+    p.add_argument("--arch", required=True, choices=list(archs.ARCHS), metavar="ARCH")
+    p.add_argument("--method", required=True)
+    p.add_argument("--budget", required=True, help="backbone parameters: 2M, 45K, 11173962")
+    p.add_argument("--width", type=float, default=1.0, help="reference width multiplier (default 1)")
+    p.add_argument(
+        "--classes", type=int, default=None, help="head size (default: 1000 for ImageNet stems, 100 for CIFAR)"
+    )
+    p.add_argument("--in-channels", type=int, default=3)
+    args = p.parse_args(argv)
+    arch = archs.get(args.arch)
+    classes = args.classes or (1000 if arch.stem == "imagenet" else 100)
+    net = archs.Net(arch, args.width, args.in_channels, classes)
+    method = methods.get(args.method)
+    built = methods.build(method, net, parse_count(args.budget), seed=0)
+    print(
+        json.dumps(
+            {
+                "arch": arch.name,
+                "method": method.name,
+                "budget": built.budget,
+                "setting": built.setting,
+                "deviation": built.deviation,
+                **built.ledger,
+            },
+            indent=1,
+        )
+    )
+    return 0
+
+
+COMMANDS = {"list": list_, "report": report_, "ledger": ledger_}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        if argv and argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:])
+        return run(argv)
+    except UsageError as e:
+        print(f"rpg-bench: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rpg-bench: interrupted; finished cells are recorded, run the same command to resume", file=sys.stderr)
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: loaders for real data sets and generators for synthetic ones."""

@@ -1,0 +1,91 @@
+"""The parameter ledger: one counting rule, applied to every method.
+
+For any model:
+    learned       trainable scalars, each counted once: a shared tensor (an RPG ring, a
+                  tied weight) counts once however many layers read it; a pruned weight
+                  (torch.nn.utils.prune's ``*_orig`` with a ``*_mask``) counts its
+                  unmasked entries only; BN running statistics are not learned.
+    backbone      learned minus the task head's learned scalars: the paper's budget axis,
+                  and what budgets are matched on.
+    dense         weights that run at inference: every parameter of the deployed model
+                  (RPG's generated kernels counted at full size, the ring not at all).
+    stored_bytes  the size of ``torch.save(model.state_dict())``: what a checkpoint needs
+                  (for RPG: W, the dense layers, BN and the seeds; never the index maps).
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import torch
+from torch import nn
+
+import rpg
+from suite.errors import UsageError
+
+
+def _learned(module: nn.Module) -> int:
+    masks = dict(module.named_buffers())
+    total = 0
+    for name, p in module.named_parameters():  # deduplicates shared parameters
+        if not p.requires_grad:
+            continue
+        mask = masks.get(name[: -len("_orig")] + "_mask") if name.endswith("_orig") else None
+        total += int(mask.count_nonzero()) if mask is not None else p.numel()
+    return total
+
+
+def _dense(model: nn.Module) -> int:
+    ring_ids = {id(r.weight) for r in rpg.rings(model).values()}
+    total = 0
+    for name, module in model.named_modules():
+        for pname, p in module.named_parameters(recurse=False):
+            if id(p) in ring_ids or (pname == "original" and name.endswith("parametrizations.weight")):
+                continue
+            total += p.numel()
+    for ring in rpg.rings(model).values():
+        total += ring.total
+    return total
+
+
+def stored_bytes(model: nn.Module) -> int:
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    return buffer.tell()
+
+
+def ledger(model: nn.Module, head: str = "fc") -> dict[str, int]:
+    learned = _learned(model)
+    head_learned = _learned(model.get_submodule(head)) if head else 0
+    return {
+        "learned": learned,
+        "backbone": learned - head_learned,
+        "dense": _dense(model),
+        "stored_bytes": stored_bytes(model),
+    }
+
+
+_SUFFIX = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
+
+
+def parse_count(text: str | int) -> int:
+    """``'2M'`` -> 2000000, ``'45K'``, ``'1.5M'``, ``'11173962'``, ``'11_173_962'``."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        value = text
+    else:
+        match = re.fullmatch(r"\s*([0-9][0-9_,]*(?:\.[0-9]+)?)\s*([kKmMgG]?)\s*", str(text))
+        if not match:
+            raise UsageError(f"not a parameter count: {text!r} (write e.g. 2M, 45K or 11173962)")
+        number, suffix = match.groups()
+        value = round(float(number.replace("_", "").replace(",", "")) * _SUFFIX[suffix.upper()])
+    if value < 1:
+        raise UsageError(f"a parameter count must be positive, got {text!r}")
+    return value
+
+
+def format_count(n: float) -> str:
+    for suffix, size in (("G", 10**9), ("M", 10**6), ("K", 10**3)):
+        if abs(n) >= size:
+            return f"{n / size:.3g}{suffix}"
+    return f"{n:.0f}"

@@ -1,0 +1,159 @@
+"""The runner: expand a suite into cells, run each once, record each, skip recorded ones.
+
+A cell is (task, method, budget, seed, profile) within an experiment. Its record is
+``OUT/records/<key>.json``, where the key hashes the cell's full configuration (recipe
+included), so a changed recipe never reuses an old result. A cell that raises is recorded
+as failed with its error, and the suite goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+import rpg
+from suite import archs, env, measure, methods, records, tasks
+from suite.archs import Net
+from suite.spec import Suite
+from suite.train import fit
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Cell:
+    suite: str
+    experiment: str
+    task: str
+    arch: str
+    width: float
+    method: str
+    budget: int
+    seed: int
+    profile: str
+
+    def recipe(self) -> tasks.Recipe:
+        return tasks.get(self.task).profiles[self.profile]
+
+    def config(self) -> dict:
+        return {**asdict(self), "recipe": self.recipe().as_dict(), "record_version": RECORD_VERSION}
+
+    def key(self) -> str:
+        blob = json.dumps(self.config(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def net(self) -> Net:
+        task = tasks.get(self.task)
+        return Net(archs.get(self.arch), self.width, task.in_channels, task.num_classes)
+
+    def label(self) -> str:
+        return f"{self.experiment} {self.method}@{self.budget} seed {self.seed}"
+
+
+def expand(suite: Suite, profile: str, seeds: int | None = None, only: list[str] | None = None) -> list[Cell]:
+    cells = []
+    for e in suite.experiments:
+        for budget in e.budgets:
+            for method in e.methods:
+                if only and method not in only:
+                    continue
+                for seed in range(seeds or e.seeds):
+                    cells.append(Cell(suite.name, e.name, e.task, e.arch, e.width, method, budget, seed, profile))
+    return cells
+
+
+def check(cells: list[Cell]) -> None:
+    """Raise UsageError for any cell that cannot even start (an unreachable budget)."""
+    for cell in {(c.method, c.net(), c.budget): c for c in cells}.values():
+        methods.check_budget(methods.get(cell.method), cell.net(), cell.budget)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _measure(model: torch.nn.Module, x: torch.Tensor, batch: int) -> dict:
+    return {"batch1": measure.latency(model, x[:1]), "batchN": measure.latency(model, x[:batch])}
+
+
+def run_cell(cell: Cell, splits: tasks.Splits, device: torch.device, progress: bool) -> dict:
+    task = tasks.get(cell.task)
+    recipe = cell.recipe()
+    record = {
+        "key": cell.key(),
+        "config": cell.config(),
+        "status": "running",
+        "started": _now(),
+        "env": env.fingerprint(device),
+        "data": {"source": splits.source, "fingerprint": splits.fingerprint, "sizes": splits.sizes},
+    }
+    t0 = time.perf_counter()
+    try:
+        built = methods.build(methods.get(cell.method), cell.net(), cell.budget, cell.seed)
+        model = built.model.to(device)
+        training = fit(model, task, splits, recipe, cell.seed, progress=progress, desc=cell.label())
+        test = task.evaluate(model, splits, "test", recipe.eval_batch_size)
+        x = splits.tensors["test"][0]
+        deployed = rpg.materialize(model)
+        record.update(
+            status="ok",
+            metrics={task.metric: test, f"val_{task.metric}": training["val"]},
+            metric=task.metric,
+            ledger=built.ledger,
+            setting=built.setting,
+            deviation=built.deviation,
+            budget_met=abs(built.deviation) <= methods.solver.TOLERANCE,
+            training={k: training[k] for k in ("best_epoch", "history")},
+            latency={
+                "deployed": _measure(deployed, x, recipe.eval_batch_size),
+                "training": _measure(model, x, recipe.eval_batch_size),
+            },
+            memory=measure.peak_memory(deployed, x[: recipe.eval_batch_size]),
+        )
+    except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
+        record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+    record["seconds"] = time.perf_counter() - t0
+    record["finished"] = _now()
+    return record
+
+
+def run(
+    cells: list[Cell],
+    out: Path,
+    device: torch.device,
+    data_root: str | None,
+    *,
+    progress: bool = True,
+    meta: dict | None = None,
+) -> list[dict]:
+    """Run every cell without an ok record in ``out``; return the records of all cells."""
+    # Data first: a missing data root is bad input, found before anything is written.
+    data = {name: tasks.get(name).load(data_root, device) for name in dict.fromkeys(c.task for c in cells)}
+    folder = out / records.RECORDS
+    folder.mkdir(parents=True, exist_ok=True)
+    if meta is not None:
+        records.write_json(out / "run.json", meta)
+    results = []
+    bar = tqdm(cells, desc="cells", unit="cell", disable=not progress)
+    for cell in bar:
+        path = folder / f"{cell.key()}.json"
+        if path.exists():
+            old = records.read(path)
+            if old["status"] == "ok":
+                results.append(old)
+                continue
+        bar.set_postfix_str(cell.label())
+        record = run_cell(cell, data[cell.task], device, progress)
+        records.write_json(path, record)
+        if record["status"] != "ok":
+            tqdm.write(f"cell failed: {cell.label()}: {record['error']}")
+        results.append(record)
+    return results

@@ -1,0 +1,126 @@
+"""Suites: TOML files listing experiments (task x methods x budgets x seeds), checked on load."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from suite import archs, methods, tasks
+from suite.errors import UsageError
+from suite.ledger import parse_count
+
+_SUITE_KEYS = {"name", "description", "default_profile", "experiment"}
+_EXPERIMENT_KEYS = {"name", "description", "task", "arch", "width", "methods", "budgets", "seeds", "claim"}
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    description: str
+    task: str
+    arch: str
+    width: float
+    methods: tuple[str, ...]
+    budgets: tuple[int, ...]
+    seeds: int
+    claim: str | None
+
+    def net(self) -> archs.Net:
+        task = tasks.get(self.task)
+        return archs.Net(archs.get(self.arch), self.width, task.in_channels, task.num_classes)
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    description: str
+    default_profile: str
+    experiments: tuple[Experiment, ...]
+    path: str
+
+
+def builtin() -> dict[str, Path]:
+    """The suites shipped in suite/suites/, by name."""
+    folder = resources.files("suite") / "suites"
+    return {Path(p.name).stem: Path(str(p)) for p in folder.iterdir() if p.name.endswith(".toml")}
+
+
+def _locate(name: str) -> Path:
+    if name.endswith(".toml") or "/" in name:
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"suite file {name} does not exist")
+        return path
+    known = builtin()
+    if name not in known:
+        raise UsageError(f"unknown suite {name!r}; known: {', '.join(sorted(known))}")
+    return known[name]
+
+
+def _experiment(raw: dict, where: str) -> Experiment:
+    unknown = set(raw) - _EXPERIMENT_KEYS
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    for key in ("name", "task", "methods", "budgets"):
+        if key not in raw:
+            raise UsageError(f"{where}: missing key {key!r}")
+    where = f"{where} ({raw['name']!r})"
+    try:
+        task = tasks.get(raw["task"])
+        arch = archs.get(raw.get("arch", task.arch)).name
+        for m in raw["methods"]:
+            methods.get(m)
+        budgets = tuple(parse_count(b) for b in raw["budgets"])
+    except UsageError as e:
+        raise UsageError(f"{where}: {e}") from None
+    seeds = raw.get("seeds", 1)
+    if not isinstance(seeds, int) or seeds < 1:
+        raise UsageError(f"{where}: seeds must be a positive integer, got {seeds!r}")
+    width = raw.get("width", task.width)
+    if not isinstance(width, int | float) or width <= 0:
+        raise UsageError(f"{where}: width must be a positive number, got {width!r}")
+    return Experiment(
+        name=raw["name"],
+        description=raw.get("description", ""),
+        task=task.name,
+        arch=arch,
+        width=float(width),
+        methods=tuple(raw["methods"]),
+        budgets=budgets,
+        seeds=seeds,
+        claim=raw.get("claim"),
+    )
+
+
+def load(name: str) -> Suite:
+    """A suite by built-in name or path; any problem is a UsageError naming the file."""
+    path = _locate(name)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"suite file {path} is malformed: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"suite file {path} cannot be read: {e}") from None
+    unknown = set(raw) - _SUITE_KEYS
+    if unknown:
+        raise UsageError(f"suite file {path}: unknown key(s) {', '.join(sorted(unknown))}")
+    experiments = raw.get("experiment", [])
+    if not experiments:
+        raise UsageError(f"suite file {path}: no [[experiment]] tables")
+    parsed = tuple(_experiment(e, f"suite file {path}, experiment {i + 1}") for i, e in enumerate(experiments))
+    names = [e.name for e in parsed]
+    if len(set(names)) != len(names):
+        raise UsageError(f"suite file {path}: experiment names must be unique")
+    profile = raw.get("default_profile", "full")
+    for e in parsed:
+        if profile not in tasks.get(e.task).profiles:
+            raise UsageError(f"suite file {path}: task {e.task} has no profile {profile!r}")
+    return Suite(
+        name=raw.get("name", path.stem),
+        description=raw.get("description", ""),
+        default_profile=profile,
+        experiments=parsed,
+        path=str(path),
+    )

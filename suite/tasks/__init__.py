@@ -1,0 +1,19 @@
+"""Tasks by name: what a suite's `task` field may say."""
+
+from __future__ import annotations
+
+from suite.errors import UsageError
+from suite.tasks.base import Recipe, Splits, Task
+from suite.tasks.digits import Digits
+
+TASKS: dict[str, Task] = {t.name: t for t in [Digits()]}
+
+
+def get(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise UsageError(f"unknown task {name!r}; known: {', '.join(TASKS)}") from None
+
+
+__all__ = ["TASKS", "Recipe", "Splits", "Task", "get"]

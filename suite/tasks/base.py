@@ -1,0 +1,82 @@
+"""What a task is: data, a default network, a training recipe per profile, and a metric."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    schedule: str = "cosine"  # "cosine" (per step, to zero) or "step" (x gamma at milestones)
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.1
+    eval_batch_size: int = 256
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Splits:
+    """In-memory splits on the target device: {'train'|'val'|'test': (inputs, targets)}."""
+
+    tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    fingerprint: str
+    source: str
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.sizes = {k: len(v[1]) for k, v in self.tensors.items()}
+
+
+class Task:
+    name = ""
+    description = ""
+    metric = "top1"
+    metric_label = "top-1 accuracy (%)"
+    higher_is_better = True
+    arch = "resnet18-cifar"
+    width = 1.0
+    in_channels = 3
+    num_classes = 10
+    input_size: tuple[int, int, int] = (3, 32, 32)
+    profiles: dict[str, Recipe] = {}
+
+    def load(self, data_root: str | None, device: torch.device) -> Splits:
+        raise NotImplementedError
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output, target)
+
+    def batches(
+        self, splits: Splits, split: str, batch_size: int, generator: torch.Generator | None = None
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        x, y = splits.tensors[split]
+        order = (
+            torch.randperm(len(y), generator=generator).to(y.device)
+            if generator is not None
+            else torch.arange(len(y), device=y.device)
+        )
+        for i in range(0, len(y), batch_size):
+            take = order[i : i + batch_size]
+            yield x[take], y[take]
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> float:
+        """Top-1 accuracy in percent."""
+        model.eval()
+        correct = total = 0
+        for x, y in self.batches(splits, split, batch_size):
+            correct += int((model(x).argmax(1) == y).sum())
+            total += len(y)
+        return 100.0 * correct / total

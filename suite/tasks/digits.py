@@ -1,0 +1,28 @@
+"""digits: scikit-learn's 8x8 handwritten digits, embedded and real: the offline default."""
+
+from __future__ import annotations
+
+import torch
+
+from suite.data import digits
+from suite.tasks.base import Recipe, Splits, Task
+
+
+class Digits(Task):
+    name = "digits"
+    description = "scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), fixed split"
+    arch = "resnet18-cifar"
+    width = 0.25
+    in_channels = 1
+    num_classes = 10
+    input_size = (1, 8, 8)
+    profiles = {
+        "full": Recipe(epochs=20, batch_size=128, lr=0.1, weight_decay=5e-4),
+        "smoke": Recipe(epochs=2, batch_size=128, lr=0.1, weight_decay=5e-4),
+    }
+
+    def load(self, data_root: str | None, device: torch.device) -> Splits:
+        tensors = digits.load()
+        fingerprint = digits.fingerprint(tensors)
+        on_device = {k: (x.to(device), y.to(device)) for k, (x, y) in tensors.items()}
+        return Splits(on_device, fingerprint, "sklearn.datasets.load_digits (embedded)")

@@ -1,0 +1,72 @@
+"""Training with model selection on validation: the test split is never read here."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from suite.errors import Diverged
+from suite.tasks import Recipe, Splits, Task
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
+    if recipe.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, recipe.epochs * steps_per_epoch)
+    if recipe.schedule == "step":
+        milestones = [m * steps_per_epoch for m in recipe.milestones]
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, recipe.gamma)
+    raise ValueError(f"unknown schedule {recipe.schedule!r}")
+
+
+def fit(
+    model: nn.Module,
+    task: Task,
+    splits: Splits,
+    recipe: Recipe,
+    seed: int,
+    *,
+    progress: bool = True,
+    desc: str = "",
+) -> dict:
+    """Train for recipe.epochs; keep the weights of the epoch with the best validation metric.
+
+    Returns the training history and the selected epoch. Raises Diverged on a NaN or
+    infinite loss.
+    """
+    optimizer = torch.optim.SGD(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=recipe.lr,
+        momentum=recipe.momentum,
+        weight_decay=recipe.weight_decay,
+    )
+    steps = math.ceil(splits.sizes["train"] / recipe.batch_size)
+    scheduler = _scheduler(optimizer, recipe, steps)
+    shuffle = torch.Generator().manual_seed(seed)
+    sign = 1.0 if task.higher_is_better else -1.0
+    best = {"epoch": -1, "val": -math.inf * sign, "state": None}
+    history = []
+    bar = tqdm(range(recipe.epochs), desc=desc or "epochs", leave=False, disable=not progress, unit="ep")
+    for epoch in bar:
+        model.train()
+        total, count = 0.0, 0
+        for x, y in task.batches(splits, "train", recipe.batch_size, shuffle):
+            loss = task.loss(model(x), y)
+            if not torch.isfinite(loss):
+                raise Diverged(f"loss became {loss.item()} at epoch {epoch + 1}")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * len(y)
+            count += len(y)
+        val = task.evaluate(model, splits, "val", recipe.eval_batch_size)
+        history.append({"epoch": epoch + 1, "train_loss": total / count, "val": val})
+        bar.set_postfix(loss=f"{total / count:.3f}", val=f"{val:.2f}")
+        if sign * val > sign * best["val"]:
+            best = {"epoch": epoch + 1, "val": val, "state": copy.deepcopy(model.state_dict())}
+    model.load_state_dict(best["state"])
+    return {"best_epoch": best["epoch"], "val": best["val"], "history": history}

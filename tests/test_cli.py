@@ -1,0 +1,145 @@
+"""The command line end to end: real runs, real records, real reports, real errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from suite import cli, runner, spec, train
+
+SMOKE = ["--profile", "smoke", "--seeds", "1", "--no-progress", "--no-open"]
+
+
+def records(out: Path) -> dict[str, dict]:
+    return {p.name: json.loads(p.read_text()) for p in sorted((out / "records").glob("*.json"))}
+
+
+def test_smoke_run_records_every_cell_and_renders_the_report(smoke_run):
+    out, code = smoke_run
+    assert code == 0
+    recs = records(out)
+    suite = spec.load("digits")
+    assert len(recs) == len(runner.expand(suite, "smoke", seeds=1))
+    for r in recs.values():
+        assert r["status"] == "ok", r.get("error")
+        assert 0 <= r["metrics"]["top1"] <= 100
+        assert r["budget_met"] and abs(r["ledger"]["backbone"] / r["config"]["budget"] - 1) <= 0.005
+        assert r["latency"]["deployed"]["batch1"]["median_ms"] > 0
+        assert r["latency"]["deployed"]["batch1"]["repeats"] >= 20
+        assert r["env"]["torch"] and r["data"]["fingerprint"]
+        assert r["training"]["best_epoch"] >= 1
+    html = (out / "index.html").read_text()
+    assert "Leaderboard at" in html and "rpg" in html and "plain" in html
+    csv = pd.read_csv(out / "results.csv")
+    assert len(csv) == len(recs) and set(csv["method"]) == {"rpg", "plain"}
+
+
+def test_a_second_run_skips_recorded_cells(smoke_run, tmp_path):
+    out, _ = smoke_run
+    before = {p: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")}
+    assert cli.main([*SMOKE, "--out", str(out)]) == 0
+    assert {p: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")} == before
+
+
+def test_report_rerenders_from_records(smoke_run, tmp_path):
+    out, _ = smoke_run
+    (out / "index.html").unlink()
+    assert cli.main(["report", str(out)]) == 0
+    assert "Leaderboard at" in (out / "index.html").read_text()
+
+
+def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch):
+    real_fit = train.fit
+    smallest = min(spec.load("digits").experiments[0].budgets)
+
+    def fit(model, task, splits, recipe, seed, **kw):
+        if f" plain@{smallest} " in kw.get("desc", ""):
+            raise RuntimeError("boom <script>")
+        return real_fit(model, task, splits, recipe, seed, **kw)
+
+    monkeypatch.setattr(runner, "fit", fit)
+    out = tmp_path / "out"
+    code = cli.main([*SMOKE, "--out", str(out), "--methods", "plain"])
+    assert code == 1
+    statuses = sorted(r["status"] for r in records(out).values())
+    assert statuses == ["failed", "ok", "ok", "ok"]
+    failed = next(r for r in records(out).values() if r["status"] == "failed")
+    assert "boom" in failed["error"] and "Traceback" in failed["traceback"]
+    html = (out / "index.html").read_text()
+    assert "Failed cells" in html and "boom &lt;script&gt;" in html and "boom <script>" not in html
+    # The failed cell is retried on the next run; the finished ones are not.
+    monkeypatch.setattr(runner, "fit", real_fit)
+    assert cli.main([*SMOKE, "--out", str(out), "--methods", "plain"]) == 0
+    assert sorted(r["status"] for r in records(out).values()) == ["ok"] * 4
+
+
+def test_same_seed_same_metrics(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for out in (a, b):
+        assert cli.main([*SMOKE, "--out", str(out), "--methods", "rpg"]) == 0
+    metrics = [{k: r["metrics"] for k, r in records(out).items()} for out in (a, b)]
+    assert metrics[0] == metrics[1]
+
+
+def test_ledger_command_prints_json(capsys):
+    assert cli.main(["ledger", "--arch", "resnet18", "--method", "rpg", "--budget", "2M"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["backbone"] == 2_000_000 and data["setting"]["ring_size"] < 2_000_000
+    assert data["dense"] == 11_689_512  # the deployed model is a full ResNet-18
+
+
+def test_list_names_suites_tasks_methods(capsys):
+    assert cli.main(["list"]) == 0
+    text = capsys.readouterr().out
+    for word in ("digits", "rpg", "plain", "resnet18-cifar"):
+        assert word in text
+
+
+BAD = [
+    (["--suite", "nope"], "unknown suite 'nope'"),
+    (["--methods", "nope"], "unknown method 'nope'"),
+    (["--profile", "nope"], "unknown profile 'nope'"),
+    (["--device", "cuda"], "no CUDA device"),
+    (["--seeds", "0"], "--seeds must be at least 1"),
+    (["--bogus"], "unrecognized arguments"),
+    (["ledger", "--arch", "resnet18", "--method", "rpg", "--budget", "10"], "rpg cannot reach"),
+    (["ledger", "--arch", "resnet18", "--method", "rpg", "--budget", "lots"], "not a parameter count"),
+    (["report", "/nonexistent/folder"], "holds no rpg-bench records"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD)
+def test_bad_input_is_one_line_and_exit_2_and_writes_nothing(args, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    if args[0] != "report" and "--out" not in args and args[0] != "ledger":
+        args = [*args, "--out", str(tmp_path / "out")]
+    if "--device" in args and __import__("torch").cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("rpg-bench: error:") and message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_malformed_suite_files_name_the_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[[experiment]]\nname = "e"\ntask = digits\n')
+    assert cli.main(["--suite", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "line 4" in err
+    bad.write_text('name = "x"\n[[experiment]]\nname = "e"\ntask = "digits"\nmethods = ["rpg"]\nbudgets = ["1K"]\n')
+    assert cli.main(["--suite", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert "rpg cannot reach 1K" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_console_script_runs(tmp_path):
+    exe = Path(sys.executable).with_name("rpg-bench")
+    result = subprocess.run([str(exe), "list"], capture_output=True, text=True, env={**os.environ}, timeout=300)
+    assert result.returncode == 0 and "digits" in result.stdout
+    result = subprocess.run([str(exe), "--suite", "nope"], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2 and result.stderr.strip() == "rpg-bench: error: unknown suite 'nope'; known: digits"

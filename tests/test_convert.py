@@ -1,0 +1,161 @@
+"""rpg.convert / rings / materialize on real models: the maths of the paper, not just shapes."""
+
+import io
+
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+import rpg
+from baselines.plain import ResNet
+
+
+def small_resnet(**kw) -> ResNet:
+    return ResNet(18, (8, 16, 32, 64), stem="cifar", in_channels=3, num_classes=10, **kw)
+
+
+def generated_weights(model):
+    modules = dict(model.named_modules())
+    return {name: modules[name].weight for name in rpg.generated_layers(model)}
+
+
+def test_every_conv_is_generated_and_the_head_stays_dense():
+    model = rpg.convert(small_resnet(), 5000)
+    convs = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    assert rpg.generated_layers(model) == convs
+    assert "fc" not in rpg.generated_layers(model)
+    (ring,) = rpg.rings(model).values()
+    assert ring.size == 5000
+    assert ring.total == sum(w.numel() for w in generated_weights(model).values())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    bn = sum(p.numel() for m in model.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters())
+    assert trainable == 5000 + bn + model.fc.weight.numel() + model.fc.bias.numel()
+
+
+def test_linear_layers_can_be_generated_but_the_head_is_excluded():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 20), nn.ReLU(), nn.Linear(20, 5))
+    rpg.convert(model, 100, linear=True)
+    assert rpg.generated_layers(model) == ["0", "2"]
+    x = torch.randn(1, 3, 8, 8)
+    # A container's forward runs its children: converting must not add one.
+    assert torch.equal(model(x), rpg.materialize(model)(x))
+
+
+def test_the_gradient_of_w_is_the_superposition_of_layer_gradients():
+    """Eq. 2: dL/dW = sum_i R_i^T dL/dK_i, against dense autograd through the same kernels."""
+    torch.manual_seed(0)
+    model = rpg.convert(small_resnet(), 3000).double()
+    x = torch.randn(4, 3, 16, 16, dtype=torch.double)
+    model.train()
+    model(x).square().sum().backward()
+    (ring,) = rpg.rings(model).values()
+    autograd = ring.weight.grad.clone()
+
+    # Dense: the same network with the generated kernels as independent leaves.
+    dense = rpg.materialize(model)
+    dense.zero_grad()
+    dense.train()
+    dense(x).square().sum().backward()
+    modules = dict(dense.named_modules())
+    expected = torch.zeros_like(ring.weight)
+    for slot, name in enumerate(rpg.generated_layers(model)):
+        grad_k = modules[name].weight.grad.flatten()
+        lo, hi = ring.offsets[slot], ring.offsets[slot + 1]
+        scale = dict(model.named_modules())[name].parametrizations.weight[0].scale
+        expected.index_add_(0, ring.idx[lo:hi].long(), grad_k * ring.signs[lo:hi] * scale)
+    assert torch.allclose(autograd, expected, rtol=1e-9, atol=1e-12)
+    assert autograd.abs().sum() > 0
+
+
+def test_each_generated_kernel_starts_at_its_own_kaiming_fan_out_std():
+    torch.manual_seed(0)
+    model = rpg.convert(small_resnet(), 20000)
+    for w in generated_weights(model).values():
+        fan_out = w.shape[0] * w.shape[2] * w.shape[3]
+        target = (2 / fan_out) ** 0.5
+        if w.numel() >= 2000:
+            assert w.std().item() == pytest.approx(target, rel=0.15)
+
+
+def test_the_same_filter_in_two_layers_is_nearly_orthogonal():
+    """Appendix B: permutation + reflection decorrelates what two layers read from one ring."""
+
+    def cosines(index, sign):
+        model = nn.Sequential(nn.Conv2d(64, 64, 3, bias=False), nn.Conv2d(64, 64, 3, bias=False))
+        rpg.convert(model, 64 * 64 * 9, index=index, sign=sign, exclude=[])
+        a, b = (m.weight.reshape(64, -1) for m in model)
+        return nn.functional.cosine_similarity(a, b, dim=1).abs()
+
+    rpg_cos = cosines("even", "random")
+    assert rpg_cos.mean() < 0.06  # ~ sqrt(2/pi)/sqrt(576) = 0.033 for random filters
+    # Without permutation or reflection the two layers are the same kernel: cosine 1.
+    assert torch.allclose(cosines("sequential", "none"), torch.ones(64))
+
+
+def test_state_dict_round_trip_is_exact_and_holds_no_index_map():
+    torch.manual_seed(0)
+    model = rpg.convert(small_resnet(), 4000, seed=1)
+    model.train()
+    model(torch.randn(8, 3, 16, 16))  # move the BN statistics off their defaults
+    model.eval()
+    x = torch.randn(2, 3, 16, 16)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    state = torch.load(buffer, weights_only=True)
+    assert not any(k.endswith(("idx", "signs")) for k in state)
+    stored = sum(v.numel() for v in state.values() if torch.is_tensor(v))
+    assert stored < rpg.rings(model)["global"].total / 10  # W, BN and the head: no maps
+
+    fresh = rpg.convert(small_resnet(), 4000, seed=99)  # other seeds: the checkpoint's win
+    fresh.load_state_dict(state)
+    fresh.eval()
+    assert torch.equal(fresh(x), model(x))
+
+
+def test_loading_into_another_layout_is_refused():
+    state = rpg.convert(small_resnet(), 4000).state_dict()
+    other = rpg.convert(ResNet(10, (8, 16, 32, 64), stem="cifar", num_classes=10), 4000)
+    with pytest.raises(RuntimeError, match="ring layout mismatch|size mismatch|Missing|Unexpected"):
+        other.load_state_dict(state)
+
+
+def test_materialize_gives_a_plain_model_with_equal_outputs():
+    model = rpg.convert(torchvision.models.resnet18(num_classes=10), 50000).eval()
+    x = torch.randn(2, 3, 32, 32)
+    dense = rpg.materialize(model).eval()
+    assert torch.equal(dense(x), model(x))
+    assert all(type(m).__module__.split(".")[0] != "rpg" for m in dense.modules())
+    assert type(dense.conv1) is nn.Conv2d
+    assert not any("parametrizations" in k or "ring" in k for k in dense.state_dict())
+    # The original is untouched: materialize must not strip the shared parametrized class.
+    assert torch.equal(model(x), dense(x))
+    plain = torchvision.models.resnet18(num_classes=10)
+    plain.load_state_dict(dense.state_dict())  # loads into a model that never saw rpg
+
+
+def test_block_scope_makes_one_ring_per_stage_and_splits_the_budget():
+    model = rpg.convert(small_resnet(), 10000, scope="block")
+    rings = rpg.rings(model)
+    assert list(rings) == ["conv1", "layer1", "layer2", "layer3", "layer4"]
+    assert sum(r.size for r in rings.values()) == 10000
+    # Proportional split: the last stage generates the most weights and gets the most ring.
+    assert max(rings.values(), key=lambda r: r.size) is rings["layer4"]
+
+
+def test_mapping_scope_shares_a_ring_between_chosen_layers_only():
+    model = rpg.convert(small_resnet(), {"a": 500, "b": 700}, scope={"layer1.*": "a", "layer2.*": "b"})
+    names = rpg.generated_layers(model)
+    assert names and all(n.startswith(("layer1.", "layer2.")) for n in names)
+    assert {r: ring.size for r, ring in rpg.rings(model).items()} == {"a": 500, "b": 700}
+
+
+def test_converting_twice_or_with_bad_options_is_refused():
+    model = rpg.convert(small_resnet(), 1000)
+    with pytest.raises(ValueError, match="already converted"):
+        rpg.convert(model, 1000)
+    with pytest.raises(ValueError, match="unknown sign strategy"):
+        rpg.convert(small_resnet(), 1000, sign="bogus")
+    with pytest.raises(ValueError, match="scope"):
+        rpg.convert(small_resnet(), 1000, scope="everywhere")

@@ -1,0 +1,62 @@
+"""The index and sign maps: the paper's even sampling, its ablations, and their seeds."""
+
+import pytest
+import torch
+
+from rpg import maps
+
+
+@pytest.mark.parametrize(("sizes", "n"), [([100, 250, 37], 50), ([4096, 4096], 1000), ([7, 9], 5), ([300], 299)])
+def test_even_uses_every_element_floor_or_ceil_times(sizes, n):
+    idx = maps.even(sizes, n, maps.generator(3))
+    total = sum(sizes)
+    counts = torch.bincount(idx, minlength=n)
+    assert len(idx) == total
+    assert counts.max() - counts.min() <= 1
+    assert counts.min() == total // n
+    assert counts.sum() == total
+
+
+@pytest.mark.parametrize(("sizes", "n"), [([10, 20], 30), ([10, 20], 1000)])
+def test_even_never_reuses_an_element_when_the_ring_is_large_enough(sizes, n):
+    idx = maps.even(sizes, n, maps.generator(0))
+    assert len(set(idx.tolist())) == sum(sizes)
+    assert int(idx.max()) < n
+
+
+def test_even_is_shuffled_across_layers():
+    idx = maps.even([500, 500], 500, maps.generator(0))
+    # Without the global shuffle the first layer would read 0..499 in order.
+    assert not torch.equal(idx[:500], torch.arange(500))
+    # ...and the second layer is not simply the same elements again.
+    assert not torch.equal(idx[:500].sort().values, torch.arange(500))
+
+
+def test_sequential_wraps_in_ring_order():
+    idx = maps.sequential([5, 4], 4, maps.generator(0))
+    assert idx.tolist() == [0, 1, 2, 3, 0, 1, 2, 3, 0]
+
+
+def test_uniform_draws_within_the_ring_with_repeats():
+    idx = maps.uniform([1000], 100, maps.generator(1))
+    counts = torch.bincount(idx, minlength=100)
+    assert int(idx.max()) < 100
+    assert counts.max() - counts.min() > 1  # iid draws are uneven, unlike `even`
+
+
+def test_signs_are_plus_minus_one_and_balanced():
+    s = maps.random_sign([10000], maps.generator(0))
+    assert set(s.unique().tolist()) == {-1, 1}
+    assert abs(float(s.float().mean())) < 0.05
+    assert set(maps.no_sign([10], maps.generator(0)).tolist()) == {1}
+
+
+def test_maps_are_functions_of_the_seed():
+    a = maps.even([1000], 100, maps.generator(7))
+    assert torch.equal(a, maps.even([1000], 100, maps.generator(7)))
+    assert not torch.equal(a, maps.even([1000], 100, maps.generator(8)))
+
+
+def test_unknown_strategy_is_named():
+    with pytest.raises(ValueError, match="unknown index strategy 'bogus'"):
+        maps.check_strategy("bogus", "random")
