@@ -94,7 +94,11 @@ def run(argv: list[str]) -> int:
         "profile": profile,
         "device": str(device),
         "command": shlex.join(["rpg-bench", *argv]),
-        "started": runner._now(),
+        "experiments": {
+            e.name: {"description": e.description, "task": e.task, "arch": e.arch, "width": e.width}
+            for e in suite.experiments
+        },
+        "started": runner.now(),
         "cells": len(cells),
     }
     results = runner.run(cells, out, device, args.data_root, progress=progress, meta=meta)

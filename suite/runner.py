@@ -76,7 +76,7 @@ def check(cells: list[Cell]) -> None:
         methods.check_budget(methods.get(cell.method), cell.net(), cell.budget)
 
 
-def _now() -> str:
+def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
@@ -91,7 +91,7 @@ def run_cell(cell: Cell, splits: tasks.Splits, device: torch.device, progress: b
         "key": cell.key(),
         "config": cell.config(),
         "status": "running",
-        "started": _now(),
+        "started": now(),
         "env": env.fingerprint(device),
         "data": {"source": splits.source, "fingerprint": splits.fingerprint, "sizes": splits.sizes},
     }
@@ -121,7 +121,7 @@ def run_cell(cell: Cell, splits: tasks.Splits, device: torch.device, progress: b
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
         record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
     record["seconds"] = time.perf_counter() - t0
-    record["finished"] = _now()
+    record["finished"] = now()
     return record
 
 

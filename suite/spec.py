@@ -27,10 +27,6 @@ class Experiment:
     seeds: int
     claim: str | None
 
-    def net(self) -> archs.Net:
-        task = tasks.get(self.task)
-        return archs.Net(archs.get(self.arch), self.width, task.in_channels, task.num_classes)
-
 
 @dataclass(frozen=True)
 class Suite:

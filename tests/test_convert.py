@@ -159,3 +159,14 @@ def test_converting_twice_or_with_bad_options_is_refused():
         rpg.convert(small_resnet(), 1000, sign="bogus")
     with pytest.raises(ValueError, match="scope"):
         rpg.convert(small_resnet(), 1000, scope="everywhere")
+
+
+def test_timm_resnets_convert_and_materialize():
+    import timm  # a test dependency: the API must serve timm's models as well as torchvision's
+
+    model = timm.create_model("resnet18", pretrained=False, num_classes=10)
+    rpg.convert(model, 100_000)
+    assert "fc" not in rpg.generated_layers(model) and "conv1" in rpg.generated_layers(model)
+    model.eval()
+    x = torch.randn(2, 3, 32, 32)
+    assert torch.equal(rpg.materialize(model).eval()(x), model(x))
