@@ -40,6 +40,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
     p.add_argument("--methods", help="comma-separated subset of the suite's methods")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export and ONNX Runtime timing")
     p.add_argument("--open", dest="open", action="store_true", default=None, help="open the report in a browser")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open the report")
     return p
@@ -100,8 +101,9 @@ def run(argv: list[str]) -> int:
         },
         "started": runner.now(),
         "cells": len(cells),
+        "keys": [c.key() for c in cells],
     }
-    results = runner.run(cells, out, device, args.data_root, progress=progress, meta=meta)
+    results = runner.run(cells, out, device, args.data_root, progress=progress, meta=meta, onnx=not args.no_onnx)
     path = report.render(out)
     failed = [r for r in results if r["status"] != "ok"]
     print(f"report: {path}  ({len(results)} cells: {len(results) - len(failed)} ok, {len(failed)} failed)")

@@ -13,6 +13,7 @@ import torch
 import torchvision
 
 import suite
+from suite import nvml
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,7 @@ def fingerprint(device: torch.device) -> dict:
         "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_model(),
         "image_digest": os.environ.get("RPG_BENCH_IMAGE_DIGEST"),
+        "gpu": nvml.fingerprint(device),
     }
     info.update(code_version())
     return info

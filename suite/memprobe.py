@@ -1,11 +1,16 @@
-"""Peak CPU memory of inference, measured in a fresh process.
+"""Peak CPU memory of inference and of one training step, measured in a fresh process.
 
 The CPU allocator keeps no peak statistic, and a long-lived process reuses the heap that
 earlier cells freed, so resident-set growth there says little. Instead a small server
-(``python -m suite.memprobe``) imports torch once and forks a fresh child per request; the
-child loads the model, resets the kernel's high-water mark (``/proc/self/clear_refs``),
-runs inference and reports ``VmHWM`` (the peak) against ``VmRSS`` before it (the model
-and runtime already resident). Linux only; elsewhere callers record "n/a".
+(``python -m suite.memprobe``) imports torch and rpg-bench once and forks a fresh child
+per request. The child rebuilds the cell's model from its configuration, loads the
+trained state dict (``weights_only=True``: nothing is unpickled), resets the kernel's
+high-water mark (``/proc/self/clear_refs``), runs the workload and reports ``VmHWM`` (the
+peak) against ``VmRSS`` before it (the model, runtime and optimiser state already
+resident, after one untimed warm-up call). glibc is
+told to serve every allocation over 64 KiB by mmap and to return it on free, so freed
+memory cannot be silently reused: the growth is what the workload's tensors needed.
+Linux only; elsewhere callers record "n/a".
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -20,6 +26,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+TIMEOUT = 600  # seconds one probe may take before the server is killed and "n/a" recorded
+_ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 
 
 def _status_kb(field: str) -> int:
@@ -29,21 +38,51 @@ def _status_kb(field: str) -> int:
     raise OSError(f"no {field} in /proc/self/status")
 
 
+def _model(request: dict) -> nn.Module:
+    import rpg
+    from suite import methods, runner
+
+    fields = {k: request["config"][k] for k in runner.Cell.__dataclass_fields__}
+    cell = runner.Cell(**fields)
+    model = methods.build(methods.get(cell.method), cell.net(), cell.budget, cell.seed).model
+    model.load_state_dict(torch.load(request["state"], weights_only=True))
+    return rpg.materialize(model) if request["form"] == "deployed" else model
+
+
 def _measure(request: dict) -> dict:
-    model = torch.load(request["model"], weights_only=False)  # our own file, written just now
-    example = torch.load(request["input"], weights_only=True)
-    model.eval()
+    from suite import tasks
+
+    model = _model(request)
+    x, y = torch.load(request["batch"], weights_only=True)
+    task = tasks.get(request["config"]["task"])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
+
+    def run():
+        if request["workload"] == "inference":
+            model.eval()
+            with torch.inference_mode():
+                model(x)
+        else:  # one SGD step
+            model.train()
+            task.loss(model(x), y).backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+    # One untimed call first: the runtime's one-time set-up (thread pools, kernel caches)
+    # and the optimiser's momentum buffers are not the workload's peak.
+    run()
     before = _status_kb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # the high-water mark restarts from here
-    with torch.inference_mode():
-        for _ in range(request["repeats"]):
-            model(example)
+    run()
     peak = _status_kb("VmHWM")
-    return {"rss_before_mb": before / 1024, "rss_peak_mb": peak / 1024}
+    return {"rss_before_mb": before / 1024, "rss_peak_mb": peak / 1024, "peak_mb": (peak - before) / 1024}
 
 
 def serve() -> None:
     """Answer one JSON request per stdin line, each in a freshly forked child."""
+    import suite.methods  # noqa: F401  (imported once here, inherited by every child)
+    import suite.runner  # noqa: F401
+
     for line in sys.stdin:
         request = json.loads(line)
         pid = os.fork()
@@ -67,21 +106,29 @@ class Prober:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, **_ALLOCATOR_ENV},
+            start_new_session=True,  # so a hung probe and its forked child are killed together
         )
         atexit.register(self.close)
 
-    def measure(self, model: nn.Module, example: torch.Tensor, repeats: int) -> dict:
+    def measure(self, config: dict, state: dict, batch: tuple, form: str, workload: str) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             request = {
-                "model": f"{tmp}/model.pt",
-                "input": f"{tmp}/input.pt",
+                "config": config,
+                "state": f"{tmp}/state.pt",
+                "batch": f"{tmp}/batch.pt",
                 "result": f"{tmp}/result.json",
-                "repeats": repeats,
+                "form": form,
+                "workload": workload,
             }
-            torch.save(model, request["model"])
-            torch.save(example.cpu(), request["input"])
+            torch.save(state, request["state"])
+            torch.save(batch, request["batch"])
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
+            ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
+            if not ready:
+                os.killpg(self.proc.pid, 9)
+                raise RuntimeError(f"the memory probe took over {TIMEOUT} s and was stopped")
             if self.proc.stdout.readline().strip() != "done":
                 raise RuntimeError("the memory probe server exited")
             result = json.loads(Path(request["result"]).read_text())
@@ -98,11 +145,14 @@ class Prober:
 _prober: Prober | None = None
 
 
-def probe(model: nn.Module, example: torch.Tensor, repeats: int = 3) -> dict:
+def probe(config: dict, state: dict, batch: tuple, *, form: str, workload: str) -> dict:
+    """Peak memory of ``workload`` ('inference' or 'train_step') on the cell's model in
+    ``form`` ('deployed' or 'training'), in a fresh process."""
     global _prober
     if _prober is None or _prober.proc.poll() is not None:
         _prober = Prober()
-    return _prober.measure(model, example, repeats)
+    state = {k: v.cpu() if torch.is_tensor(v) else v for k, v in state.items()}
+    return _prober.measure(config, state, batch, form, workload)
 
 
 if __name__ == "__main__":

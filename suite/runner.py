@@ -22,6 +22,7 @@ from tqdm import tqdm
 import rpg
 from suite import archs, env, measure, methods, records, tasks
 from suite.archs import Net
+from suite.errors import UsageError
 from suite.spec import Suite
 from suite.train import fit
 
@@ -80,11 +81,7 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _measure(model: torch.nn.Module, x: torch.Tensor, batch: int) -> dict:
-    return {"batch1": measure.latency(model, x[:1]), "batchN": measure.latency(model, x[:batch])}
-
-
-def run_cell(cell: Cell, splits: tasks.Splits, device: torch.device, progress: bool) -> dict:
+def run_cell(cell: Cell, splits: tasks.Splits, device: torch.device, progress: bool, onnx: bool = True) -> dict:
     task = tasks.get(cell.task)
     recipe = cell.recipe()
     record = {
@@ -101,8 +98,11 @@ def run_cell(cell: Cell, splits: tasks.Splits, device: torch.device, progress: b
         model = built.model.to(device)
         training = fit(model, task, splits, recipe, cell.seed, progress=progress, desc=cell.label())
         test = task.evaluate(model, splits, "test", recipe.eval_batch_size)
-        x = splits.tensors["test"][0]
+        model.eval()
         deployed = rpg.materialize(model)
+        x, y = splits.tensors["test"]
+        xt, yt = splits.tensors["train"]
+        n = recipe.eval_batch_size
         record.update(
             status="ok",
             metrics={task.metric: test, f"val_{task.metric}": training["val"]},
@@ -113,10 +113,18 @@ def run_cell(cell: Cell, splits: tasks.Splits, device: torch.device, progress: b
             budget_met=abs(built.deviation) <= methods.solver.TOLERANCE,
             training={k: training[k] for k in ("best_epoch", "history")},
             latency={
-                "deployed": _measure(deployed, x, recipe.eval_batch_size),
-                "training": _measure(model, x, recipe.eval_batch_size),
+                form: {"batch1": measure.latency(m, x[:1]), "batchN": measure.latency(m, x[:n])}
+                for form, m in (("deployed", deployed), ("training", model))
             },
-            memory=measure.peak_memory(deployed, x[: recipe.eval_batch_size]),
+            flops=measure.flops(deployed, x),
+            memory=measure.memory(
+                cell.config(),
+                model,
+                deployed,
+                {"inference": (x[:n], y[:n]), "train_step": (xt[: recipe.batch_size], yt[: recipe.batch_size])},
+                task.loss,
+            ),
+            onnx=measure.onnx(deployed, x[:1], x[:n]) if onnx else {"status": "skipped"},
         )
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
         record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
@@ -133,11 +141,22 @@ def run(
     *,
     progress: bool = True,
     meta: dict | None = None,
+    onnx: bool = True,
 ) -> list[dict]:
     """Run every cell without an ok record in ``out``; return the records of all cells."""
     # Data first: a missing data root is bad input, found before anything is written.
     data = {name: tasks.get(name).load(data_root, device) for name in dict.fromkeys(c.task for c in cells)}
     folder = out / records.RECORDS
+    # Existing records are read (and a corrupt one refused) before anything is written.
+    done = {}
+    for cell in cells:
+        path = folder / f"{cell.key()}.json"
+        if path.exists():
+            old = records.read(path)
+            if old["key"] != cell.key():
+                raise UsageError(f"results record {path} belongs to another cell (key {old['key']})")
+            if old["status"] == "ok":
+                done[cell.key()] = old
     folder.mkdir(parents=True, exist_ok=True)
     if meta is not None:
         records.write_json(out / "run.json", meta)
@@ -145,13 +164,11 @@ def run(
     bar = tqdm(cells, desc="cells", unit="cell", disable=not progress)
     for cell in bar:
         path = folder / f"{cell.key()}.json"
-        if path.exists():
-            old = records.read(path)
-            if old["status"] == "ok":
-                results.append(old)
-                continue
+        if cell.key() in done:
+            results.append(done[cell.key()])
+            continue
         bar.set_postfix_str(cell.label())
-        record = run_cell(cell, data[cell.task], device, progress)
+        record = run_cell(cell, data[cell.task], device, progress, onnx)
         records.write_json(path, record)
         if record["status"] != "ok":
             tqdm.write(f"cell failed: {cell.label()}: {record['error']}")

@@ -55,7 +55,9 @@ def _locate(name: str) -> Path:
     return known[name]
 
 
-def _experiment(raw: dict, where: str) -> Experiment:
+def _experiment(raw: object, where: str) -> Experiment:
+    if not isinstance(raw, dict):
+        raise UsageError(f"{where}: must be a table ([[experiment]]), got {raw!r}")
     unknown = set(raw) - _EXPERIMENT_KEYS
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
@@ -63,6 +65,9 @@ def _experiment(raw: dict, where: str) -> Experiment:
         if key not in raw:
             raise UsageError(f"{where}: missing key {key!r}")
     where = f"{where} ({raw['name']!r})"
+    for key in ("methods", "budgets"):
+        if not isinstance(raw[key], list) or not raw[key]:
+            raise UsageError(f"{where}: {key} must be a non-empty list, got {raw[key]!r}")
     try:
         task = tasks.get(raw["task"])
         arch = archs.get(raw.get("arch", task.arch)).name
@@ -103,7 +108,7 @@ def load(name: str) -> Suite:
     if unknown:
         raise UsageError(f"suite file {path}: unknown key(s) {', '.join(sorted(unknown))}")
     experiments = raw.get("experiment", [])
-    if not experiments:
+    if not isinstance(experiments, list) or not experiments:
         raise UsageError(f"suite file {path}: no [[experiment]] tables")
     parsed = tuple(_experiment(e, f"suite file {path}, experiment {i + 1}") for i, e in enumerate(experiments))
     names = [e.name for e in parsed]

@@ -32,6 +32,12 @@ def test_smoke_run_records_every_cell_and_renders_the_report(smoke_run):
         assert r["latency"]["deployed"]["batch1"]["repeats"] >= 20
         assert r["env"]["torch"] and r["data"]["fingerprint"]
         assert r["training"]["best_epoch"] >= 1
+        assert r["flops"]["forward_flops"] > 0
+        for workload in ("inference", "train_step"):
+            assert r["memory"][workload]["kind"] == "cpu-rss-isolated", r["memory"]
+            assert r["memory"][workload]["peak_mb"] > 0
+        assert r["onnx"]["status"] == "ok" and r["onnx"]["matches"], r["onnx"]
+        assert r["onnx"]["provider"] == "CPUExecutionProvider"
     html = (out / "index.html").read_text()
     assert "Leaderboard at" in html and "rpg" in html and "plain" in html
     csv = pd.read_csv(out / "results.csv")
@@ -135,6 +141,42 @@ def test_malformed_suite_files_name_the_file_and_line(tmp_path, capsys):
     assert cli.main(["--suite", str(bad), "--out", str(tmp_path / "out")]) == 2
     assert "rpg cannot reach 1K" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("experiment = 5\n", "no [[experiment]] tables"),
+        ('[[experiment]]\nname = "e"\ntask = "digits"\nmethods = ["rpg"]\nbudgets = 5000\n', "budgets must be"),
+        ('[[experiment]]\nname = "e"\ntask = "digits"\nmethods = ["rpg"]\nbudgets = []\n', "budgets must be"),
+        ('[[experiment]]\nname = "e"\ntask = "digits"\nmethods = "rpg"\nbudgets = ["5K"]\n', "methods must be"),
+        ('[[experiment]]\nname = "e"\ntask = "nope"\nmethods = ["rpg"]\nbudgets = ["5K"]\n', "unknown task"),
+        (
+            '[[experiment]]\nname = "e"\ntask = "digits"\narch = "vgg"\nmethods = ["rpg"]\nbudgets = ["5K"]\n',
+            "unknown architecture",
+        ),
+    ],
+)
+def test_suite_files_of_the_wrong_shape_exit_2(body, message, tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n' + body)
+    assert cli.main(["--suite", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and str(bad) in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_corrupt_record_stops_the_run_before_anything_is_written(smoke_run, tmp_path, capsys):
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(smoke_run[0], out)
+    victim = next((out / "records").glob("*.json"))
+    victim.write_text(victim.read_text()[:100])  # truncated
+    before = {p.name: p.read_bytes() for p in (out / "records").glob("*.json")}
+    assert cli.main([*SMOKE, "--out", str(out)]) == 2
+    assert "truncated" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in (out / "records").glob("*.json")} == before
 
 
 def test_the_console_script_runs(tmp_path):

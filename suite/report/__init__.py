@@ -7,6 +7,7 @@ from pathlib import Path
 
 import jinja2
 import pandas as pd
+from scipy import stats
 
 from suite import records
 from suite.ledger import format_count
@@ -27,14 +28,55 @@ def frame(recs: list[dict]) -> pd.DataFrame:
             row.update(deviation_pct=100 * r["deviation"], best_epoch=r["training"]["best_epoch"])
             for form in ("deployed", "training"):
                 for b in ("batch1", "batchN"):
-                    row[f"latency_{form}_{b}_ms"] = r["latency"][form][b]["median_ms"]
-                    row[f"latency_{form}_{b}_p90_ms"] = r["latency"][form][b]["p90_ms"]
-            row["memory_kind"] = r["memory"]["kind"]
-            row["memory_peak_mb"] = r["memory"]["peak_mb"]
+                    lat = r["latency"][form][b]
+                    row[f"latency_{form}_{b}_ms"] = lat["median_ms"]
+                    row[f"latency_{form}_{b}_p90_ms"] = lat["p90_ms"]
+                    row[f"latency_{form}_{b}_stable"] = lat.get("stable", True)
+            onnx = r.get("onnx", {})
+            row["onnx_status"] = onnx.get("status", "n/a")
+            row["onnx_provider"] = onnx.get("provider", "")
+            row["onnx_batch1_ms"] = onnx["batch1"]["median_ms"] if onnx.get("status") == "ok" else None
+            row["onnx_matches"] = onnx.get("matches")
+            row["forward_flops"] = r.get("flops", {}).get("forward_flops")
+            for workload in ("inference", "train_step"):
+                mem = r["memory"].get(workload, {})
+                row[f"memory_{workload}_kind"] = mem.get("kind", "n/a")
+                row[f"memory_{workload}_mb"] = mem.get("peak_mb", "n/a")
             env = r["env"]
             row.update(device=env["device_name"], torch=env["torch"], git_commit=env.get("git_commit"))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _number(value) -> float | str:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+
+
+def ci95(values: pd.Series) -> tuple[float, float]:
+    """Student-t 95% confidence interval of the mean over seeds; infinite with one seed."""
+    n, mean = len(values), float(values.mean())
+    if n < 2:
+        return -float("inf"), float("inf")
+    half = float(stats.t.ppf(0.975, n - 1) * values.std(ddof=1) / n**0.5)
+    return mean - half, mean + half
+
+
+def tied_ranks(rows: list[dict], higher_is_better: bool = True) -> None:
+    """Rank rows by mean; a row whose CI overlaps the CI of the row ranked above it shares
+    that row's rank: a difference inside the noise is a tie, not an ordering."""
+    rows.sort(key=lambda r: -r["mean"] if higher_is_better else r["mean"])
+    for i, r in enumerate(rows):
+        above = rows[i - 1] if i else None
+        overlap = above is not None and r["ci"][1] >= above["ci"][0] and above["ci"][1] >= r["ci"][0]
+        r["rank"] = above["rank"] if overlap else i + 1
+        r["tied"] = overlap or (i + 1 < len(rows) and _overlaps(r, rows[i + 1]))
+
+
+def _overlaps(a: dict, b: dict) -> bool:
+    return a["ci"][1] >= b["ci"][0] and b["ci"][1] >= a["ci"][0]
 
 
 def _mean_std(values: pd.Series) -> str:
@@ -53,6 +95,7 @@ def _leaderboards(ok: pd.DataFrame) -> list[dict]:
                     "method": method,
                     "n": len(g),
                     "mean": g["value"].mean(),
+                    "ci": ci95(g["value"]),
                     "value": _mean_std(g["value"]),
                     "backbone": int(g["backbone"].iloc[0]),
                     "deviation_pct": g["deviation_pct"].abs().max(),
@@ -61,13 +104,19 @@ def _leaderboards(ok: pd.DataFrame) -> list[dict]:
                     "deployed_ms": g["latency_deployed_batch1_ms"].median(),
                     "training_ms": g["latency_training_batch1_ms"].median(),
                     "deployed_n_ms": g["latency_deployed_batchN_ms"].median(),
-                    "memory": g["memory_peak_mb"].iloc[0],
+                    "unstable": not bool(
+                        g["latency_deployed_batch1_stable"].all() and g["latency_training_batch1_stable"].all()
+                    ),
+                    "onnx_ms": g["onnx_batch1_ms"].median(),
+                    "onnx_provider": ", ".join(sorted({p for p in g["onnx_provider"] if p})),
+                    "onnx_ok": bool((g["onnx_status"] == "ok").all() and g["onnx_matches"].all()),
+                    "mflops": g["forward_flops"].iloc[0] / 1e6 if g["forward_flops"].notna().all() else None,
+                    "memory": _number(g["memory_inference_mb"].iloc[0]),
+                    "memory_train": _number(g["memory_train_step_mb"].iloc[0]),
                     "keys": ", ".join(g["key"]),
                 }
             )
-        rows.sort(key=lambda r: -r["mean"])
-        for rank, r in enumerate(rows, 1):
-            r["rank"] = rank
+        tied_ranks(rows)
         boards.append(
             {
                 "experiment": experiment,
@@ -104,6 +153,13 @@ def render(out: Path) -> Path:
     recs = records.read_all(out)
     run_path = out / RUN
     run = json.loads(run_path.read_text(encoding="utf-8")) if run_path.exists() else {}
+    # Only the last run's cells: a folder may also hold other profiles' or seeds' records,
+    # and averaging across them would mix incomparable numbers.
+    if run.get("keys"):
+        keys = set(run["keys"])
+        others = sum(r["key"] not in keys for r in recs)
+        recs = [r for r in recs if r["key"] in keys]
+        run["other_records"] = others
     df = frame(recs)
     records.write_atomic(out / "results.csv", df.to_csv(index=False) if len(df) else "")
     ok = df[df["status"] == "ok"] if len(df) else df

@@ -1,0 +1,72 @@
+"""Measurement: FLOPs, timing stability, isolated peak memory, ONNX Runtime, NVML."""
+
+import time
+
+import torch
+from torch import nn
+
+import rpg
+from suite import measure, methods, nvml, runner, tasks
+
+
+def test_flops_count_a_convolution_exactly():
+    conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False))
+    result = measure.flops(conv, torch.randn(4, 3, 8, 8))
+    assert result["forward_flops"] == 2 * (8 * 3 * 9) * (8 * 8)  # per image, multiply-add = 2
+
+
+def test_unstable_timings_are_retried_and_flagged():
+    calls = []
+
+    def jittery():
+        calls.append(None)
+        time.sleep(0.0005 if len(calls) % 3 else 0.006)
+
+    result = measure.time_calls(jittery, 1, torch.device("cpu"), warmup=0, min_repeats=12, min_seconds=0)
+    assert result["attempts"] == 3 and not result["stable"] and result["spread"] > measure.SPREAD
+
+    steady = measure.time_calls(lambda: time.sleep(0.002), 1, torch.device("cpu"), warmup=1, min_repeats=10)
+    assert steady["p90_ms"] >= steady["median_ms"] >= 1.5
+
+
+def _cell(method: str) -> runner.Cell:
+    return runner.Cell("t", "t", "digits", "resnet18-cifar", 0.25, method, 20_000, 0, "smoke")
+
+
+def _model(cell: runner.Cell) -> nn.Module:
+    return methods.build(methods.get(cell.method), cell.net(), cell.budget, cell.seed).model
+
+
+def test_peak_memory_is_measured_in_isolation_and_grows_with_the_batch():
+    cell = _cell("rpg")
+    model = _model(cell)
+    deployed = rpg.materialize(model)
+    loss = tasks.get("digits").loss
+
+    def peaks(n):
+        x, y = torch.randn(n, 1, 8, 8), torch.randint(10, (n,))
+        return measure.memory(cell.config(), model, deployed, {"inference": (x, y), "train_step": (x, y)}, loss)
+
+    small, large = peaks(8), peaks(2048)
+    for m in (small, large):
+        assert m["inference"]["kind"] == m["train_step"]["kind"] == "cpu-rss-isolated"
+    # 2048 images of 16 x 8 x 8 float activations per stage-1 layer: several MiB more.
+    assert large["inference"]["peak_mb"] > small["inference"]["peak_mb"] + 2
+    # Training keeps activations for backward; inference frees them as it goes.
+    assert large["train_step"]["peak_mb"] > large["inference"]["peak_mb"]
+
+
+def test_onnx_runtime_agrees_with_torch():
+    deployed = rpg.materialize(_model(_cell("rpg"))).eval()
+    x = torch.randn(16, 1, 8, 8)
+    result = measure.onnx(deployed, x[:1], x)
+    assert result["status"] == "ok", result
+    assert result["matches"] and result["max_abs_diff"] < 1e-3
+    assert result["provider"] == "CPUExecutionProvider"
+    assert result["batch1"]["median_ms"] > 0 and result["batchN"]["batch"] == 16
+
+
+def test_nvml_says_na_without_a_gpu():
+    cpu = torch.device("cpu")
+    assert nvml.used_mb(cpu) == "n/a"
+    assert nvml.fingerprint(cpu) == {"nvml": "n/a"}
