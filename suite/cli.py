@@ -104,7 +104,7 @@ def run(argv: list[str]) -> int:
         "keys": [c.key() for c in cells],
     }
     results = runner.run(cells, out, device, args.data_root, progress=progress, meta=meta, onnx=not args.no_onnx)
-    path = report.render(out)
+    path, _ = report.render(out)
     failed = [r for r in results if r["status"] != "ok"]
     print(f"report: {path}  ({len(results)} cells: {len(results) - len(failed)} ok, {len(failed)} failed)")
     if args.open or (args.open is None and sys.stdout.isatty() and not os.environ.get("CI")):
@@ -133,12 +133,17 @@ def list_(argv: list[str]) -> int:
 def report_(argv: list[str]) -> int:
     p = _Parser(prog="rpg-bench report", description="Re-render OUT/index.html and OUT/results.csv from OUT/records.")
     p.add_argument("out", help="a results folder written by rpg-bench")
+    p.add_argument("--compare", metavar="PREV", help="a previous results folder: show changes, flag regressions")
     args = p.parse_args(argv)
     out = Path(args.out)
     if not (out / records.RECORDS).is_dir():
         raise UsageError(f"{out} holds no rpg-bench records (expected {out / records.RECORDS}/)")
     _writable(out)
-    print(f"report: {report.render(out)}")
+    path, lost = report.render(out, Path(args.compare) if args.compare else None)
+    print(f"report: {path}")
+    if lost:
+        print(f"claims reproduced in {args.compare} and not now: {', '.join(lost)}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import jinja2
 import pandas as pd
+from markupsafe import Markup
 from scipy import stats
 
-from suite import records
+from suite import claims, records
 from suite.ledger import format_count
+from suite.report import compare, plots
 
 RUN = "run.json"
 
@@ -148,8 +150,25 @@ def _overview(ok: pd.DataFrame) -> list[dict]:
     return out
 
 
-def render(out: Path) -> Path:
-    """Write OUT/index.html and OUT/results.csv from OUT/records; return the HTML's path."""
+def _plots(ok: pd.DataFrame) -> dict[str, dict]:
+    out = {}
+    for experiment, g in ok.groupby("experiment", sort=True):
+        metric = g["metric"].iloc[0]
+        svg, fits = plots.metric_vs_params(g, metric)
+        out[experiment] = {
+            "metric_vs_params": Markup(svg),  # generated here from numbers; matplotlib escapes text
+            "latency_vs_metric": Markup(plots.latency_vs_metric(g, metric)),
+            "fits": fits,
+        }
+    return out
+
+
+def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str]]:
+    """Write OUT/index.html, OUT/results.csv and OUT/claims.json from OUT/records.
+
+    Returns the HTML's path and, with ``compare_to``, the ids of claims that run
+    reproduced and this one does not.
+    """
     recs = records.read_all(out)
     run_path = out / RUN
     run = json.loads(run_path.read_text(encoding="utf-8")) if run_path.exists() else {}
@@ -165,6 +184,22 @@ def render(out: Path) -> Path:
     ok = df[df["status"] == "ok"] if len(df) else df
     failed = df[df["status"] != "ok"] if len(df) else df
     env = next((r["env"] for r in recs if r["status"] == "ok"), {})
+    verdicts = claims.judge(claims.load(), ok, run)
+    records.write_json(
+        out / "claims.json",
+        {
+            "summary": claims.summary(verdicts),
+            "claims": [
+                {"id": v.claim["id"], "verdict": v.verdict, "reason": v.reason, "details": v.details} for v in verdicts
+            ],
+        },
+    )
+    plots = _plots(ok) if len(ok) else {}
+    changes, lost = [], []
+    if compare_to is not None:
+        before, before_verdicts = compare.previous(compare_to)
+        changes = compare.changes(ok, before)
+        lost = compare.lost_claims(verdicts, before_verdicts)
     template = jinja2.Environment(
         loader=jinja2.PackageLoader("suite.report", "templates"),
         autoescape=True,
@@ -178,8 +213,14 @@ def render(out: Path) -> Path:
         failed=failed.to_dict("records"),
         overview=_overview(ok) if len(ok) else [],
         boards=_leaderboards(ok) if len(ok) else [],
+        plots=plots,
+        verdicts=sorted(verdicts, key=lambda v: v.verdict == claims.NOT_RUN),
+        summary=claims.summary(verdicts),
+        compare_to=str(compare_to) if compare_to else None,
+        changes=changes,
+        lost=lost,
         fmt=format_count,
     )
     path = out / "index.html"
     records.write_atomic(path, html)
-    return path
+    return path, lost
