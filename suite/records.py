@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from suite.errors import UsageError
@@ -44,3 +47,28 @@ def read(path: Path) -> dict:
 def read_all(out: Path) -> list[dict]:
     folder = out / RECORDS
     return [read(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+@contextlib.contextmanager
+def lock(out: Path) -> Iterator[None]:
+    """Hold OUT's lock for the run: a second rpg-bench on the same OUT is refused, not
+    interleaved. The kernel drops the lock when the process dies, even by SIGKILL. Bad input
+    found before this point leaves no trace; creating OUT for its lock is the first write."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise UsageError(
+                f"{out} is in use by another rpg-bench ({holder}); wait for it or use another --out"
+            ) from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()}")
+        f.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)

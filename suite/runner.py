@@ -27,6 +27,7 @@ from suite.spec import Suite
 from suite.train import fit
 
 RECORD_VERSION = 1
+CHECKPOINTS = "checkpoints"  # per-epoch training state of unfinished cells, under OUT
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,14 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def run_cell(cell: Cell, splits: tasks.Splits, device: torch.device, progress: bool, onnx: bool = True) -> dict:
+def run_cell(
+    cell: Cell,
+    splits: tasks.Splits,
+    device: torch.device,
+    progress: bool,
+    onnx: bool = True,
+    checkpoint: Path | None = None,
+) -> dict:
     task = tasks.get(cell.task)
     recipe = cell.recipe()
     record = {
@@ -96,7 +104,9 @@ def run_cell(cell: Cell, splits: tasks.Splits, device: torch.device, progress: b
     try:
         built = methods.build(methods.get(cell.method), cell.net(), cell.budget, cell.seed)
         model = built.model.to(device)
-        training = fit(model, task, splits, recipe, cell.seed, progress=progress, desc=cell.label())
+        training = fit(
+            model, task, splits, recipe, cell.seed, progress=progress, desc=cell.label(), checkpoint=checkpoint
+        )
         test = task.evaluate(model, splits, "test", recipe.eval_batch_size)
         model.eval()
         deployed = rpg.materialize(model)
@@ -147,30 +157,33 @@ def run(
     # Data first: a missing data root is bad input, found before anything is written.
     data = {name: tasks.get(name).load(data_root, device) for name in dict.fromkeys(c.task for c in cells)}
     folder = out / records.RECORDS
-    # Existing records are read (and a corrupt one refused) before anything is written.
-    done = {}
-    for cell in cells:
-        path = folder / f"{cell.key()}.json"
-        if path.exists():
-            old = records.read(path)
-            if old["key"] != cell.key():
-                raise UsageError(f"results record {path} belongs to another cell (key {old['key']})")
-            if old["status"] == "ok":
-                done[cell.key()] = old
-    folder.mkdir(parents=True, exist_ok=True)
-    if meta is not None:
-        records.write_json(out / "run.json", meta)
-    results = []
-    bar = tqdm(cells, desc="cells", unit="cell", disable=not progress)
-    for cell in bar:
-        path = folder / f"{cell.key()}.json"
-        if cell.key() in done:
-            results.append(done[cell.key()])
-            continue
-        bar.set_postfix_str(cell.label())
-        record = run_cell(cell, data[cell.task], device, progress, onnx)
-        records.write_json(path, record)
-        if record["status"] != "ok":
-            tqdm.write(f"cell failed: {cell.label()}: {record['error']}")
-        results.append(record)
+    with records.lock(out):
+        # Existing records are read (and a corrupt one refused) before anything is written.
+        done = {}
+        for cell in cells:
+            path = folder / f"{cell.key()}.json"
+            if path.exists():
+                old = records.read(path)
+                if old["key"] != cell.key():
+                    raise UsageError(f"results record {path} belongs to another cell (key {old['key']})")
+                if old["status"] == "ok":
+                    done[cell.key()] = old
+        folder.mkdir(parents=True, exist_ok=True)
+        if meta is not None:
+            records.write_json(out / "run.json", meta)
+        results = []
+        bar = tqdm(cells, desc="cells", unit="cell", disable=not progress)
+        for cell in bar:
+            path = folder / f"{cell.key()}.json"
+            if cell.key() in done:
+                results.append(done[cell.key()])
+                continue
+            bar.set_postfix_str(cell.label())
+            checkpoint = out / CHECKPOINTS / f"{cell.key()}.pt"
+            record = run_cell(cell, data[cell.task], device, progress, onnx, checkpoint)
+            records.write_json(path, record)
+            checkpoint.unlink(missing_ok=True)  # the record is written: the cell is done
+            if record["status"] != "ok":
+                tqdm.write(f"cell failed: {cell.label()}: {record['error']}")
+            results.append(record)
     return results

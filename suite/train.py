@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import math
+import os
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -22,6 +24,16 @@ def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch
     raise ValueError(f"unknown schedule {recipe.schedule!r}")
 
 
+def _save(path: Path, state: dict) -> None:
+    """torch.save, atomically: a kill leaves the previous checkpoint or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
 def fit(
     model: nn.Module,
     task: Task,
@@ -31,11 +43,15 @@ def fit(
     *,
     progress: bool = True,
     desc: str = "",
+    checkpoint: Path | None = None,
 ) -> dict:
     """Train for recipe.epochs; keep the weights of the epoch with the best validation metric.
 
     Returns the training history and the selected epoch. Raises Diverged on a NaN or
-    infinite loss.
+    infinite loss. With ``checkpoint``, the full training state (model, optimiser,
+    scheduler, RNG states, best weights, history) is saved there atomically after every
+    epoch, and a run that finds one resumes from it: on CPU the result is bit-for-bit
+    that of an uninterrupted run.
     """
     optimizer = torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad],
@@ -49,7 +65,24 @@ def fit(
     sign = 1.0 if task.higher_is_better else -1.0
     best = {"epoch": -1, "val": -math.inf * sign, "state": None}
     history = []
-    bar = tqdm(range(recipe.epochs), desc=desc or "epochs", leave=False, disable=not progress, unit="ep")
+    start = 0
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        shuffle.set_state(state["shuffle"])
+        torch.set_rng_state(state["torch_rng"])
+        best, history, start = state["best"], state["history"], state["epoch"]
+    bar = tqdm(
+        range(start, recipe.epochs),
+        desc=desc or "epochs",
+        leave=False,
+        disable=not progress,
+        unit="ep",
+        initial=start,
+        total=recipe.epochs,
+    )
     for epoch in bar:
         model.train()
         total, count = 0.0, 0
@@ -68,5 +101,19 @@ def fit(
         bar.set_postfix(loss=f"{total / count:.3f}", val=f"{val:.2f}")
         if sign * val > sign * best["val"]:
             best = {"epoch": epoch + 1, "val": val, "state": copy.deepcopy(model.state_dict())}
+        if checkpoint is not None:
+            _save(
+                checkpoint,
+                {
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "shuffle": shuffle.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "best": best,
+                    "history": history,
+                },
+            )
     model.load_state_dict(best["state"])
     return {"best_epoch": best["epoch"], "val": best["val"], "history": history}

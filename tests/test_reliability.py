@@ -1,0 +1,108 @@
+"""Runs survive kills and bad input, lose nothing, and repeat exactly: real processes."""
+
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from suite import cli, runner, tasks
+
+EXE = str(Path(sys.executable).with_name("rpg-bench"))
+SUITE = """name = "kill"
+[[experiment]]
+name = "kill"
+task = "digits"
+methods = ["rpg"]
+budgets = ["80K"]
+seeds = 1
+"""
+ARGS = ["--profile", "smoke", "--no-progress", "--no-open", "--no-onnx"]
+
+
+def _records(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted((out / "records").glob("*.json"))]
+
+
+def _essence(record: dict) -> dict:
+    """What must repeat exactly: everything but timings, timestamps and the machine."""
+    return {k: record[k] for k in ("key", "config", "status", "metrics", "ledger", "setting", "training")}
+
+
+def test_sigkill_mid_training_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    suite = tmp_path / "kill.toml"
+    suite.write_text(SUITE)
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    subprocess.run([EXE, "--suite", str(suite), "--out", str(clean), *ARGS], check=True, timeout=600)
+
+    proc = subprocess.Popen([EXE, "--suite", str(suite), "--out", str(killed), *ARGS])
+    checkpoints = killed / runner.CHECKPOINTS
+    deadline = time.time() + 300
+    while not (checkpoints.is_dir() and any(checkpoints.glob("*.pt"))) and time.time() < deadline:
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert list(checkpoints.glob("*.pt")), "the kill should land after the first epoch's checkpoint"
+    assert _records(killed) == [], "the kill should land before the cell's record"
+
+    subprocess.run([EXE, "--suite", str(suite), "--out", str(killed), *ARGS], check=True, timeout=600)
+    assert [_essence(r) for r in _records(killed)] == [_essence(r) for r in _records(clean)]
+    assert not list(checkpoints.glob("*.pt")), "a finished cell leaves no checkpoint"
+    assert not [p for p in (killed / "records").iterdir() if p.name.startswith(".")], "no partial temp files"
+
+
+def test_a_second_process_on_the_same_out_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".lock", "a+") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.write("pid 424242")
+        f.flush()
+        assert cli.main(["--profile", "smoke", "--out", str(out), "--no-progress", "--methods", "rpg"]) == 2
+    err = capsys.readouterr().err
+    assert "in use by another rpg-bench (pid 424242)" in err and err.count("\n") == 1
+    assert not (out / "records").exists()
+
+
+def test_a_diverging_cell_fails_with_its_reason_and_the_suite_goes_on(tmp_path, monkeypatch, capsys):
+    real = tasks.get("digits").loss
+
+    def loss(output, target):
+        value = real(output, target)
+        # The plain cells diverge at once; the rpg cells train normally.
+        return value * float("nan") if _plain[0] else value
+
+    _plain = [False]
+    real_build = runner.methods.build
+
+    def build(method, net, budget, seed):
+        _plain[0] = method.name == "plain"
+        return real_build(method, net, budget, seed)
+
+    monkeypatch.setattr(tasks.get("digits"), "loss", loss)
+    monkeypatch.setattr(runner.methods, "build", build)
+    out = tmp_path / "out"
+    code = cli.main([*ARGS, "--seeds", "1", "--out", str(out)])
+    assert code == 1
+    recs = _records(out)
+    failed = [r for r in recs if r["status"] == "failed"]
+    assert {r["config"]["method"] for r in failed} == {"plain"}
+    assert all("Diverged: loss became nan at epoch 1" in r["error"] for r in failed)
+    assert {r["config"]["method"] for r in recs if r["status"] == "ok"} == {"rpg"}
+    assert "Failed cells" in (out / "index.html").read_text()
+
+
+def test_checkpoints_load_without_unpickling_code(tmp_path):
+    """A checkpoint is tensors and plain containers: torch.load(weights_only=True) reads it."""
+    cell = runner.Cell("t", "t", "digits", "resnet18-cifar", 0.25, "rpg", 20_000, 0, "smoke")
+    splits = tasks.get("digits").load(None, torch.device("cpu"))
+    path = tmp_path / "c.pt"
+    runner.run_cell(cell, splits, torch.device("cpu"), progress=False, onnx=False, checkpoint=path)
+    state = torch.load(path, weights_only=True)
+    assert state["epoch"] == cell.recipe().epochs and set(state) >= {"model", "optimizer", "scheduler", "shuffle"}
