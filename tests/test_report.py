@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 
@@ -49,3 +50,92 @@ def test_names_with_html_are_shown_as_text(smoke_run, tmp_path):
     report.render(out)
     html = (out / "index.html").read_text()
     assert "<img src=x" not in html and "&lt;img src=x" in html
+
+
+def _frame(values: dict[tuple[str, int], list[float]]) -> pd.DataFrame:
+    rows = [
+        {"experiment": "digits-resnet18", "arch": "resnet18-cifar", "method": m, "budget": b, "value": v, "seed": i}
+        for (m, b), vs in values.items()
+        for i, v in enumerate(vs)
+    ]
+    return pd.DataFrame(rows)
+
+
+ORDER = {
+    "id": "x",
+    "kind": "ordering",
+    "statement": "rpg > plain",
+    "order": ["rpg", "plain"],
+    "direction": "higher",
+    "experiments": ["digits/digits-resnet18"],
+}
+RUN = {"suite": "digits", "profile": "full"}
+
+
+def test_ordering_claims_need_the_ci_of_every_gap_clear_of_zero():
+    from suite import claims
+
+    def verdict(rpg, plain):
+        return claims.judge([ORDER], _frame({("rpg", 5000): rpg, ("plain", 5000): plain}), RUN)[0].verdict
+
+    assert verdict([90, 91, 92], [80, 81, 82]) == claims.REPRODUCED
+    assert verdict([80, 81, 82], [90, 91, 92]) == claims.NOT_REPRODUCED
+    assert verdict([80, 90, 85], [84, 86, 85]) == claims.INCONCLUSIVE
+    assert verdict([99], [10]) == claims.INCONCLUSIVE  # one seed is never enough
+    other = claims.judge([ORDER], _frame({("rpg", 5000): [90, 91]}), {"suite": "cifar", "profile": "full"})[0]
+    assert other.verdict == claims.NOT_RUN
+
+
+def test_a_reversal_at_one_budget_is_not_hidden_by_the_others():
+    from suite import claims
+
+    frame = _frame(
+        {("rpg", 1): [90, 91, 92], ("plain", 1): [80, 81, 82], ("rpg", 2): [70, 71, 72], ("plain", 2): [80, 81, 82]}
+    )
+    (v,) = claims.judge([ORDER], frame, RUN)
+    assert v.verdict == claims.NOT_REPRODUCED
+    assert [d["verdict"] for d in v.details] == [claims.REPRODUCED, claims.NOT_REPRODUCED]
+
+
+def test_every_claim_in_the_claims_file_is_well_formed():
+    from suite import claims
+
+    loaded = claims.load()
+    assert len(loaded) > 50
+    kinds = {c["kind"] for c in loaded}
+    assert kinds <= {"value", "ordering", "relation", "powerlaw", "qualitative"}
+    for c in loaded:
+        if c["kind"] == "value":
+            assert isinstance(c["value"], int | float) and c["direction"] in ("higher", "lower"), c["id"]
+        if c["kind"] == "ordering":
+            assert len(c["order"]) >= 2, c["id"]
+
+
+def test_compare_flags_regressions_and_lost_claims(smoke_run, tmp_path, capsys):
+    """Two runs of two seeds each: the second loses rpg's lead; the report says so, exit 1."""
+    source, _ = smoke_run
+
+    def make(out: Path, rpg: list[float], plain: list[float]) -> None:
+        shutil.copytree(source, out)
+        run = json.loads((out / "run.json").read_text())
+        keys = []
+        for path in list((out / "records").glob("*.json")):
+            record = json.loads(path.read_text())
+            path.unlink()
+            for seed, value in enumerate(rpg if record["config"]["method"] == "rpg" else plain):
+                record["config"]["seed"] = seed
+                record["key"] = f"{record['config']['method']}{record['config']['budget']}s{seed}".ljust(16, "0")
+                record["metrics"]["top1"] = value
+                keys.append(record["key"])
+                (out / "records" / f"{record['key']}.json").write_text(json.dumps(record))
+        run["keys"] = keys
+        (out / "run.json").write_text(json.dumps(run))
+
+    before, after = tmp_path / "before", tmp_path / "after"
+    make(before, [95.0, 96.0, 95.5], [80.0, 81.0, 80.5])
+    assert cli.main(["report", str(before)]) == 0
+    make(after, [60.0, 61.0, 60.5], [80.0, 81.0, 80.5])
+    assert cli.main(["report", str(after), "--compare", str(before)]) == 1
+    assert "fig4.rpg-gt-plain" in capsys.readouterr().err
+    html = (after / "index.html").read_text()
+    assert "regression" in html and "Claims reproduced there and not here" in html
