@@ -139,3 +139,23 @@ def test_compare_flags_regressions_and_lost_claims(smoke_run, tmp_path, capsys):
     assert "fig4.rpg-gt-plain" in capsys.readouterr().err
     html = (after / "index.html").read_text()
     assert "regression" in html and "Claims reproduced there and not here" in html
+
+
+def test_paper_values_are_found_for_the_experiment_that_measures_them():
+    found = report.paper_values(
+        [
+            {
+                "id": "t2.x",
+                "kind": "value",
+                "method": "rpg",
+                "budget": "11M",
+                "value": 78.9,
+                "experiments": ["cifar/table2"],
+            },
+            {"id": "t2.y", "kind": "ordering", "experiments": ["cifar/table2"]},
+        ],
+        "cifar",
+        "table2",
+    )
+    assert found == [{"method": "rpg", "budget": 11_000_000, "value": 78.9, "id": "t2.x", "label": "rpg 78.9"}]
+    assert report.paper_values([], "digits", "digits-resnet18") == []

@@ -11,7 +11,7 @@ from markupsafe import Markup
 from scipy import stats
 
 from suite import claims, records
-from suite.ledger import format_count
+from suite.ledger import format_count, parse_count
 from suite.report import compare, plots
 
 RUN = "run.json"
@@ -87,7 +87,24 @@ def _mean_std(values: pd.Series) -> str:
     return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
 
 
-def _leaderboards(ok: pd.DataFrame) -> list[dict]:
+def paper_values(claim_list: list[dict], suite: str, experiment: str) -> list[dict]:
+    """The paper's value claims measured by this experiment: (method, budget, value, id)."""
+    out = []
+    for c in claim_list:
+        if c["kind"] == "value" and f"{suite}/{experiment}" in c.get("experiments", []) and c.get("budget"):
+            out.append(
+                {
+                    "method": c["method"],
+                    "budget": parse_count(c["budget"]),
+                    "value": c["value"],
+                    "id": c["id"],
+                    "label": f"{c['method']} {c['value']}",
+                }
+            )
+    return out
+
+
+def _leaderboards(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> list[dict]:
     boards = []
     for (experiment, budget), group in ok.groupby(["experiment", "budget"], sort=True):
         rows = []
@@ -115,7 +132,14 @@ def _leaderboards(ok: pd.DataFrame) -> list[dict]:
                     "mflops": g["forward_flops"].iloc[0] / 1e6 if g["forward_flops"].notna().all() else None,
                     "memory": _number(g["memory_inference_mb"].iloc[0]),
                     "memory_train": _number(g["memory_train_step_mb"].iloc[0]),
-                    "keys": ", ".join(g["key"]),
+                    "record_keys": list(g["key"]),
+                    "seeds": sorted(int(x) for x in g["seed"]),
+                    "commits": sorted({str(c)[:12] for c in g["git_commit"] if c}),
+                    "paper": [
+                        p
+                        for p in paper_values(claim_list, suite, experiment)
+                        if p["method"] == method and p["budget"] == budget
+                    ],
                 }
             )
         tied_ranks(rows)
@@ -150,11 +174,11 @@ def _overview(ok: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _plots(ok: pd.DataFrame) -> dict[str, dict]:
+def _plots(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> dict[str, dict]:
     out = {}
     for experiment, g in ok.groupby("experiment", sort=True):
         metric = g["metric"].iloc[0]
-        svg, fits = plots.metric_vs_params(g, metric)
+        svg, fits = plots.metric_vs_params(g, metric, paper_values(claim_list, suite, experiment))
         out[experiment] = {
             "metric_vs_params": Markup(svg),  # generated here from numbers; matplotlib escapes text
             "latency_vs_metric": Markup(plots.latency_vs_metric(g, metric)),
@@ -184,7 +208,8 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str]]:
     ok = df[df["status"] == "ok"] if len(df) else df
     failed = df[df["status"] != "ok"] if len(df) else df
     env = next((r["env"] for r in recs if r["status"] == "ok"), {})
-    verdicts = claims.judge(claims.load(), ok, run)
+    claim_list = claims.load()
+    verdicts = claims.judge(claim_list, ok, run)
     records.write_json(
         out / "claims.json",
         {
@@ -194,7 +219,8 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str]]:
             ],
         },
     )
-    plots = _plots(ok) if len(ok) else {}
+    suite = run.get("suite", "")
+    plots = _plots(ok, claim_list, suite) if len(ok) else {}
     changes, lost = [], []
     if compare_to is not None:
         before, before_verdicts = compare.previous(compare_to)
@@ -212,7 +238,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str]]:
         n_ok=len(ok),
         failed=failed.to_dict("records"),
         overview=_overview(ok) if len(ok) else [],
-        boards=_leaderboards(ok) if len(ok) else [],
+        boards=_leaderboards(ok, claim_list, suite) if len(ok) else [],
         plots=plots,
         verdicts=sorted(verdicts, key=lambda v: v.verdict == claims.NOT_RUN),
         summary=claims.summary(verdicts),
