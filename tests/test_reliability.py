@@ -106,3 +106,64 @@ def test_checkpoints_load_without_unpickling_code(tmp_path):
     runner.run_cell(cell, splits, torch.device("cpu"), progress=False, onnx=False, checkpoint=path)
     state = torch.load(path, weights_only=True)
     assert state["epoch"] == cell.recipe().epochs and set(state) >= {"model", "optimizer", "scheduler", "shuffle"}
+
+
+def test_sigint_stops_cleanly_and_the_rerun_finishes_the_same(tmp_path):
+    suite = tmp_path / "kill.toml"
+    suite.write_text(SUITE)
+    clean, stopped = tmp_path / "clean", tmp_path / "stopped"
+    subprocess.run([EXE, "--suite", str(suite), "--out", str(clean), *ARGS], check=True, timeout=600)
+    proc = subprocess.Popen(
+        [EXE, "--suite", str(suite), "--out", str(stopped), *ARGS], stderr=subprocess.PIPE, text=True
+    )
+    checkpoints = stopped / runner.CHECKPOINTS
+    deadline = time.time() + 300
+    while not (checkpoints.is_dir() and any(checkpoints.glob("*.pt"))) and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    subprocess.run([EXE, "--suite", str(suite), "--out", str(stopped), *ARGS], check=True, timeout=600)
+    assert [_essence(r) for r in _records(stopped)] == [_essence(r) for r in _records(clean)]
+
+
+def test_corrupt_embedded_data_is_refused_by_its_checksum(tmp_path, monkeypatch, capsys):
+    from sklearn.datasets import load_digits
+
+    from suite.data import digits
+
+    def corrupt():
+        data = load_digits()
+        data.images[3, 4, 4] += 1.0
+        data.data[3, 36] += 1.0
+        return data
+
+    monkeypatch.setattr(digits, "load_digits", corrupt)
+    out = tmp_path / "out"
+    assert cli.main([*ARGS, "--out", str(out)]) == 2
+    assert "known checksum" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_an_out_that_cannot_be_a_folder_is_refused(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert cli.main([*ARGS, "--out", str(blocker / "out")]) == 2
+    assert "is not a writable folder" in capsys.readouterr().err
+
+
+def test_a_malformed_claims_file_is_named(tmp_path, monkeypatch, smoke_run, capsys):
+    from suite import claims
+
+    folder = tmp_path / "pkg"
+    (folder / "claims").mkdir(parents=True)
+    (folder / "claims" / "bad.toml").write_text('[[claim]]\nid = "x"\nkind = \n')
+    monkeypatch.setattr(claims.resources, "files", lambda package: folder)
+    out = tmp_path / "out"
+    import shutil
+
+    shutil.copytree(smoke_run[0], out)
+    assert cli.main(["report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "bad.toml is malformed" in err and "line 3" in err
