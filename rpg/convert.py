@@ -47,6 +47,9 @@ def _split(total: int, weights: Sequence[int]) -> list[int]:
     order = sorted(range(len(weights)), key=lambda i: exact[i] - int(exact[i]), reverse=True)
     for i in order[: max(0, total - sum(parts))]:
         parts[i] += 1
+    # The minimum of 1 may have overshot: take the excess back from the largest parts.
+    while sum(parts) > total:
+        parts[parts.index(max(parts))] -= 1
     return parts
 
 
@@ -108,7 +111,8 @@ def convert(
         # scale is >= 1 and near it (the official code's choice for ResNets: 512 x 3 x 3).
         # A unit-variance W would instead need scales ~ 1/sqrt(fan_out), which shrink the
         # effective learning rate of the generated kernels by orders of magnitude.
-        std = min(kaiming_fan_out_std(modules[n].weight.shape) for n in names)
+        stds = [kaiming_fan_out_std(modules[n].weight.shape) for n in names]
+        std = min(stds)
         ring = Ring(
             ring_sizes[name],
             sizes[name],
@@ -118,6 +122,8 @@ def convert(
             sign_seed=sign_seed,
             std=std,
             name=name,
+            # Each layer's fixed scale brings its kernels from W's std to its own Kaiming std.
+            scales=[s / std for s in stds],
         ).to(device=weight.device, dtype=weight.dtype)
         for slot, layer in enumerate(names):
             module = modules[layer]
@@ -134,8 +140,11 @@ def _generators(model: nn.Module) -> list[tuple[str, Generated]]:
 def rings(model: nn.Module) -> dict[str, Ring]:
     """The model's rings by name, in layer order (empty for a model never converted)."""
     found: dict[str, Ring] = {}
-    for _, g in _generators(model):
-        found.setdefault(g.ring.name, g.ring)
+    for name, g in _generators(model):
+        if g.ring not in found.values():
+            # Submodules converted separately can each have a ring called "global".
+            key = g.ring.name if g.ring.name not in found else f"{g.ring.name}@{name.split('.parametrizations')[0]}"
+            found[key] = g.ring
     return found
 
 

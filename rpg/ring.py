@@ -1,4 +1,67 @@
-"""The ring: one flat trainable vector W that generates the weights of many layers."""
+"""The ring: one flat trainable vector W that generates the weights of many layers.
+
+Run time
+--------
+A ring generates the weights of all its layers at once, in one custom autograd Function
+(``_Generate``, one node per generation): generated weight t is ``mult[t] * W[idx[t]]``,
+where the multiplier ``mult`` folds the weight's sign and its layer's scale into one
+number. The backward is eq. 2 of the paper, ``dL/dW[n] = sum_{t: idx[t] = n} mult[t] *
+dL/dK[t]``, by one of two deterministic paths (``Ring.grad_path``):
+
+- ``"inverse"``, for balanced maps (every ring element read floor(T/N) or ceil(T/N) times:
+  ``even``, a union of permutations, and ``sequential``): an inverse table ``inv`` of
+  shape (J, N), J = ceil(T/N), whose row j lists each ring element's j-th reader, or T (a
+  zero slot) if it has fewer. The gradient is a gather and a dense sum over J rows: no
+  atomics, so deterministic on GPU as on CPU.
+- ``"index_add"``: one index_add over the ring, layer by layer (deterministic on CPU; on
+  CUDA it uses atomics). Maps that are not balanced (``uniform``, a future ``hash``)
+  always take it.
+
+``"auto"`` (the default) takes the inverse table wherever the map is balanced, on every
+device, so the path the tests check on CPU is the one that runs on GPU. (On this
+project's 2-core CPU, index_add alone runs about 1.5x faster than the gather + sum, its
+random accesses going to W, which stays in cache, the gather's to the T gradients, which
+do not; inside a training step, with cold caches, the two measured the same within
+noise.) Both add each element's readers in position order, so they give the same bits.
+
+When autograd records the backward (``create_graph=True``) it is written in
+differentiable torch ops, so double backward works too.
+
+The cache and when it is dropped
+--------------------------------
+Layers ask for their weights one by one (``Ring.layer(k)``, called by the ``Generated``
+parametrization). The first request generates every layer of the ring (one generation);
+later requests take their layer from it. A generation serves each layer at most once:
+asking again for a layer it has already served starts a new one. So every forward pass,
+in which each layer reads its weight once, gets its own generation, as if each layer
+generated its own weights: gradient accumulation, repeated forwards, ``retain_graph`` and
+``torch.no_grad`` eval behave as for a plain network, and a pass never reads weights
+older than itself, even after in-place updates autograd cannot see (``p.data.add_``).
+A generation is also dropped when
+
+- W changes: its version counter (optimizer steps, ``load_state_dict``), storage, dtype,
+  device or ``requires_grad``;
+- the grad mode or inference mode differs from the one it was made under;
+- a backward pass has run through it;
+- the maps are rebuilt (``set_extra_state``, i.e. ``load_state_dict``), or the module is
+  moved or cast (``.to``, ``.double()``, ...);
+- it has served every layer (it is then released at once, to free its memory).
+
+It is never copied: ``copy.deepcopy``, ``pickle`` and ``rpg.materialize`` see an empty
+cache. A model that applies one generated layer twice in a pass (weight tying) pays one
+extra generation of the ring per reuse: correct, only slower. The node saves no tensor
+for backward (only the constant maps), so several backward passes may run through it.
+
+Memory
+------
+Per generated weight: ``idx`` 4 bytes (int32), ``signs`` 1 byte (int8), the multiplier
+one element of W's dtype (4 bytes in float32; built on first use, per device and dtype),
+and the inverse table 4 * J * N / T bytes (int32), i.e. 4 bytes plus at most 4 * N / T
+of padding, built at the first generation autograd records (so models only counted,
+evaluated or materialized never hold it). In float32: about 13 bytes per generated
+weight (9 on the index_add path), none of it stored in checkpoints. Indices are int64
+only for rings or maps of 2**31 elements or more.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +74,121 @@ from torch import nn
 from rpg import maps
 
 
+class _Plan:
+    """The maps of a ring on one device, in W's dtype, sliced per layer: what a generation runs."""
+
+    def __init__(self, ring: Ring, weight: torch.Tensor, inverse: bool) -> None:
+        self.device, self.dtype = weight.device, weight.dtype
+        self.size = ring.size
+        self.total = ring.total
+        self.bounds = list(zip(ring.offsets[:-1], ring.offsets[1:], strict=True))
+        self.idx = ring.idx
+        self.inv_source = ring.inv
+        self.inv = ring.inv if inverse and ring.inv.numel() else None
+        mult = ring.signs.to(dtype=self.dtype)
+        for (lo, hi), scale in zip(self.bounds, ring.scales, strict=True):
+            mult[lo:hi].mul_(scale)  # the rounding of `slot(k) * scale` in W's dtype
+        self.mult = mult
+        self.idx_slices = [self.idx[lo:hi] for lo, hi in self.bounds]
+        self.mult_slices = [mult[lo:hi] for lo, hi in self.bounds]
+
+    def generate(self, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        # Layer by layer inside one node: each layer's weights are their own allocation (a
+        # ring-wide buffer would be one large allocation, fresh pages every step on CPU).
+        return tuple(
+            torch.index_select(weight, 0, idx).mul_(mult)
+            for idx, mult in zip(self.idx_slices, self.mult_slices, strict=True)
+        )
+
+    def weight_grad(self, grads: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        """dL/dW from the layers' gradients (None: a layer this generation did not serve)."""
+        if torch.is_grad_enabled():  # create_graph=True: stay differentiable
+            return self._weight_grad_differentiable(grads)
+        if self.inv is None:
+            # index_add in position order, layer by layer: deterministic on CPU.
+            grad = torch.zeros(self.size, device=self.device, dtype=self.dtype)
+            scratch = torch.empty(max(hi - lo for lo, hi in self.bounds), device=self.device, dtype=self.dtype)
+            for g, idx, mult in zip(grads, self.idx_slices, self.mult_slices, strict=True):
+                if g is not None:
+                    grad.index_add_(0, idx, torch.mul(g.reshape(-1), mult, out=scratch[: len(idx)]))
+            return grad
+        buf = torch.empty(self.total + 1, device=self.device, dtype=self.dtype)
+        for g, mult, (lo, hi) in zip(grads, self.mult_slices, self.bounds, strict=True):
+            if g is None:
+                buf[lo:hi].zero_()
+            else:
+                torch.mul(g.reshape(-1), mult, out=buf[lo:hi])
+        buf[self.total] = 0
+        # Row by row: the temporaries stay ring-sized, and each element's readers are summed
+        # in position order, as index_add does (so both paths give the same bits).
+        grad = torch.index_select(buf, 0, self.inv[0])
+        if len(self.inv) > 1:
+            row = torch.empty_like(grad)
+            for j in range(1, len(self.inv)):
+                grad.add_(torch.index_select(buf, 0, self.inv[j], out=row))
+        return grad
+
+    def _weight_grad_differentiable(self, grads: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        flat = torch.cat(
+            [
+                mult.new_zeros(mult.shape) if g is None else g.reshape(-1) * mult
+                for g, mult in zip(grads, self.mult_slices, strict=True)
+            ]
+        )
+        if self.inv is None:
+            return flat.new_zeros(self.size).index_add(0, self.idx, flat)
+        padded = torch.cat([flat, flat.new_zeros(1)])
+        return torch.index_select(padded, 0, self.inv.reshape(-1)).view(self.inv.shape).sum(0)
+
+
+class _Flag:
+    """Set by the backward of a generation; the ring drops a generation whose flag is set."""
+
+    __slots__ = ("consumed",)
+
+    def __init__(self) -> None:
+        self.consumed = False
+
+
+class _Generate(torch.autograd.Function):
+    """All layers of a ring from W at once; backward: eq. 2 by the plan's path.
+
+    Nothing is saved for backward but the (constant) maps, so the node can be run by
+    several backward passes, like the index ops it replaces.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, plan: _Plan, flag: _Flag) -> tuple[torch.Tensor, ...]:
+        ctx.plan, ctx.flag = plan, flag
+        ctx.set_materialize_grads(False)
+        return plan.generate(weight)
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor | None):
+        ctx.flag.consumed = True
+        if all(g is None for g in grads):
+            return None, None, None
+        return ctx.plan.weight_grad(grads), None, None
+
+
+class _Generation:
+    __slots__ = ("key", "weights", "served", "left", "flag")
+
+    def __init__(self, key: tuple, weights: tuple[torch.Tensor, ...], flag: _Flag) -> None:
+        self.key, self.weights, self.flag = key, weights, flag
+        self.served = [False] * len(weights)
+        self.left = len(weights)
+
+
 class Ring(nn.Module):
     """W with N scalars, and the index/sign maps for the T weights it generates.
 
     ``sizes`` are the numbers of weights of the generated layers, in layer order; layer k
-    reads the slice ``[offset_k, offset_k + sizes[k])`` of the maps. The maps live in
-    non-persistent buffers (so they follow ``.to(device)``) and are rebuilt from the seeds,
-    which travel in the state dict as extra state.
+    reads the slice ``[offset_k, offset_k + sizes[k])`` of the maps and is multiplied by
+    ``scales[k]`` (default 1). The maps live in non-persistent buffers (so they follow
+    ``.to(device)``) and are rebuilt from the seeds, which travel in the state dict as extra
+    state. See the module docstring for how the weights are generated, cached, and what
+    the maps cost.
     """
 
     def __init__(
@@ -31,6 +202,7 @@ class Ring(nn.Module):
         sign_seed: int = 1,
         std: float = 1.0,
         name: str = "global",
+        scales: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         self.name = name
@@ -41,6 +213,9 @@ class Ring(nn.Module):
         self.std = float(std)
         self.weight = nn.Parameter(torch.randn(int(size)) * self.std)
         self.sizes = [int(s) for s in sizes]
+        self.scales = [1.0] * len(self.sizes) if scales is None else [float(s) for s in scales]
+        if len(self.scales) != len(self.sizes):
+            raise ValueError(f"{len(self.scales)} scales for {len(self.sizes)} layers")
         self.offsets = [0]
         for s in self.sizes:
             self.offsets.append(self.offsets[-1] + s)
@@ -48,8 +223,13 @@ class Ring(nn.Module):
         self.sign = sign
         self.index_seed = int(index_seed)
         self.sign_seed = int(sign_seed)
-        self.register_buffer("idx", torch.empty(0, dtype=torch.long), persistent=False)
+        # The backward of balanced maps: "auto", "inverse" or "index_add" (module docstring).
+        self.grad_path = "auto"
+        self.register_buffer("idx", torch.empty(0, dtype=torch.int32), persistent=False)
         self.register_buffer("signs", torch.empty(0, dtype=torch.int8), persistent=False)
+        self.register_buffer("inv", torch.empty(0, self.size, dtype=torch.int32), persistent=False)
+        self._plan: _Plan | None = None
+        self._generation: _Generation | None = None
         self._build()
 
     @property
@@ -65,17 +245,115 @@ class Ring(nn.Module):
         idx = maps.INDEX[self.index](self.sizes, self.size, maps.generator(self.index_seed))
         sign = maps.SIGN[self.sign](self.sizes, maps.generator(self.sign_seed))
         # int32 halves the map's memory; it is enough for any ring below 2**31 elements.
-        dtype = torch.int32 if self.size < 2**31 else torch.long
+        dtype = torch.int32 if max(self.size, self.total + 1) < 2**31 else torch.long
         device = self.weight.device
         self.idx = idx.to(device=device, dtype=dtype)
         self.signs = sign.to(device=device, dtype=torch.int8)
+        # The inverse table is built on first need (the first recorded generation): models
+        # that are only counted, evaluated or materialized never pay for it.
+        self.inv = torch.empty(0, self.size, device=device, dtype=dtype)
+        self._inverse_built = False
+        self._reset()
+
+    def inverse(self) -> torch.Tensor:
+        """The inverse table of a balanced map, shape (ceil(T/N), N); (0, N) for other maps."""
+        if not self._inverse_built:
+            table = inverse_table(self.idx, self.size)
+            self.inv = table.to(device=self.idx.device, dtype=self.idx.dtype)
+            self._inverse_built = True
+            self._plan = None
+        return self.inv
+
+    def _reset(self) -> None:
+        self._plan = None
+        self._generation = None
+
+    def _apply(self, fn, recurse: bool = True):
+        # .to(), .cuda(), .double(): the cached multipliers and weights are of the old kind.
+        self._reset()
+        return super()._apply(fn, recurse)
+
+    def __getstate__(self) -> dict:
+        # deepcopy and pickle: caches are rebuilt on demand, never copied (a generation
+        # made with autograd cannot be deep-copied, and would share memory if it could).
+        state = super().__getstate__()
+        state["_plan"] = None
+        state["_generation"] = None
+        return state
 
     def slot(self, k: int) -> torch.Tensor:
-        """The flat generated weights of layer k, before its scale."""
+        """The flat generated weights of layer k, before its scale: the plain reference path.
+
+        One index_select per call, no cache (the training path is ``layer``/``generate``).
+        """
         lo, hi = self.offsets[k], self.offsets[k + 1]
         # index_select, not W[idx]: its backward (index_add) is deterministic on CPU,
         # the advanced-indexing backward is not.
         return torch.index_select(self.weight, 0, self.idx[lo:hi]) * self.signs[lo:hi]
+
+    def uses_inverse(self) -> bool:
+        """Whether the backward is the inverse table's gather + sum (else index_add)."""
+        if self.grad_path not in ("auto", "inverse", "index_add"):
+            raise ValueError(f"grad_path must be 'auto', 'inverse' or 'index_add', got {self.grad_path!r}")
+        return self.grad_path != "index_add"
+
+    @property
+    def grad_path_in_use(self) -> str:
+        """The backward that runs: "inverse" or "index_add" (builds the inverse table if needed)."""
+        return "inverse" if self.uses_inverse() and self.inverse().numel() else "index_add"
+
+    def plan(self) -> _Plan:
+        w = self.weight
+        inverse = self.uses_inverse()
+        plan = self._plan
+        if (
+            plan is None
+            or plan.device != w.device
+            or plan.dtype != w.dtype
+            or plan.inv_source is not self.inv
+            or (plan.inv is not None) != (inverse and self.inv.numel() > 0)
+        ):
+            plan = self._plan = _Plan(self, w, inverse)
+        return plan
+
+    def generate(self) -> tuple[torch.Tensor, ...]:
+        """Every layer's flat generated weights (sign and scale applied): one fused generation.
+
+        Not cached: each call is a new generation (``layer`` is the cached access).
+        """
+        return self._generate(_Flag())
+
+    def _generate(self, flag: _Flag) -> tuple[torch.Tensor, ...]:
+        if torch.is_grad_enabled() and self.weight.requires_grad and self.uses_inverse():
+            self.inverse()  # built on the first generation autograd records
+        return _Generate.apply(self.weight, self.plan(), flag)
+
+    def _key(self) -> tuple:
+        w = self.weight
+        return (
+            id(w),
+            w._version,
+            w.data_ptr(),
+            w.device,
+            w.dtype,
+            w.requires_grad,
+            torch.is_grad_enabled(),
+            torch.is_inference_mode_enabled(),
+        )
+
+    def layer(self, k: int) -> torch.Tensor:
+        """Layer k's flat generated weights (sign and scale applied), from the cached generation."""
+        key = self._key()
+        gen = self._generation
+        if gen is None or gen.served[k] or gen.flag.consumed or gen.key != key:
+            flag = _Flag()
+            gen = self._generation = _Generation(key, self._generate(flag), flag)
+        gen.served[k] = True
+        gen.left -= 1
+        weight = gen.weights[k]
+        if gen.left == 0:
+            self._generation = None
+        return weight
 
     def usage(self) -> torch.Tensor:
         """How many generated weights read each element of W."""
@@ -109,6 +387,31 @@ class Ring(nn.Module):
         )
 
 
+def inverse_table(idx: torch.Tensor, n: int) -> torch.Tensor:
+    """For a balanced map, each ring element's readers: shape (ceil(T/N), N), padded with T.
+
+    Row j holds, for every element, the position of its j-th reader in increasing position
+    order, or T (the zero slot) if it has only j readers. Balanced: every element is read
+    floor(T/N) or ceil(T/N) times (a union of permutations, like ``even``). For other
+    maps the table would be mostly padding: returns an empty (0, N) table, and the ring
+    falls back to index_add.
+    """
+    idx = idx.long()
+    device = idx.device
+    total = idx.numel()
+    rows = -(-total // n)
+    counts = torch.bincount(idx, minlength=n)
+    if total == 0 or int(counts.max()) > rows or int(counts.min()) < total // n:
+        return torch.empty(0, n, dtype=torch.long, device=device)
+    order = torch.argsort(idx, stable=True)  # positions grouped by element, in position order
+    element = idx[order]
+    first = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(total, device=device) - first[element]
+    table = torch.full((rows, n), total, dtype=torch.long, device=device)
+    table[rank, element] = order
+    return table
+
+
 def kaiming_fan_out_std(shape: Sequence[int]) -> float:
     """He et al.'s std for a ReLU network, fan-out mode (what torchvision's ResNets use)."""
     fan_out = shape[0] * math.prod(shape[2:])
@@ -118,8 +421,9 @@ def kaiming_fan_out_std(shape: Sequence[int]) -> float:
 class Generated(nn.Module):
     """A parametrization: the layer's weight is ``scale * sign * W[idx]`` from a ring.
 
-    ``scale`` is the layer's Kaiming fan-out std over the ring's initial std (the paper's
-    "adaptive scaling"): every generated kernel starts at its own layer's Kaiming std.
+    ``scale`` is the ring's scale for this slot: in ``rpg.convert``, the layer's Kaiming
+    fan-out std over the ring's initial std (the paper's "adaptive scaling"), so every
+    generated kernel starts at its own layer's Kaiming std.
 
     The first layer a ring generates owns it as a submodule, so W appears once in
     ``parameters()`` and in the state dict, and moves with ``.to()``; the other layers hold
@@ -135,11 +439,13 @@ class Generated(nn.Module):
             object.__setattr__(self, "ring", ring)
         self.slot = slot
         self.shape = tuple(shape)
+        if math.prod(self.shape) != ring.sizes[slot]:
+            raise ValueError(f"slot {slot} of ring {ring.name} generates {ring.sizes[slot]} weights, not {self.shape}")
         # Fixed, not learned: it stays in the forward pass, so it also scales the gradient.
-        self.scale = kaiming_fan_out_std(self.shape) / ring.std
+        self.scale = ring.scales[slot]
 
     def forward(self, original: torch.Tensor) -> torch.Tensor:
-        return (self.ring.slot(self.slot) * self.scale).view(self.shape)
+        return self.ring.layer(self.slot).view(self.shape)
 
     def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
         # The dense weight is replaced by the ring: keep only an empty placeholder.

@@ -10,25 +10,19 @@ import sys
 import webbrowser
 from pathlib import Path
 
-import torch
-
 from suite import archs, methods, records, report, runner, spec, tasks
+from suite.args import Parser, resolve_device
 from suite.errors import UsageError
 from suite.ledger import parse_count
 
 DEFAULT_SUITE = "digits"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line and exit 2, not a usage dump
-        raise UsageError(message)
-
-
 def _run_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="rpg-bench",
         description="Run a suite of RPG-vs-comparator experiments at matched parameter budgets "
-        "and render its report. Subcommands: list, report OUT, ledger.",
+        "and render its report. Subcommands: list, report OUT, ledger, speed.",
     )
     p.add_argument(
         "--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML (default: digits)"
@@ -44,14 +38,6 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", dest="open", action="store_true", default=None, help="open the report in a browser")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open the report")
     return p
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available here (use --device cpu or auto)")
-    return torch.device(name)
 
 
 def _writable(out: Path) -> None:
@@ -82,7 +68,7 @@ def run(argv: list[str]) -> int:
             )
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
-    device = _device(args.device)
+    device = resolve_device(args.device)
     out = Path(args.out or Path("reports") / suite.name)
     _writable(out)
     cells = runner.expand(suite, profile, args.seeds, only)
@@ -113,7 +99,7 @@ def run(argv: list[str]) -> int:
 
 
 def list_(argv: list[str]) -> int:
-    _Parser(prog="rpg-bench list", description="List suites, tasks, methods and architectures.").parse_args(argv)
+    Parser(prog="rpg-bench list", description="List suites, tasks, methods and architectures.").parse_args(argv)
     print("suites:")
     for name in sorted(spec.builtin()):
         s = spec.load(name)
@@ -131,7 +117,7 @@ def list_(argv: list[str]) -> int:
 
 
 def report_(argv: list[str]) -> int:
-    p = _Parser(prog="rpg-bench report", description="Re-render OUT/index.html and OUT/results.csv from OUT/records.")
+    p = Parser(prog="rpg-bench report", description="Re-render OUT/index.html and OUT/results.csv from OUT/records.")
     p.add_argument("out", help="a results folder written by rpg-bench")
     p.add_argument("--compare", metavar="PREV", help="a previous results folder: show changes, flag regressions")
     args = p.parse_args(argv)
@@ -148,7 +134,7 @@ def report_(argv: list[str]) -> int:
 
 
 def ledger_(argv: list[str]) -> int:
-    p = _Parser(prog="rpg-bench ledger", description="Print a method's parameter ledger at a budget as JSON.")
+    p = Parser(prog="rpg-bench ledger", description="Print a method's parameter ledger at a budget as JSON.")
     p.add_argument("--arch", required=True, choices=list(archs.ARCHS), metavar="ARCH")
     p.add_argument("--method", required=True)
     p.add_argument("--budget", required=True, help="backbone parameters: 2M, 45K, 11173962")
@@ -179,7 +165,13 @@ def ledger_(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"list": list_, "report": report_, "ledger": ledger_}
+def speed_(argv: list[str]) -> int:
+    from suite import speed  # imported on demand: it is a benchmark, not part of a run
+
+    return speed.main(argv)
+
+
+COMMANDS = {"list": list_, "report": report_, "ledger": ledger_, "speed": speed_}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -185,3 +185,9 @@ def test_the_console_script_runs(tmp_path):
     assert result.returncode == 0 and "digits" in result.stdout
     result = subprocess.run([str(exe), "--suite", "nope"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and result.stderr.strip() == "rpg-bench: error: unknown suite 'nope'; known: digits"
+
+
+def test_speed_rejects_bad_flags_in_one_line(capsys):
+    assert cli.main(["speed", "--batch", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--batch" in err

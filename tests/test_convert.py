@@ -1,6 +1,8 @@
 """rpg.convert / rings / materialize on real models: the maths of the paper, not just shapes."""
 
+import copy
 import io
+import pickle
 
 import pytest
 import torch
@@ -9,6 +11,7 @@ from torch import nn
 
 import rpg
 from baselines.plain import ResNet
+from rpg.ring import _Flag, _Generate
 
 
 def small_resnet(**kw) -> ResNet:
@@ -50,6 +53,7 @@ def test_the_gradient_of_w_is_the_superposition_of_layer_gradients():
     model.train()
     model(x).square().sum().backward()
     (ring,) = rpg.rings(model).values()
+    assert ring.grad_path_in_use == "inverse"  # the fast path: one fused node, inverse-table backward
     autograd = ring.weight.grad.clone()
 
     # Dense: the same network with the generated kernels as independent leaves.
@@ -170,3 +174,197 @@ def test_timm_resnets_convert_and_materialize():
     model.eval()
     x = torch.randn(2, 3, 32, 32)
     assert torch.equal(rpg.materialize(model).eval()(x), model(x))
+
+
+# --- The fused generator: fast paths against the plain per-layer reference -------------------
+
+
+def reference_weights(ring):
+    """Each layer's weights the plain way: one index_select per layer, then sign and scale."""
+    return [ring.slot(k) * ring.scales[k] for k in range(len(ring.sizes))]
+
+
+def ring_gradient(ring, weights, targets):
+    ring.weight.grad = None
+    sum((w * t).sum() for w, t in zip(weights, targets, strict=True)).backward()
+    return ring.weight.grad.clone()
+
+
+@pytest.mark.parametrize(
+    ("sizes", "n"),
+    [
+        ([30, 45, 7], 100),  # T < N: some elements unused
+        ([30, 45, 7], 82),  # T = N: one permutation
+        ([30, 45, 7], 41),  # T = 2N
+        ([30, 45, 7], 25),  # T = 3N + 7
+        ([300, 4096, 1152], 1000),  # T = 5N + 548
+    ],
+)
+def test_the_fused_gradient_equals_the_per_layer_reference_for_even_maps(sizes, n):
+    torch.manual_seed(0)
+    scales = [0.5, 2.0, 1.25][: len(sizes)]
+    ring = rpg.Ring(n, sizes, index="even", sign="random", index_seed=3, sign_seed=4, scales=scales).double()
+    targets = [torch.randn(s, dtype=torch.double) for s in sizes]
+    reference = reference_weights(ring)
+    expected = ring_gradient(ring, reference, targets)
+    grads = {}
+    for grad_path in ("inverse", "index_add"):
+        ring.grad_path = grad_path
+        fused = ring.generate()
+        assert all(torch.equal(a, b) for a, b in zip(fused, reference, strict=True))
+        grads[grad_path] = ring_gradient(ring, fused, targets)
+        assert (ring._plan.inv is not None) == (grad_path == "inverse")
+    # The reference sums layer by layer; the fused paths sum each element's readers in
+    # position order: the same bits as each other, float rounding apart from the reference.
+    assert torch.equal(grads["inverse"], grads["index_add"])
+    assert torch.allclose(grads["inverse"], expected, rtol=1e-13, atol=1e-13)
+    total = sum(sizes)
+    assert ring.inverse().shape == (-(-total // n), n)
+    assert ring.inverse().dtype == torch.int32
+
+
+@pytest.mark.parametrize("index", ["uniform", "sequential"])
+def test_the_fused_gradient_equals_the_reference_for_other_maps(index):
+    torch.manual_seed(0)
+    ring = rpg.Ring(50, [100, 37], index=index, scales=[0.3, 3.0]).double()
+    ring.grad_path = "inverse"
+    targets = [torch.randn(s, dtype=torch.double) for s in ring.sizes]
+    got = ring_gradient(ring, ring.generate(), targets)
+    expected = ring_gradient(ring, reference_weights(ring), targets)
+    assert torch.allclose(got, expected, rtol=1e-12, atol=1e-14)
+    # Sequential is balanced (an inverse table); uniform draws are not (index_add).
+    assert (ring.inverse().numel() > 0) == (index == "sequential")
+
+
+@pytest.mark.parametrize("grad_path", ["inverse", "index_add"])
+def test_the_fused_generator_passes_gradcheck_and_gradgradcheck(grad_path):
+    ring = rpg.Ring(7, [5, 12], index="even", scales=[0.5, 2.0]).double()
+    ring.grad_path = grad_path
+    w = torch.randn(7, dtype=torch.double, requires_grad=True)
+    ring.inverse()
+    plan = ring.plan()
+    assert (plan.inv is not None) == (grad_path == "inverse")
+
+    def generate(weight):
+        return _Generate.apply(weight, plan, _Flag())
+
+    assert torch.autograd.gradcheck(generate, (w,))
+    assert torch.autograd.gradgradcheck(generate, (w,))
+
+
+def train_steps(seed, steps=3, accumulate=1, index="even"):
+    torch.manual_seed(seed)
+    model = rpg.convert(small_resnet(), 3000, seed=seed, index=index)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    data = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        opt.zero_grad()
+        for _ in range(accumulate):
+            x = torch.randn(4, 3, 16, 16, generator=data)
+            y = torch.randint(10, (4,), generator=data)
+            nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return model
+
+
+@pytest.mark.parametrize("index", ["even", "uniform"])
+def test_cpu_training_is_deterministic(index):
+    a, b = train_steps(0, index=index), train_steps(0, index=index)
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        if torch.is_tensor(p):
+            assert torch.equal(p, q), name
+    assert not torch.equal(rpg.rings(a)["global"].weight, rpg.rings(train_steps(1, index=index))["global"].weight)
+
+
+def test_gradient_accumulation_sums_the_gradients_of_each_pass():
+    torch.manual_seed(0)
+    model = rpg.convert(small_resnet(), 3000).double()
+    (ring,) = rpg.rings(model).values()
+    x1, x2 = torch.randn(2, 3, 16, 16, dtype=torch.double), torch.randn(2, 3, 16, 16, dtype=torch.double)
+
+    def grad_of(*xs):
+        model.zero_grad(set_to_none=True)
+        for x in xs:
+            model(x).square().sum().backward()
+        return ring.weight.grad.clone()
+
+    g1, g2 = grad_of(x1), grad_of(x2)
+    assert torch.equal(grad_of(x1, x2), g1 + g2)
+    # Two forwards, then one backward of the sum, or two backwards: the same gradient.
+    model.zero_grad(set_to_none=True)
+    (model(x1).square().sum() + model(x2).square().sum()).backward()
+    assert torch.allclose(ring.weight.grad, g1 + g2, rtol=1e-12)
+    model.zero_grad(set_to_none=True)
+    loss1, loss2 = model(x1).square().sum(), model(x2).square().sum()
+    loss1.backward()
+    loss2.backward()
+    assert torch.allclose(ring.weight.grad, g1 + g2, rtol=1e-12)
+
+
+def test_every_forward_sees_the_current_ring():
+    torch.manual_seed(0)
+    model = rpg.convert(small_resnet(), 3000)
+    (ring,) = rpg.rings(model).values()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    x = torch.randn(2, 3, 16, 16)
+    model.eval()
+    before = model(x)
+    model.train()
+    model(x).square().sum().backward()
+    opt.step()
+    model.eval()
+    with torch.no_grad():
+        after = model(x)
+    with torch.inference_mode():
+        assert torch.equal(model(x), after)
+    assert not torch.equal(before, after)
+    assert torch.equal(rpg.materialize(model).eval()(x), after)
+    # An update autograd cannot see (`.data`) is seen by the next forward too.
+    with torch.no_grad():
+        ring.weight.data.mul_(2)
+        doubled = model(x)
+    assert not torch.equal(doubled, after)
+    assert torch.equal(rpg.materialize(model).eval()(x), doubled)
+    # Repeated forwards without a step give the same outputs, with or without autograd.
+    assert torch.equal(model(x), doubled) and torch.equal(model(x), doubled)
+
+
+def test_a_half_used_generation_survives_copies_moves_and_loads():
+    torch.manual_seed(0)
+    model = rpg.convert(small_resnet(), 3000, seed=1).eval()
+    x = torch.randn(2, 3, 16, 16)
+    expected = model(x).detach()
+    first = rpg.generated_layers(model)[0]
+    model.get_submodule(first).weight.sum().backward()  # a generation with autograd, one layer served
+    assert rpg.rings(model)["global"]._generation is not None
+    assert torch.equal(copy.deepcopy(model)(x), expected)
+    assert torch.equal(rpg.materialize(model)(x), expected)
+    ring = pickle.loads(pickle.dumps(rpg.rings(model)["global"]))  # (parametrized models only pickle state dicts)
+    assert ring._generation is None and torch.equal(ring.weight, rpg.rings(model)["global"].weight)
+
+    other = rpg.convert(small_resnet(), 3000, seed=2).eval()
+    other.get_submodule(first).weight.sum()  # the old maps' generation, half used
+    other.load_state_dict(model.state_dict())
+    assert torch.equal(other(x), expected)
+
+    model.get_submodule(first).weight.sum()
+    assert torch.allclose(model.double()(x.double()), expected.double(), atol=1e-5)
+    assert rpg.rings(model)["global"]._plan.dtype == torch.double
+    assert model(x.double()).dtype == torch.double
+
+
+def test_a_layer_applied_twice_in_one_pass_gets_both_gradients():
+    conv = nn.Conv2d(3, 3, 3, padding=1, bias=False)
+    model = nn.Sequential(conv, nn.ReLU(), conv)  # weight tying: one generated layer, used twice
+    rpg.convert(model, 20, exclude=[])
+    (ring,) = rpg.rings(model).values()
+    x = torch.randn(1, 3, 5, 5)
+    model(x).sum().backward()
+    fused = ring.weight.grad.clone()
+    ring.weight.grad = None
+    dense = rpg.materialize(model)
+    dense(x).sum().backward()
+    expected = torch.zeros_like(ring.weight).index_add_(
+        0, ring.idx.long(), dense[0].weight.grad.flatten() * ring.signs * ring.scales[0]
+    )
+    assert torch.allclose(fused, expected, rtol=1e-5, atol=1e-6)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from rpg import maps
+from rpg.ring import inverse_table
 
 
 @pytest.mark.parametrize(("sizes", "n"), [([100, 250, 37], 50), ([4096, 4096], 1000), ([7, 9], 5), ([300], 299)])
@@ -60,3 +61,26 @@ def test_maps_are_functions_of_the_seed():
 def test_unknown_strategy_is_named():
     with pytest.raises(ValueError, match="unknown index strategy 'bogus'"):
         maps.check_strategy("bogus", "random")
+
+
+@pytest.mark.parametrize(("sizes", "n"), [([10, 20], 1000), ([10, 20], 30), ([100, 250, 37], 50), ([7, 9], 5)])
+def test_the_inverse_table_lists_each_elements_readers_in_position_order(sizes, n):
+    idx = maps.even(sizes, n, maps.generator(5))
+    total = sum(sizes)
+    table = inverse_table(idx, n)
+    assert table.shape == (-(-total // n), n)
+    padded = torch.cat([idx, torch.tensor([-1])])
+    for element in range(n):
+        readers = table[:, element]
+        real = readers[readers < total]
+        assert real.tolist() == torch.nonzero(idx == element).flatten().tolist()
+        assert (readers[len(real) :] == total).all()  # padding: the zero slot, after the readers
+        assert (padded[real] == element).all()
+    # Every position appears exactly once.
+    assert sorted(table[table < total].tolist()) == list(range(total))
+
+
+def test_the_inverse_table_is_empty_for_unbalanced_maps():
+    idx = maps.uniform([1000], 100, maps.generator(1))
+    assert inverse_table(idx, 100).shape == (0, 100)
+    assert inverse_table(maps.sequential([1000], 300, maps.generator(0)), 300).shape == (4, 300)

@@ -1,0 +1,247 @@
+"""``rpg-bench speed``: what RPG costs at run time, measured side by side in one process.
+
+(a) Training: one SGD step (forward, cross-entropy, backward, optimizer step) of the RPG
+    network against the plain network of the same architecture on the same batch. RPG
+    regenerates every conv kernel from its ring at each step; the target is a step time
+    at most 1.15x the plain network's.
+(b) Deployment: ``rpg.materialize(model)`` is a plain dense network, so its inference
+    latency should be the plain network's (target: at most 1.02x), at batch 1 and at
+    ``--batch``.
+
+Method: untimed warm-up steps, then timed steps with RPG and plain interleaved (the order
+alternates at each pair), so that drift in the machine's speed (thermal, other processes)
+affects both alike; each timed call is synchronised on CUDA. Reported: medians, p90s, and
+the ratio of medians with a 90% paired-bootstrap interval (pairs resampled with a fixed
+seed). Inference latency is measured under ``torch.inference_mode`` in eval mode, RPG and
+plain calls interleaved in the same way.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+import rpg
+from suite import archs
+from suite.args import Parser, resolve_device
+from suite.errors import UsageError
+from suite.ledger import format_count, parse_count
+
+TRAIN_TARGET = 1.15
+DEPLOYED_TARGET = 1.02
+NUM_CLASSES = 10
+# Wall-clock budget of the inference measurements, per batch size (seconds, both models).
+INFERENCE_SECONDS = 8.0
+
+
+def _parser() -> Parser:
+    p = Parser(
+        prog="rpg-bench speed",
+        description="Time an RPG training step against the plain network's (target <= 1.15x) and the "
+        "deployed (materialized) RPG network's inference against the plain network's (target <= 1.02x).",
+    )
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--arch", default="resnet18-cifar", help="architecture (rpg-bench list; default resnet18-cifar)")
+    p.add_argument("--batch", type=int, default=64, help="training batch, and the larger inference batch (default 64)")
+    p.add_argument("--ring-size", default="2M", help="RPG ring size: 2M, 500K, 2000000 (default 2M)")
+    p.add_argument("--steps", type=int, default=30, help="timed training steps per network (default 30)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed training steps per network first (default 3)")
+    return p
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed(fn: Callable[[], object], device: torch.device) -> float:
+    _sync(device)
+    t0 = time.perf_counter()
+    fn()
+    _sync(device)
+    return time.perf_counter() - t0
+
+
+def _interleaved(fns: Sequence[Callable[[], object]], repeats: int, device: torch.device) -> list[list[float]]:
+    """``repeats`` timed calls of each function, in pairs whose order alternates."""
+    times: list[list[float]] = [[] for _ in fns]
+    for r in range(repeats):
+        order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
+        for i in order:
+            times[i].append(_timed(fns[i], device))
+    return times
+
+
+class _Others:
+    """CPU time other processes took while a measurement ran, in cores (Linux; else None)."""
+
+    @staticmethod
+    def _busy() -> tuple[float, float] | None:
+        try:
+            with open("/proc/stat") as f:
+                ticks = [int(v) for v in f.readline().split()[1:8]]
+        except (OSError, ValueError):
+            return None
+        mine = os.times()
+        hz = os.sysconf("SC_CLK_TCK")
+        return (sum(ticks) - ticks[3] - ticks[4]) / hz, mine.user + mine.system
+
+    def __enter__(self) -> _Others:
+        self.start, self.t0, self.cores = self._busy(), time.perf_counter(), None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        end = self._busy()
+        if self.start is not None and end is not None:
+            others = (end[0] - self.start[0]) - (end[1] - self.start[1])
+            self.cores = max(0.0, others / max(time.perf_counter() - self.t0, 1e-9))
+
+
+def _p90(xs: Sequence[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(0.9 * len(s)))]
+
+
+def _ratio(
+    rpg_times: Sequence[float], plain_times: Sequence[float], resamples: int = 2000
+) -> tuple[float, float, float]:
+    """Ratio of medians and its 90% paired-bootstrap interval."""
+    point = statistics.median(rpg_times) / statistics.median(plain_times)
+    rng = random.Random(0)
+    n = len(rpg_times)
+    boot = []
+    for _ in range(resamples):
+        pick = [rng.randrange(n) for _ in range(n)]
+        boot.append(statistics.median(rpg_times[i] for i in pick) / statistics.median(plain_times[i] for i in pick))
+    boot.sort()
+    return point, boot[int(0.05 * resamples)], boot[int(0.95 * resamples) - 1]
+
+
+def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> None:
+    loss = nn.functional.cross_entropy(model(x), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+
+
+def _optimizer(model: nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=0.01, momentum=0.9, weight_decay=5e-4)
+
+
+def _ms(seconds: float) -> str:
+    ms = seconds * 1000
+    return f"{ms:.1f}" if ms >= 100 else f"{ms:.2f}" if ms >= 10 else f"{ms:.3f}"
+
+
+def _verdict(ratio: float, target: float) -> str:
+    return "met" if ratio <= target else "NOT met"
+
+
+_COLUMNS = (
+    f"{'':<22}{'plain ms':>10}{'p90':>9}{'rpg ms':>10}{'p90':>9}{'rpg/plain':>11}  {'90% CI':<13}{'n':>5}  target"
+)
+
+
+def _row(label: str, plain: Sequence[float], rpg_: Sequence[float], target: float) -> tuple[str, float]:
+    ratio, lo, hi = _ratio(rpg_, plain)
+    line = (
+        f"{label:<22}{_ms(statistics.median(plain)):>10}{_ms(_p90(plain)):>9}"
+        f"{_ms(statistics.median(rpg_)):>10}{_ms(_p90(rpg_)):>9}{ratio:>11.3f}  {f'{lo:.3f}-{hi:.3f}':<13}"
+        f"{len(plain):>5}  <= {target:.2f} {_verdict(ratio, target)}"
+    )
+    return line, ratio
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    arch = archs.get(args.arch)
+    try:
+        ring_size = parse_count(args.ring_size)
+    except UsageError as e:
+        raise UsageError(f"--ring-size: {e}") from None
+    for flag, value, least in (("--batch", args.batch, 1), ("--steps", args.steps, 2), ("--warmup", args.warmup, 0)):
+        if value < least:
+            raise UsageError(f"{flag} must be at least {least}, got {value}")
+    device = resolve_device(args.device)
+    net = archs.Net(arch, 1.0, 3, NUM_CLASSES)
+    side = 32 if arch.stem == "cifar" else 224
+
+    torch.manual_seed(0)
+    plain = net.build().to(device)
+    torch.manual_seed(0)
+    model = rpg.convert(net.build(), ring_size, seed=0).to(device)
+    rings = list(rpg.rings(model).values())
+    generated = sum(r.total for r in rings)
+    data = torch.Generator().manual_seed(0)
+    x = torch.randn(args.batch, 3, side, side, generator=data).to(device)
+    y = torch.randint(NUM_CLASSES, (args.batch,), generator=data).to(device)
+
+    threads = f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    paths = {"inverse": "inverse-table gather + sum", "index_add": "index_add"}
+    grad_path = ", ".join(sorted({paths[r.grad_path_in_use] for r in rings}))
+    print(f"rpg-bench speed: {arch.name}, batch {args.batch}, {device} ({threads}), torch {torch.__version__}")
+    print(
+        f"rpg: ring of {format_count(ring_size)} ({ring_size:,}) generating {generated:,} conv weights "
+        f"({generated / ring_size:.2f} reads per element); backward: {grad_path}"
+    )
+
+    # (a) training steps, interleaved.
+    optimizers = {"plain": _optimizer(plain), "rpg": _optimizer(model)}
+    plain.train()
+    model.train()
+    steps = [
+        lambda: _train_step(plain, optimizers["plain"], x, y),
+        lambda: _train_step(model, optimizers["rpg"], x, y),
+    ]
+    _interleaved(steps, args.warmup, device)
+    with _Others() as others:
+        plain_train, rpg_train = _interleaved(steps, args.steps, device)
+
+    # (b) deployed inference at batch 1 and --batch, interleaved.
+    deployed = rpg.materialize(model).eval()
+    plain.eval()
+    inference = {}
+    with torch.inference_mode():
+        for batch in sorted({1, args.batch}):
+            xb = x[:batch].contiguous()
+            calls = [lambda xb=xb: plain(xb), lambda xb=xb: deployed(xb)]
+            warm = _interleaved(calls, 3, device)
+            per_pair = statistics.median(warm[0]) + statistics.median(warm[1])
+            repeats = max(10, min(1000, int(INFERENCE_SECONDS / max(per_pair, 1e-6))))
+            inference[batch] = _interleaved(calls, repeats, device)
+
+    print()
+    print(_COLUMNS)
+    line, train_ratio = _row(f"train step, batch {args.batch}", plain_train, rpg_train, TRAIN_TARGET)
+    print(line)
+    deployed_ratios = []
+    for batch, (plain_times, rpg_times) in inference.items():
+        line, ratio = _row(f"deployed, batch {batch}", plain_times, rpg_times, DEPLOYED_TARGET)
+        deployed_ratios.append(ratio)
+        print(line)
+    if others.cores is not None:
+        print(f"(other processes kept {others.cores:.2f} CPU cores busy on average during the timed training steps)")
+    print()
+    worst = max(deployed_ratios)
+    batches = " and ".join(str(b) for b in inference)
+    print(f"train ratio {train_ratio:.3f} (target <= {TRAIN_TARGET}): {_verdict(train_ratio, TRAIN_TARGET)}")
+    print(f"deployed ratio {worst:.3f}, worst of batch {batches} (target <= {DEPLOYED_TARGET}): ", end="")
+    print(_verdict(worst, DEPLOYED_TARGET))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except UsageError as e:
+        print(f"rpg-bench speed: error: {e}", file=sys.stderr)
+        sys.exit(2)
