@@ -1,7 +1,7 @@
 """Run-time measurement of a trained model: latency, memory, FLOPs, ONNX Runtime.
 
 Latency: ``warmup`` untimed calls, then timed calls until both ``min_repeats`` and
-``min_seconds`` are reached (capped at ``max_repeats``), timed with CUDA events on GPU
+``min_seconds`` (20 calls, 0.1 s by default) are reached (capped at ``max_repeats``), timed with CUDA events on GPU
 and perf_counter on CPU; the median and p90 per image are recorded with the number of
 repeats. The spread (p90 / median) must be at most ``SPREAD``; otherwise the measurement
 is repeated (up to three attempts, the tightest kept) and flagged ``stable: false``.
@@ -65,7 +65,7 @@ def time_calls(
     *,
     warmup: int = 5,
     min_repeats: int = 20,
-    min_seconds: float = 0.2,
+    min_seconds: float = 0.1,
     max_repeats: int = 500,
     attempts: int = 3,
 ) -> dict:
@@ -131,7 +131,7 @@ def _cuda_memory(fn: Callable[[], object], device: torch.device) -> dict:
     }
 
 
-def memory(config: dict, model: nn.Module, deployed: nn.Module, batches: dict, loss) -> dict:
+def memory(config: dict, setting: dict, model: nn.Module, deployed: nn.Module, batches: dict, loss) -> dict:
     """Peak memory of inference (deployed form) and of one training step (training form).
 
     ``batches`` maps 'inference' and 'train_step' to an (inputs, targets) batch each.
@@ -157,7 +157,7 @@ def memory(config: dict, model: nn.Module, deployed: nn.Module, batches: dict, l
     for name, form in (("inference", "deployed"), ("train_step", "training")):
         x, y = batches[name]
         try:
-            probe = memprobe.probe(config, model.state_dict(), (x.cpu(), y.cpu()), form=form, workload=name)
+            probe = memprobe.probe(config, setting, model.state_dict(), (x.cpu(), y.cpu()), form=form, workload=name)
             out[name] = {"kind": "cpu-rss-isolated", **probe}
         except Exception as e:  # no /proc, no fork: say so rather than guess
             out[name] = {"kind": "n/a", "peak_mb": "n/a", "reason": f"{type(e).__name__}: {e}"}

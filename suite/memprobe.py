@@ -44,7 +44,8 @@ def _model(request: dict) -> nn.Module:
 
     fields = {k: request["config"][k] for k in runner.Cell.__dataclass_fields__}
     cell = runner.Cell(**fields)
-    model = methods.build(methods.get(cell.method), cell.net(), cell.budget, cell.seed).model
+    # The parent's knob setting: rebuilding needs no second budget solve.
+    model = methods.get(cell.method).build(cell.net(), request["setting"], cell.seed)
     model.load_state_dict(torch.load(request["state"], weights_only=True))
     return rpg.materialize(model) if request["form"] == "deployed" else model
 
@@ -111,10 +112,11 @@ class Prober:
         )
         atexit.register(self.close)
 
-    def measure(self, config: dict, state: dict, batch: tuple, form: str, workload: str) -> dict:
+    def measure(self, config: dict, setting: dict, state: dict, batch: tuple, form: str, workload: str) -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             request = {
                 "config": config,
+                "setting": setting,
                 "state": f"{tmp}/state.pt",
                 "batch": f"{tmp}/batch.pt",
                 "result": f"{tmp}/result.json",
@@ -145,14 +147,14 @@ class Prober:
 _prober: Prober | None = None
 
 
-def probe(config: dict, state: dict, batch: tuple, *, form: str, workload: str) -> dict:
+def probe(config: dict, setting: dict, state: dict, batch: tuple, *, form: str, workload: str) -> dict:
     """Peak memory of ``workload`` ('inference' or 'train_step') on the cell's model in
     ``form`` ('deployed' or 'training'), in a fresh process."""
     global _prober
     if _prober is None or _prober.proc.poll() is not None:
         _prober = Prober()
     state = {k: v.cpu() if torch.is_tensor(v) else v for k, v in state.items()}
-    return _prober.measure(config, state, batch, form, workload)
+    return _prober.measure(config, setting, state, batch, form, workload)
 
 
 if __name__ == "__main__":

@@ -129,6 +129,7 @@ def run_cell(
             flops=measure.flops(deployed, x),
             memory=measure.memory(
                 cell.config(),
+                built.setting,
                 model,
                 deployed,
                 {"inference": (x[:n], y[:n]), "train_step": (xt[: recipe.batch_size], yt[: recipe.batch_size])},

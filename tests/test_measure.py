@@ -45,7 +45,10 @@ def test_peak_memory_is_measured_in_isolation_and_grows_with_the_batch():
 
     def peaks(n):
         x, y = torch.randn(n, 1, 8, 8), torch.randint(10, (n,))
-        return measure.memory(cell.config(), model, deployed, {"inference": (x, y), "train_step": (x, y)}, loss)
+        batches = {"inference": (x, y), "train_step": (x, y)}
+        return measure.memory(
+            cell.config(), methods.get(cell.method).setting(cell.net(), cell.budget), model, deployed, batches, loss
+        )
 
     small, large = peaks(8), peaks(2048)
     for m in (small, large):
