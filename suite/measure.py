@@ -36,7 +36,7 @@ from suite import memprobe, nvml
 SPREAD = 1.10  # p90 / median above this is an unstable timing
 
 
-def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
+def timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
     """A function that times one call, in seconds, synchronised on the device."""
     if device.type == "cuda":
 
@@ -70,7 +70,7 @@ def time_calls(
     attempts: int = 3,
 ) -> dict:
     """Per-image latency of ``fn`` (which processes ``images`` images) in milliseconds."""
-    timer = _timer(device)
+    time_one = timer(device)
     best = None
     for attempt in range(1, attempts + 1):
         for _ in range(warmup):
@@ -78,7 +78,7 @@ def time_calls(
         times = []
         started = time.perf_counter()
         while len(times) < max_repeats and (len(times) < min_repeats or time.perf_counter() - started < min_seconds):
-            times.append(timer(fn))
+            times.append(time_one(fn))
         per_image = np.sort(np.array(times) * 1000 / images)
         median, p90 = float(np.median(per_image)), float(np.quantile(per_image, 0.9))
         result = {

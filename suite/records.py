@@ -13,6 +13,7 @@ from pathlib import Path
 from suite.errors import UsageError
 
 RECORDS = "records"
+RUN = "run.json"  # the last run's settings and the keys of its cells
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -47,6 +48,20 @@ def read(path: Path) -> dict:
 def read_all(out: Path) -> list[dict]:
     folder = out / RECORDS
     return [read(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def read_run(out: Path) -> tuple[dict, list[dict]]:
+    """The last run's settings and the records of its cells only: a folder may also hold
+    other profiles' or seeds' records, and mixing them would average incomparable numbers.
+    The settings say how many records were left out (``other_records``)."""
+    recs = read_all(out)
+    path = out / RUN
+    run = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if run.get("keys"):
+        keys = set(run["keys"])
+        run["other_records"] = sum(r["key"] not in keys for r in recs)
+        recs = [r for r in recs if r["key"] in keys]
+    return run, recs
 
 
 @contextlib.contextmanager

@@ -171,7 +171,7 @@ def run(
                     done[cell.key()] = old
         folder.mkdir(parents=True, exist_ok=True)
         if meta is not None:
-            records.write_json(out / "run.json", meta)
+            records.write_json(out / records.RUN, meta)
         results = []
         bar = tqdm(cells, desc="cells", unit="cell", disable=not progress)
         for cell in bar:

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 import rpg
-from suite import archs
+from suite import archs, measure
 from suite.args import Parser, resolve_device
 from suite.errors import UsageError
 from suite.ledger import format_count, parse_count
@@ -55,26 +55,14 @@ def _parser() -> Parser:
     return p
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _timed(fn: Callable[[], object], device: torch.device) -> float:
-    _sync(device)
-    t0 = time.perf_counter()
-    fn()
-    _sync(device)
-    return time.perf_counter() - t0
-
-
 def _interleaved(fns: Sequence[Callable[[], object]], repeats: int, device: torch.device) -> list[list[float]]:
     """``repeats`` timed calls of each function, in pairs whose order alternates."""
+    time_one = measure.timer(device)
     times: list[list[float]] = [[] for _ in fns]
     for r in range(repeats):
         order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))
         for i in order:
-            times[i].append(_timed(fns[i], device))
+            times[i].append(time_one(fns[i]))
     return times
 
 

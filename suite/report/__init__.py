@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jinja2
@@ -13,8 +12,6 @@ from scipy import stats
 from suite import claims, records
 from suite.ledger import format_count, parse_count
 from suite.report import compare, plots
-
-RUN = "run.json"
 
 
 def frame(recs: list[dict]) -> pd.DataFrame:
@@ -79,6 +76,11 @@ def tied_ranks(rows: list[dict], higher_is_better: bool = True) -> None:
 
 def _overlaps(a: dict, b: dict) -> bool:
     return a["ci"][1] >= b["ci"][0] and b["ci"][1] >= a["ci"][0]
+
+
+def ok_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """The cells that finished (an empty frame has no status column)."""
+    return df[df["status"] == "ok"] if len(df) else df
 
 
 def _mean_std(values: pd.Series) -> str:
@@ -193,19 +195,10 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str]]:
     Returns the HTML's path and, with ``compare_to``, the ids of claims that run
     reproduced and this one does not.
     """
-    recs = records.read_all(out)
-    run_path = out / RUN
-    run = json.loads(run_path.read_text(encoding="utf-8")) if run_path.exists() else {}
-    # Only the last run's cells: a folder may also hold other profiles' or seeds' records,
-    # and averaging across them would mix incomparable numbers.
-    if run.get("keys"):
-        keys = set(run["keys"])
-        others = sum(r["key"] not in keys for r in recs)
-        recs = [r for r in recs if r["key"] in keys]
-        run["other_records"] = others
+    run, recs = records.read_run(out)
     df = frame(recs)
     records.write_atomic(out / "results.csv", df.to_csv(index=False) if len(df) else "")
-    ok = df[df["status"] == "ok"] if len(df) else df
+    ok = ok_rows(df)
     failed = df[df["status"] != "ok"] if len(df) else df
     env = next((r["env"] for r in recs if r["status"] == "ok"), {})
     claim_list = claims.load()

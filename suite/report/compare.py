@@ -13,17 +13,12 @@ from suite.errors import UsageError
 
 def previous(prev: Path) -> tuple[pd.DataFrame, dict[str, str]]:
     """The previous run's ok rows and its claim verdicts by id."""
-    from suite.report import RUN, frame
+    from suite.report import frame, ok_rows
 
     if not (prev / records.RECORDS).is_dir():
         raise UsageError(f"--compare {prev}: it holds no rpg-bench records (expected {prev / records.RECORDS}/)")
-    recs = records.read_all(prev)
-    run_path = prev / RUN
-    if run_path.exists():
-        keys = set(json.loads(run_path.read_text(encoding="utf-8")).get("keys", []))
-        recs = [r for r in recs if not keys or r["key"] in keys]
-    df = frame(recs)
-    ok = df[df["status"] == "ok"] if len(df) else df
+    _, recs = records.read_run(prev)
+    ok = ok_rows(frame(recs))
     verdicts = {}
     claims_path = prev / "claims.json"
     if claims_path.exists():
