@@ -8,8 +8,8 @@
 This package imports only torch.
 """
 
-from rpg.convert import convert, generated_layers, materialize, rings
+from rpg.convert import convert, generated_layers, materialize, plan, rings
 from rpg.maps import INDEX, SIGN
 from rpg.ring import Generated, Ring
 
-__all__ = ["INDEX", "SIGN", "Generated", "Ring", "convert", "generated_layers", "materialize", "rings"]
+__all__ = ["INDEX", "SIGN", "Generated", "Ring", "convert", "generated_layers", "materialize", "plan", "rings"]

@@ -31,12 +31,14 @@ def _ring_of(name: str, scope: Scope) -> str | None:
         return "global"
     if scope == "block":
         return name.split(".")[0]
+    if scope == "layer":
+        return name.replace(".", "-")
     if isinstance(scope, Mapping):
         for pattern, ring in scope.items():
             if fnmatch.fnmatchcase(name, pattern):
                 return ring
         return None
-    raise ValueError(f"scope must be 'global', 'block' or a mapping of layer names to rings, got {scope!r}")
+    raise ValueError(f"scope must be 'global', 'block', 'layer' or a mapping of layer names to rings, got {scope!r}")
 
 
 def _split(total: int, weights: Sequence[int]) -> list[int]:
@@ -51,6 +53,23 @@ def _split(total: int, weights: Sequence[int]) -> list[int]:
     while sum(parts) > total:
         parts[parts.index(max(parts))] -= 1
     return parts
+
+
+def plan(
+    model: nn.Module, scope: Scope = "global", *, exclude: Iterable[str] | None = None, linear: bool = False
+) -> dict[str, list[str]]:
+    """The rings ``convert`` would make: ring name -> the names of the layers it generates.
+
+    Works on meta-device models, so a budget solver can count rings without weights.
+    """
+    layers: dict[str, list[str]] = {}
+    for name in _targets(model, linear, exclude):
+        ring = _ring_of(name, scope)
+        if ring is not None:
+            if "." in ring or not ring:
+                raise ValueError(f"ring names must be non-empty and free of '.', got {ring!r}")
+            layers.setdefault(ring, []).append(name)
+    return layers
 
 
 def convert(
@@ -74,20 +93,15 @@ def convert(
     generates all conv layers, and the stem belongs to the backbone being budgeted.
 
     ``scope``: ``"global"`` (one ring), ``"block"`` (one ring per top-level child that
-    holds generated layers: ResNet's stem and its four stages), or a mapping of fnmatch
+    holds generated layers: ResNet's stem and its four stages), ``"layer"`` (one ring per
+    layer, named after it with '.' as '-': HashedNets' per-layer buckets), or a mapping of fnmatch
     patterns of layer names to ring names (first match wins; unmatched layers stay dense).
     ``ring_size``: the total number of ring elements, split across rings in proportion to
     the weights each generates, or a mapping of ring name to size.
     """
     if rings(model):
         raise ValueError("this model is already converted; rpg.materialize() it first")
-    layers: dict[str, list[str]] = {}
-    for name in _targets(model, linear, exclude):
-        ring = _ring_of(name, scope)
-        if ring is not None:
-            if "." in ring or not ring:
-                raise ValueError(f"ring names must be non-empty and free of '.', got {ring!r}")
-            layers.setdefault(ring, []).append(name)
+    layers = plan(model, scope, exclude=exclude, linear=linear)
     if not layers:
         raise ValueError("no layer to generate: the model has no conv layer outside `exclude`")
 
@@ -158,18 +172,17 @@ def materialize(model: nn.Module) -> nn.Module:
     """A plain dense copy of ``model``: same outputs, ordinary weights, no rpg code inside.
 
     This is the deployed form: ONNX export, TorchScript or pickling need nothing from rpg.
+    Every parametrized tensor becomes an ordinary parameter holding its current value:
+    rpg's generated weights, and any other parametrization's (LegoNet's kernels, say).
     """
     dense = copy.deepcopy(model)
-    modules = dict(dense.named_modules())
-    for name in generated_layers(dense):
-        module = modules[name]
+    for module in [m for m in dense.modules() if parametrize.is_parametrized(m)]:
         with torch.no_grad():
-            weight = module.weight.detach().clone()
+            values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
         # Not parametrize.remove_parametrizations: it deletes the property from the
         # parametrized class, which deepcopy shares with the original model.
-        if len(module.parametrizations) > 1:
-            raise ValueError(f"{name} has parametrizations besides rpg's; materialize cannot drop them")
         del module._modules["parametrizations"]
         module.__class__ = module.__class__.__bases__[0]
-        module.weight = nn.Parameter(weight)
+        for name, value in values.items():
+            setattr(module, name, nn.Parameter(value))
     return dense

@@ -10,12 +10,16 @@ Index strategies (T generated weights drawn from a ring of N):
                 ring is used floor(T/N) or ceil(T/N) times.
     sequential  ring order, wrapping around (0, 1, ..., N-1, 0, 1, ...): no permutation.
     uniform     iid uniform draws: random weight sharing.
+    hash        HashedNets (Chen et al. 2015): h(layer, position) mod N, with h a fixed
+                integer hash keyed by the ring's seed. Computed for all T weights at once
+                in int64 torch ops (no Python loop per element).
 Sign strategies:
     random      a fixed random +-1 per generated weight (the paper's reflection).
     none        all +1.
+    hash        HashedNets' xi(layer, position): the sign bit of a second keyed hash.
 
-New strategies (HashedNets' hash, say) register themselves in INDEX or SIGN; a strategy
-receives the layer sizes so it can depend on (layer, position).
+New strategies register themselves in INDEX or SIGN; a strategy receives the layer sizes
+so it can depend on (layer, position).
 """
 
 from __future__ import annotations
@@ -48,6 +52,34 @@ def uniform(sizes: Sequence[int], n: int, gen: torch.Generator) -> torch.Tensor:
     return torch.randint(n, (_total(sizes),), generator=gen)
 
 
+_MASK = 0xFFFFFFFF
+
+
+def _mix(x: torch.Tensor) -> torch.Tensor:
+    """A 32-bit integer finaliser (xorshift-multiply; constants from degski's hash), in int64
+    so no product overflows: 32-bit x times a 27-bit constant stays below 2**63."""
+    x = x & _MASK
+    x = ((x >> 16) ^ x) * 0x45D9F3B & _MASK
+    x = ((x >> 16) ^ x) * 0x45D9F3B & _MASK
+    return (x >> 16) ^ x
+
+
+def _hash(sizes: Sequence[int], gen: torch.Generator) -> torch.Tensor:
+    """h(layer, position) for every generated weight: a keyed hash of the pair."""
+    key = int(torch.randint(2**31, (1,), generator=gen))
+    layer = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(list(sizes)))
+    position = torch.cat([torch.arange(s) for s in sizes]) if sizes else torch.zeros(0, dtype=torch.long)
+    return _mix(_mix(position ^ key) + layer * 0x9E3779B9)
+
+
+def hashed(sizes: Sequence[int], n: int, gen: torch.Generator) -> torch.Tensor:
+    return _hash(sizes, gen) % n
+
+
+def hash_sign(sizes: Sequence[int], gen: torch.Generator) -> torch.Tensor:
+    return (_hash(sizes, gen) & 1).to(torch.int8) * 2 - 1
+
+
 def random_sign(sizes: Sequence[int], gen: torch.Generator) -> torch.Tensor:
     bits = torch.randint(2, (_total(sizes),), generator=gen, dtype=torch.int8)
     return bits * 2 - 1
@@ -57,8 +89,8 @@ def no_sign(sizes: Sequence[int], gen: torch.Generator) -> torch.Tensor:
     return torch.ones(_total(sizes), dtype=torch.int8)
 
 
-INDEX: dict[str, IndexFn] = {"even": even, "sequential": sequential, "uniform": uniform}
-SIGN: dict[str, SignFn] = {"random": random_sign, "none": no_sign}
+INDEX: dict[str, IndexFn] = {"even": even, "sequential": sequential, "uniform": uniform, "hash": hashed}
+SIGN: dict[str, SignFn] = {"random": random_sign, "none": no_sign, "hash": hash_sign}
 
 
 def generator(seed: int) -> torch.Generator:

@@ -14,7 +14,7 @@ dL/dK[t]``, by one of two deterministic paths (``Ring.grad_path``):
   zero slot) if it has fewer. The gradient is a gather and a dense sum over J rows: no
   atomics, so deterministic on GPU as on CPU.
 - ``"index_add"``: one index_add over the ring, layer by layer (deterministic on CPU; on
-  CUDA it uses atomics). Maps that are not balanced (``uniform``, a future ``hash``)
+  CUDA it uses atomics). Maps that are not balanced (``uniform``, ``hash``)
   always take it.
 
 ``"auto"`` (the default) takes the inverse table wherever the map is balanced, on every

@@ -61,7 +61,9 @@ def run(argv: list[str]) -> int:
         only = [m.strip() for m in args.methods.split(",") if m.strip()]
         for m in only:
             methods.get(m)
-        in_suite = {m for e in suite.experiments for m in e.methods}
+        in_suite = {m for e in suite.experiments for _, m in e.runs()} | {
+            "plain" for e in suite.experiments if e.ceiling
+        }
         if not set(only) & in_suite:
             raise UsageError(
                 f"--methods {args.methods}: none of these is in suite {suite.name} ({', '.join(sorted(in_suite))})"

@@ -4,11 +4,14 @@ For any model:
     learned       trainable scalars, each counted once: a shared tensor (an RPG ring, a
                   tied weight) counts once however many layers read it; a pruned weight
                   (torch.nn.utils.prune's ``*_orig`` with a ``*_mask``) counts its
-                  unmasked entries only; BN running statistics are not learned.
+                  unmasked entries only; BN running statistics are not learned; a
+                  training-time proxy for a discrete choice (LegoNet's selection logits,
+                  marked ``ledger_proxy``) is not counted.
     backbone      learned minus the task head's learned scalars: the paper's budget axis,
                   and what budgets are matched on.
     dense         weights that run at inference: every parameter of the deployed model
-                  (RPG's generated kernels counted at full size, the ring not at all).
+                  (``rpg.materialize``): a parametrized weight (RPG's, LegoNet's) counts at
+                  its full size, the tensors that produce it (a ring, lego filters) not at all.
     stored_bytes  the size of ``torch.save(model.state_dict())``: what a checkpoint needs
                   (for RPG: W, the dense layers, BN and the seeds; never the index maps).
 """
@@ -20,8 +23,8 @@ import re
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
-import rpg
 from suite.errors import UsageError
 
 
@@ -29,7 +32,7 @@ def _learned(module: nn.Module) -> int:
     masks = dict(module.named_buffers())
     total = 0
     for name, p in module.named_parameters():  # deduplicates shared parameters
-        if not p.requires_grad:
+        if not p.requires_grad or getattr(p, "ledger_proxy", False):
             continue
         mask = masks.get(name[: -len("_orig")] + "_mask") if name.endswith("_orig") else None
         total += int(mask.count_nonzero()) if mask is not None else p.numel()
@@ -37,15 +40,13 @@ def _learned(module: nn.Module) -> int:
 
 
 def _dense(model: nn.Module) -> int:
-    ring_ids = {id(r.weight) for r in rpg.rings(model).values()}
-    total = 0
-    for name, module in model.named_modules():
-        for pname, p in module.named_parameters(recurse=False):
-            if id(p) in ring_ids or (pname == "original" and name.endswith("parametrizations.weight")):
-                continue
-            total += p.numel()
-    for ring in rpg.rings(model).values():
-        total += ring.total
+    # A parametrized weight runs at its produced size; the tensors inside the
+    # parametrization that produce it (a ring, lego filters) are not deployed.
+    total = sum(p.numel() for name, p in model.named_parameters() if ".parametrizations." not in f".{name}")
+    with torch.no_grad():
+        for module in model.modules():
+            if parametrize.is_parametrized(module):
+                total += sum(getattr(module, name).numel() for name in module.parametrizations)
     return total
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import functools
 import itertools
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 import rpg
+from baselines import lego
 from baselines.plain import scaled
 from suite import solver
 from suite.archs import Net
@@ -33,6 +35,11 @@ def backbone(model: nn.Module, head: str) -> int:
 def _plain_backbone(net: Net, widths: tuple[int, ...]) -> int:
     with torch.device("meta"):
         return backbone(net.build(widths), net.arch.head)
+
+
+def plain_backbone(net: Net) -> int:
+    """The backbone of the reference network itself (its natural size: '100%')."""
+    return _plain_backbone(net, net.widths)
 
 
 @dataclass
@@ -92,27 +99,37 @@ class Plain(Method):
 
 @dataclass
 class RPG(Method):
+    """Every conv generated from rings: the paper's method, and the sharing schemes that are
+    the same mechanism with other maps (random sharing, the hashing trick, the ablations).
+
+    Counting rule: the rings' elements (each counted once, however many layers read them),
+    plus every backbone parameter the rings do not generate (BN, biases).
+    """
+
     name: str = "rpg"
     index: str = "even"
     sign: str = "random"
     scope: str = "global"
-    description: str = field(default="RPG: every conv generated from one global ring (even sampling, random signs)")
+    description: str = "RPG: every conv generated from one global ring (even sampling, random signs)"
     knob = "ring size"
 
-    def _split(self, net: Net) -> tuple[int, int]:
-        """(weights the ring generates, backbone scalars it does not)."""
+    def _split(self, net: Net) -> tuple[int, int, int]:
+        """(weights the rings generate, backbone scalars they do not, number of rings)."""
         with torch.device("meta"):
             model = net.build()
-        generated = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.modules.conv._ConvNd))
-        return generated, backbone(model, net.arch.head) - generated
+        layers = rpg.plan(model, self.scope)
+        modules = dict(model.named_modules())
+        generated = sum(modules[n].weight.numel() for names in layers.values() for n in names)
+        return generated, backbone(model, net.arch.head) - generated, len(layers)
 
     def reach(self, net: Net) -> tuple[int, int]:
-        generated, rest = self._split(net)
-        # A ring larger than what it generates would leave elements unused.
-        return rest + 1, rest + generated
+        generated, rest, count = self._split(net)
+        # Every ring needs an element; a ring larger than what it generates would leave
+        # elements unused.
+        return rest + count, rest + generated
 
     def setting(self, net: Net, budget: int) -> dict:
-        _, rest = self._split(net)
+        _, rest, _ = self._split(net)
         return {"ring_size": budget - rest}
 
     def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
@@ -120,7 +137,100 @@ class RPG(Method):
         return rpg.convert(model, setting["ring_size"], index=self.index, sign=self.sign, scope=self.scope, seed=seed)
 
 
-METHODS: dict[str, Method] = {m.name: m for m in [RPG(), Plain()]}
+RANDOM = RPG(
+    "random",
+    index="uniform",
+    sign="none",
+    description=(
+        "random weight sharing: every conv weight reads one element of a single global pool, "
+        "drawn iid uniformly (no balance, no sign); the RPG generator with index 'uniform', sign 'none'"
+    ),
+)
+HASH = RPG(
+    "hash",
+    index="hash",
+    sign="hash",
+    scope="layer",
+    description=(
+        "HashedNets (Chen et al. 2015): each layer hashes (layer, position) into its own buckets, "
+        "one compression factor for all layers, with a hashed sign; the RPG generator with index "
+        "and sign 'hash', one ring per layer"
+    ),
+)
+VARIANTS = [
+    RPG(),
+    RPG(
+        "rpg-block", scope="block", description="RPG with one ring per stage (and one for the stem): Table 2's RPG.blk"
+    ),
+    RPG("rpg-perm-only", sign="none", description="RPG ablation: even permuted sampling, no reflection (signs all +1)"),
+    RPG(
+        "rpg-sign-only", index="sequential", description="RPG ablation: random reflection, no permutation (ring order)"
+    ),
+    RPG("rpg-neither", index="sequential", sign="none", description="RPG ablation: ring order, no reflection"),
+]
+
+
+class Lego(Method):
+    """LegoNet (baselines/lego.py): every conv built from m shared lego filters per layer.
+
+    Counting rule: lego filters + one coefficient per (split, output channel); the
+    selection logits are a training-time proxy for a discrete choice and are not counted.
+    Knob: legos per layer, with the input split in 2 (LegoNet's usual o = 2); budgets
+    beyond what o = 2 reaches (about half the plain network) take o = 1, which reaches
+    the plain network's size plus the coefficients. Below one lego per layer it cannot go.
+    """
+
+    name = "lego"
+    knob = "legos per layer"
+    description = "LegoNet: each conv built from m shared lego filters over 2 input splits, one-hot selection (STE)"
+    splits = (2, 1)
+
+    def _layers(self, net: Net) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
+        """(name and weight shape of every conv it rebuilds, backbone scalars outside them)."""
+        with torch.device("meta"):
+            model = net.build()
+        convs = [(n, tuple(model.get_submodule(n).weight.shape)) for n in lego.targets(model)]
+        rest = backbone(model, net.arch.head) - sum(math.prod(s) for _, s in convs)
+        return convs, rest
+
+    @staticmethod
+    def _count(convs: list[tuple[str, tuple[int, ...]]], rest: int, legos: list[int], split: int) -> int:
+        return rest + sum(lego.count(s, m, split) for (_, s), m in zip(convs, legos, strict=True))
+
+    def _reach(self, net: Net, split: int) -> tuple[int, int]:
+        convs, rest = self._layers(net)
+        return self._count(convs, rest, [1] * len(convs), split), self._count(
+            convs, rest, [s[0] for _, s in convs], split
+        )
+
+    def reach(self, net: Net) -> tuple[int, int]:
+        reaches = [self._reach(net, split) for split in self.splits]
+        return min(lo for lo, _ in reaches), max(hi for _, hi in reaches)
+
+    def setting(self, net: Net, budget: int) -> dict:
+        split = next(s for s in self.splits if self._reach(net, s)[0] <= budget <= self._reach(net, s)[1])
+        convs, rest = self._layers(net)
+
+        def legos_at(f: float) -> list[int]:
+            return [max(1, min(s[0], int(f * s[0]))) for _, s in convs]
+
+        f = solver.bisect(lambda f: self._count(convs, rest, legos_at(f), split), 0.0, 1.0, budget, integer=False)
+        legos = legos_at(f)
+        if self._count(convs, rest, legos, split) > budget:
+            legos = legos_at(max(0.0, f - 1e-9))
+        # One fraction moves all layers of a width together in big steps; fill what is left
+        # one lego at a time, largest steps first, down to the stem's (C_in k^2 scalars).
+        steps = [lego.count(s, 2, split) - lego.count(s, 1, split) for _, s in convs]
+        for i in sorted(range(len(convs)), key=lambda i: -steps[i]):
+            room = (budget - self._count(convs, rest, legos, split)) // steps[i]
+            legos[i] += max(0, min(room, convs[i][1][0] - legos[i]))
+        return {"legos": dict(zip([n for n, _ in convs], legos, strict=True)), "split": split}
+
+    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+        return lego.convert(net.build(), setting["legos"], setting["split"])
+
+
+METHODS: dict[str, Method] = {m.name: m for m in [*VARIANTS, RANDOM, HASH, Lego(), Plain()]}
 
 
 def get(name: str) -> Method:

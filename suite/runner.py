@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -63,13 +64,29 @@ class Cell:
 def expand(suite: Suite, profile: str, seeds: int | None = None, only: list[str] | None = None) -> list[Cell]:
     cells = []
     for e in suite.experiments:
-        for budget in e.budgets:
-            for method in e.methods:
-                if only and method not in only:
-                    continue
-                for seed in range(seeds or e.seeds):
-                    cells.append(Cell(suite.name, e.name, e.task, e.arch, e.width, method, budget, seed, profile))
-    return cells
+        task = tasks.get(e.task)
+        runs = [(arch, method, budget) for budget in e.budgets for arch, method in e.runs()]
+        if e.ceiling:
+            runs += [(arch, "plain", 1.0) for arch in dict.fromkeys(a for a, _ in e.runs())]
+        scale = task.profiles[profile].width_scale
+        for arch, method, budget in runs:
+            if only and method not in only:
+                continue
+            net = Net(archs.get(arch), e.width * scale, task.in_channels, task.num_classes)
+            plain = methods.plain_backbone(net)
+            if isinstance(budget, float):
+                count = round(budget * plain)
+            elif scale != 1:
+                count = round(budget * plain / methods.plain_backbone(replace(net, width=e.width)))
+                # BN does not shrink as fast as the convs: a budget below what some method of
+                # the experiment reaches on the shrunken network is raised to just above it.
+                floor = max(methods.get(m).reach(net)[0] for a, m, _ in runs if a == arch)
+                count = max(count, math.ceil(1.1 * floor))
+            else:
+                count = budget
+            for seed in range(seeds or e.seeds):
+                cells.append(Cell(suite.name, e.name, e.task, arch, net.width, method, count, seed, profile))
+    return list(dict.fromkeys(cells))
 
 
 def check(cells: list[Cell]) -> None:
@@ -156,7 +173,8 @@ def run(
 ) -> list[dict]:
     """Run every cell without an ok record in ``out``; return the records of all cells."""
     # Data first: a missing data root is bad input, found before anything is written.
-    data = {name: tasks.get(name).load(data_root, device) for name in dict.fromkeys(c.task for c in cells)}
+    profiles = {c.task: c.profile for c in cells}
+    data = {name: tasks.get(name).load(data_root, device, profile) for name, profile in profiles.items()}
     folder = out / records.RECORDS
     with records.lock(out):
         # Existing records are read (and a corrupt one refused) before anything is written.

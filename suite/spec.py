@@ -1,4 +1,11 @@
-"""Suites: TOML files listing experiments (task x methods x budgets x seeds), checked on load."""
+"""Suites: TOML files listing experiments (task x methods x budgets x seeds), checked on load.
+
+An experiment's ``methods`` are method names, run on the experiment's ``arch``, or
+``"arch/method"`` for another architecture (Table 2 sets ResNet-18 beside ResNet-34s).
+``budgets`` are backbone counts (``"45K"``, ``2000000``) or fractions of the plain
+network's backbone (``"50%"``), resolved per architecture at the experiment's width.
+``ceiling = true`` adds each architecture's plain network at its natural size (100%).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +19,9 @@ from suite.errors import UsageError
 from suite.ledger import parse_count
 
 _SUITE_KEYS = {"name", "description", "default_profile", "experiment"}
-_EXPERIMENT_KEYS = {"name", "description", "task", "arch", "width", "methods", "budgets", "seeds", "claim"}
+_EXPERIMENT_KEYS = {"name", "description", "task", "arch", "width", "methods", "budgets", "seeds", "claim", "ceiling"}
+
+Budget = int | float  # an int is a backbone count; a float is a fraction of the plain backbone
 
 
 @dataclass(frozen=True)
@@ -23,9 +32,14 @@ class Experiment:
     arch: str
     width: float
     methods: tuple[str, ...]
-    budgets: tuple[int, ...]
+    budgets: tuple[Budget, ...]
     seeds: int
     claim: str | None
+    ceiling: bool = False
+
+    def runs(self) -> list[tuple[str, str]]:
+        """(architecture, method) for every entry of ``methods``."""
+        return [(m.rpartition("/")[0] or self.arch, m.rpartition("/")[2]) for m in self.methods]
 
 
 @dataclass(frozen=True)
@@ -72,8 +86,13 @@ def _experiment(raw: object, where: str) -> Experiment:
         task = tasks.get(raw["task"])
         arch = archs.get(raw.get("arch", task.arch)).name
         for m in raw["methods"]:
-            methods.get(m)
-        budgets = tuple(parse_count(b) for b in raw["budgets"])
+            if not isinstance(m, str):
+                raise UsageError(f"methods must be names or 'arch/method' strings, got {m!r}")
+            arch_name, _, method = m.rpartition("/")
+            if arch_name:
+                archs.get(arch_name)
+            methods.get(method)
+        budgets = tuple(parse_budget(b) for b in raw["budgets"])
     except UsageError as e:
         raise UsageError(f"{where}: {e}") from None
     seeds = raw.get("seeds", 1)
@@ -92,7 +111,28 @@ def _experiment(raw: object, where: str) -> Experiment:
         budgets=budgets,
         seeds=seeds,
         claim=raw.get("claim"),
+        ceiling=_flag(raw, "ceiling", where),
     )
+
+
+def _flag(raw: dict, key: str, where: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise UsageError(f"{where}: {key} must be true or false, got {value!r}")
+    return value
+
+
+def parse_budget(text: str | int) -> Budget:
+    """``"45K"`` -> 45000; ``"50%"`` -> 0.5 (of the plain network's backbone)."""
+    if isinstance(text, str) and text.strip().endswith("%"):
+        try:
+            fraction = float(text.strip()[:-1]) / 100
+        except ValueError:
+            raise UsageError(f"not a budget: {text!r} (write e.g. 2M, 45K or 50%)") from None
+        if not 0 < fraction <= 4:
+            raise UsageError(f"a budget fraction must be in (0%, 400%], got {text!r}")
+        return fraction
+    return parse_count(text)
 
 
 def load(name: str) -> Suite:

@@ -96,6 +96,10 @@ def fit(
             scheduler.step()
             total += loss.item() * len(y)
             count += len(y)
+        for module in model.modules():
+            # Methods whose training has phases (LegoNet freezes its selection) hear of each epoch.
+            if hasattr(module, "on_epoch_end"):
+                module.on_epoch_end(epoch + 1, recipe.epochs)
         val = task.evaluate(model, splits, "val", recipe.eval_batch_size)
         history.append({"epoch": epoch + 1, "train_loss": total / count, "val": val})
         bar.set_postfix(loss=f"{total / count:.3f}", val=f"{val:.2f}")

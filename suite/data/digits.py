@@ -43,13 +43,3 @@ def load() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     train, val = train_test_split(rest, test_size=0.15, stratify=data.target[rest], random_state=SPLIT_SEED)
     mean, std = x[train].mean(), x[train].std()
     return {name: ((x[i] - mean) / std, y[i]) for name, i in [("train", train), ("val", val), ("test", test)]}
-
-
-def fingerprint(splits: dict[str, tuple[torch.Tensor, torch.Tensor]]) -> str:
-    """A short hash of the split's contents, recorded with every result."""
-    h = hashlib.sha256()
-    for name in ("train", "val", "test"):
-        x, y = splits[name]
-        h.update(x.numpy().tobytes())
-        h.update(y.numpy().tobytes())
-    return h.hexdigest()[:16]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from suite.errors import UsageError
 from suite.tasks.base import Recipe, Splits, Task
+from suite.tasks.cifar import Cifar
 from suite.tasks.digits import Digits
+from suite.tasks.fashion import Fashion
 
-TASKS: dict[str, Task] = {t.name: t for t in [Digits()]}
+TASKS: dict[str, Task] = {t.name: t for t in [Digits(), Fashion(), Cifar("cifar10", 10), Cifar("cifar100", 100)]}
 
 
 def get(name: str) -> Task:

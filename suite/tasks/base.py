@@ -21,6 +21,11 @@ class Recipe:
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     eval_batch_size: int = 256
+    # Smoke profiles of paper-sized experiments shrink the network's width by this factor;
+    # budgets given as counts shrink with the plain network's backbone, so every budget
+    # keeps its fraction of the plain network (and every experiment its shape), except that
+    # a budget below some method's reach on the shrunken network is raised to just above it.
+    width_scale: float = 1.0
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -52,8 +57,16 @@ class Task:
     input_size: tuple[int, int, int] = (3, 32, 32)
     profiles: dict[str, Recipe] = {}
 
-    def load(self, data_root: str | None, device: torch.device) -> Splits:
+    def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
+        """The splits, on ``device``. A profile in ``generated_profiles`` reads data the code
+        generates in the data set's own layout, through the same reader (tests, smoke runs)."""
         raise NotImplementedError
+
+    generated_profiles: frozenset[str] = frozenset()
+
+    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Training-time augmentation of one batch, on the batch's device (default: none)."""
+        return x
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output, target)
@@ -69,7 +82,9 @@ class Task:
         )
         for i in range(0, len(y), batch_size):
             take = order[i : i + batch_size]
-            yield x[take], y[take]
+            # A shuffled pass is a training pass: augment it, from the same generator, so
+            # a resumed run draws the same crops.
+            yield (self.augment(x[take], generator) if generator is not None else x[take]), y[take]
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> float:
@@ -80,3 +95,15 @@ class Task:
             correct += int((model(x).argmax(1) == y).sum())
             total += len(y)
         return 100.0 * correct / total
+
+
+def crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
+    """Random crops of a zero-padded batch and random horizontal flips, vectorised on the
+    batch's device (the whole data set can live on the GPU: no loader in the way)."""
+    n, _, h, w = x.shape
+    dy, dx, flip = (torch.randint(k, (n,), generator=generator).to(x.device) for k in (2 * pad + 1, 2 * pad + 1, 2))
+    padded = F.pad(x, (pad, pad, pad, pad))
+    rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
+    cols = torch.where(flip.bool()[:, None, None], cols.flip(-1), cols)
+    return padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from suite.data import digits
+from suite.data import digits, fingerprint
 from suite.tasks.base import Recipe, Splits, Task
 
 
@@ -21,8 +21,7 @@ class Digits(Task):
         "smoke": Recipe(epochs=2, batch_size=128, lr=0.1, weight_decay=5e-4),
     }
 
-    def load(self, data_root: str | None, device: torch.device) -> Splits:
+    def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
         tensors = digits.load()
-        fingerprint = digits.fingerprint(tensors)
         on_device = {k: (x.to(device), y.to(device)) for k, (x, y) in tensors.items()}
-        return Splits(on_device, fingerprint, "sklearn.datasets.load_digits (embedded)")
+        return Splits(on_device, fingerprint(tensors), "sklearn.datasets.load_digits (embedded)")
