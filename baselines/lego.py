@@ -65,6 +65,21 @@ class LegoWeight(nn.Module):
         self.logits.ledger_proxy = True
         self.logits.register_hook(self._balance)
         self.register_buffer("frozen", torch.zeros((), dtype=torch.bool))
+        self._frozen = False  # the buffer's value as a Python bool: no device sync per forward
+
+    def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
+        # The dense weight is never read again: keep an empty placeholder, not a copy.
+        return weight.new_empty(0)
+
+    def _freeze(self) -> None:
+        self.frozen.fill_(True)
+        self._frozen = True
+        self.logits.requires_grad_(False)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if bool(self.frozen):
+            self._freeze()
 
     def _balance(self, grad: torch.Tensor) -> torch.Tensor:
         legos = self.logits.shape[-1]
@@ -76,13 +91,11 @@ class LegoWeight(nn.Module):
     def selection(self) -> torch.Tensor:
         """One-hot (split, C_out, m); straight-through to the logits while they train."""
         hard = torch.nn.functional.one_hot(self.logits.argmax(-1), self.logits.shape[-1]).to(self.logits.dtype)
-        if self.frozen or not self.logits.requires_grad:
+        if self._frozen or not self.logits.requires_grad:
             return hard
         return hard + self.logits - self.logits.detach()
 
     def forward(self, _: torch.Tensor) -> torch.Tensor:
-        if self.frozen and self.logits.requires_grad:
-            self.logits.requires_grad_(False)  # after a resume, too: `frozen` is in the state
         pick = self.selection() * self.coef.unsqueeze(-1)
         out_channels, in_channels, *kernel = self.shape
         kernel_ = torch.einsum("icm,mpxy->cipxy", pick, self.lego)
@@ -90,9 +103,8 @@ class LegoWeight(nn.Module):
 
     def on_epoch_end(self, epoch: int, epochs: int) -> None:
         """Freeze the selection once the warm-up is over."""
-        if not self.frozen and epoch >= math.ceil(self.freeze_at * epochs):
-            self.frozen.fill_(True)
-            self.logits.requires_grad_(False)
+        if not self._frozen and epoch >= math.ceil(self.freeze_at * epochs):
+            self._freeze()
 
 
 def targets(model: nn.Module, exclude: Iterable[str] = ()) -> list[str]:

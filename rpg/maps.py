@@ -67,7 +67,7 @@ def _mix(x: torch.Tensor) -> torch.Tensor:
 def _hash(sizes: Sequence[int], gen: torch.Generator) -> torch.Tensor:
     """h(layer, position) for every generated weight: a keyed hash of the pair."""
     key = int(torch.randint(2**31, (1,), generator=gen))
-    layer = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(list(sizes)))
+    layer = torch.repeat_interleave(torch.arange(len(sizes)), torch.tensor(list(sizes), dtype=torch.long))
     position = torch.cat([torch.arange(s) for s in sizes]) if sizes else torch.zeros(0, dtype=torch.long)
     return _mix(_mix(position ^ key) + layer * 0x9E3779B9)
 

@@ -9,13 +9,24 @@ intervals that straddle the claim, give "inconclusive", never a guess.
 - ordering claims ("rpg > hash > random at the same budget") are checked at every budget
   of every experiment that measures them, at any scale: each adjacent pair must differ
   in the claimed direction with its CI clear of zero.
-- relation and power-law claims are listed; their checks arrive with the suites that
-  measure them (until then "not run").
+- relation claims ("RPG at half the plain size within 0.5 points of plain") compare two
+  rows, each named "arch/method@fraction" (of the plain network's backbone): the CI of
+  the difference (or of the ratio) must lie inside the claimed bound.
+- power-law claims fit log(metric) = a + b log(backbone) per method over the budgets
+  below ``below_fraction`` of the plain size; the CI of the difference between the
+  exponents must lie within ``max_exponent_diff``.
+
+Entries are "method" or "arch/method". In an experiment that runs one network, that
+network stands in for whatever network an entry names (the fashion suite's ResNet-10
+for the paper's ResNet-34), and the evidence says so; a claim whose entries then
+coincide (ResNet-34-RPG vs ResNet-18-RPG) is not run. In an experiment that runs several
+networks, an entry without an architecture means the experiment's own.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,7 +34,9 @@ from importlib import resources
 import pandas as pd
 from scipy import stats
 
+from suite import archs, methods, tasks
 from suite.errors import UsageError
+from suite.ledger import format_count
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN = "reproduced", "not reproduced", "inconclusive", "not run"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_RUN)
@@ -72,18 +85,161 @@ def welch(a: pd.Series, b: pd.Series) -> tuple[float, float, float]:
     return diff, diff - half, diff + half
 
 
-def _rows(frame: pd.DataFrame, entry: str) -> pd.DataFrame:
-    arch, _, method = entry.rpartition("/")
-    rows = frame[frame["method"] == method]
-    return rows[rows["arch"] == arch] if arch else rows
+def _resolve(entries: list[str], data: pd.DataFrame, default_arch: str) -> list[tuple[str, str]] | None:
+    """The (arch, method) rows each entry names in this experiment; None if two coincide.
+
+    With one network in the experiment, it stands in for whatever network an entry names
+    (a small-scale suite's ResNet-10 for the paper's ResNet-34). With several, an entry
+    without an architecture means the experiment's own.
+    """
+    present = set(data["arch"])
+    out = []
+    for entry in entries:
+        arch, _, method = entry.split("@")[0].rpartition("/")
+        arch = next(iter(present)) if len(present) == 1 else arch or default_arch
+        out.append((arch, method))
+    return out if len(set(out)) == len(out) else None
 
 
-def _ordering(claim: dict, ok: pd.DataFrame, experiment: str) -> list[dict]:
+def _stand_in(entries: list[str], data: pd.DataFrame) -> str:
+    """' on X (standing in for Y)' when the experiment's one network is not the one named."""
+    present = set(data["arch"])
+    named = {e.split("@")[0].rpartition("/")[0] for e in entries} - {""}
+    if len(present) == 1 and named and named != present:
+        return f" on {next(iter(present))} (standing in for {', '.join(sorted(named))})"
+    return ""
+
+
+def _rows(frame: pd.DataFrame, arch: str, method: str) -> pd.DataFrame:
+    return frame[(frame["method"] == method) & (frame["arch"] == arch)]
+
+
+def _default_arch(run: dict, experiment: str, data: pd.DataFrame) -> str:
+    arch = run.get("experiments", {}).get(experiment, {}).get("arch")
+    return arch or (str(data["arch"].mode().iloc[0]) if len(data) else "")
+
+
+def _plain_of(rows: pd.DataFrame, plain: dict[tuple, int]) -> int | None:
+    first = rows.iloc[0]
+    return plain.get((first["arch"], float(first["width"]), first["task"]))
+
+
+def _column(metric: str) -> str:
+    return "latency_deployed_batch1_ms" if metric == "latency_ms" else "value"
+
+
+def _ci_ratio(a: pd.Series, b: pd.Series) -> tuple[float, float, float]:
+    """Ratio of means a/b and a 95% CI from the log-ratio's Welch interval (delta method)."""
+    ratio = float(a.mean() / b.mean())
+    if len(a) < 2 or len(b) < 2:
+        return ratio, 0.0, float("inf")
+    va, vb = a.var(ddof=1) / len(a) / a.mean() ** 2, b.var(ddof=1) / len(b) / b.mean() ** 2
+    se = (va + vb) ** 0.5
+    if se == 0:
+        return ratio, ratio, ratio
+    dof = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    half = float(stats.t.ppf(0.975, dof) * se)
+    return ratio, ratio * math.exp(-half), ratio * math.exp(half)
+
+
+def _at_fraction(rows: pd.DataFrame, fraction: float, plain: dict[tuple, int]) -> pd.DataFrame:
+    """The rows at the budget nearest ``fraction`` of their architecture's plain backbone,
+    if one lies within 5% of it (the paper's "half" of ResNet-34 is 11M of 21.3M)."""
+    if not len(rows) or _plain_of(rows, plain) is None:
+        return rows.iloc[0:0]
+    target = fraction * _plain_of(rows, plain)
+    budgets = sorted(rows["budget"].unique(), key=lambda b: abs(b - target))
+    return rows[rows["budget"] == budgets[0]] if abs(budgets[0] - target) <= 0.05 * target else rows.iloc[0:0]
+
+
+def _bounds(claim: dict) -> tuple[float, float, str]:
+    """(low, high, kind): the interval the statistic must lie in."""
+    if "max_gap" in claim:
+        return -claim["max_gap"], claim["max_gap"], f"|left - right| <= {claim['max_gap']}"
+    if "min_gain" in claim:
+        return claim["min_gain"], math.inf, f"left - right >= {claim['min_gain']}"
+    return claim["min_ratio"], math.inf, f"left / right >= {claim['min_ratio']}"
+
+
+def _inside(lo: float, hi: float, low: float, high: float) -> str:
+    if low <= lo and hi <= high:
+        return REPRODUCED
+    if hi < low or lo > high:
+        return NOT_REPRODUCED
+    return INCONCLUSIVE
+
+
+def _relation(claim: dict, ok: pd.DataFrame, experiment: str, plain: dict[tuple, int], arch: str) -> list[dict]:
+    data = ok[ok["experiment"] == experiment]
+    entries = [claim["left"], claim["right"]]
+    resolved = _resolve(entries, data, arch)
+    if resolved is None:
+        return []
+    sides = []
+    for entry, (a, m) in zip(entries, resolved, strict=True):
+        _, _, fraction = entry.partition("@")
+        rows = _rows(data, a, m)
+        sides.append(_at_fraction(rows, float(fraction), plain) if fraction else rows)
+    left, right = sides
+    if not len(left) or not len(right) or left["budget"].nunique() > 1 or right["budget"].nunique() > 1:
+        return []
+    column = _column(claim.get("metric", "top1"))
+    a, b = left[column].astype(float), right[column].astype(float)
+    if "min_ratio" in claim:
+        stat, lo, hi = _ci_ratio(a, b)
+    else:
+        sign = 1.0 if claim.get("direction", "higher") == "higher" else -1.0
+        stat, lo, hi = welch(a, b)
+        stat, lo, hi = sign * stat, min(sign * lo, sign * hi), max(sign * lo, sign * hi)
+    low, high, rule = _bounds(claim)
+    text = (
+        f"{claim['left']} at {format_count(left['budget'].iloc[0])} vs {claim['right']} at "
+        f"{format_count(right['budget'].iloc[0])}{_stand_in(entries, data)}: {stat:+.3g} [{lo:+.3g}, {hi:+.3g}], "
+        f"needs {rule}"
+    )
+    verdict = _inside(lo, hi, low, high)
+    return [{"experiment": experiment, "budget": int(left["budget"].iloc[0]), "text": text, "verdict": verdict}]
+
+
+def _powerlaw(claim: dict, ok: pd.DataFrame, experiment: str, plain: dict[tuple, int], arch: str) -> list[dict]:
+    """Fit log(metric) on log(backbone) for the claim's two networks; compare exponents."""
+    data = ok[ok["experiment"] == experiment]
+    resolved = _resolve(claim["methods"], data, arch)
+    if resolved is None or len(resolved) != 2 or _stand_in(claim["methods"], data):
+        return []  # a comparison of two named networks needs both
+    column = _column(claim.get("metric", "top1"))
+    fits = []
+    for entry, (a, m) in zip(claim["methods"], resolved, strict=True):
+        rows = _rows(data, a, m)
+        if not len(rows) or _plain_of(rows, plain) is None:
+            return []
+        rows = rows[rows["budget"] < claim["below_fraction"] * _plain_of(rows, plain)]
+        means = rows.groupby("budget")[column].mean()
+        if len(means) < 3 or (means <= 0).any():
+            return []
+        fit = stats.linregress([math.log(b) for b in means.index], [math.log(v) for v in means])
+        fits.append((entry, fit.slope, fit.stderr, len(means)))
+    (e1, b1, s1, n1), (e2, b2, s2, n2) = fits
+    diff = b1 - b2
+    half = float(stats.t.ppf(0.975, min(n1, n2) - 2) * (s1**2 + s2**2) ** 0.5)
+    bound = claim["max_exponent_diff"]
+    text = (
+        f"exponents {e1} {b1:.3f} (n={n1} budgets), {e2} {b2:.3f} (n={n2}): difference "
+        f"{diff:+.3f} [{diff - half:+.3f}, {diff + half:+.3f}], needs |difference| <= {bound}"
+    )
+    verdict = _inside(diff - half, diff + half, -bound, bound)
+    return [{"experiment": experiment, "budget": None, "text": text, "verdict": verdict}]
+
+
+def _ordering(claim: dict, ok: pd.DataFrame, experiment: str, arch: str) -> list[dict]:
     sign = 1.0 if claim.get("direction", "higher") == "higher" else -1.0
     details = []
     data = ok[ok["experiment"] == experiment]
+    resolved = _resolve(claim["order"], data, arch)
+    if resolved is None:
+        return []
     for budget, group in data.groupby("budget", sort=True):
-        series = [_rows(group, entry)["value"] for entry in claim["order"]]
+        series = [_rows(group, a, m)["value"] for a, m in resolved]
         if any(len(s) == 0 for s in series):
             continue
         pairs, verdicts = [], []
@@ -132,9 +288,20 @@ def _value(claim: dict, ok: pd.DataFrame, run: dict, experiment: str) -> list[di
     return details
 
 
+def plain_sizes(ok: pd.DataFrame) -> dict[tuple, int]:
+    """The plain backbone of every (arch, width, task) in the run, by the ledger's rule."""
+    out = {}
+    for (arch, width, task), _ in ok.groupby(["arch", "width", "task"]) if len(ok) else []:
+        t = tasks.get(task)
+        net = archs.Net(archs.get(arch), float(width), t.in_channels, t.num_classes)
+        out[(arch, float(width), task)] = methods.plain_backbone(net)
+    return out
+
+
 def judge(claims: list[dict], ok: pd.DataFrame, run: dict) -> list[Verdict]:
     """A verdict for every claim, from the ok rows of this run."""
     present = set(ok["experiment"]) if len(ok) else set()
+    plain = plain_sizes(ok)
     suite = run.get("suite", "")
     out = []
     for claim in claims:
@@ -145,16 +312,20 @@ def judge(claims: list[dict], ok: pd.DataFrame, run: dict) -> list[Verdict]:
             continue
         details = []
         for experiment in measured_by:
+            arch = _default_arch(run, experiment, ok[ok["experiment"] == experiment])
             if claim["kind"] == "ordering":
-                details += _ordering(claim, ok, experiment)
+                details += _ordering(claim, ok, experiment, arch)
             elif claim["kind"] == "value":
                 details += _value(claim, ok, run, experiment)
+            elif claim["kind"] == "relation":
+                details += _relation(claim, ok, experiment, plain, arch)
+            elif claim["kind"] == "powerlaw":
+                details += _powerlaw(claim, ok, experiment, plain, arch)
         if not details:
-            reason = (
-                "compared only at paper scale (full profile, the paper's data)"
-                if claim["kind"] == "value"
-                else f"{claim['kind']} claims are not checked yet"
-            )
+            reason = {
+                "value": "compared only at paper scale (full profile, the paper's data)",
+                "qualitative": "a qualitative claim: no number to check",
+            }.get(claim["kind"], "this run has no rows (or too few budgets) for the networks it names")
             out.append(Verdict(claim, NOT_RUN, reason=reason))
             continue
         out.append(Verdict(claim, _combine([d["verdict"] for d in details]), details))

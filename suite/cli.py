@@ -10,7 +10,7 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from suite import archs, methods, records, report, runner, spec, tasks
+from suite import archs, methods, records, report, runner, shards, spec, tasks
 from suite.args import Parser, resolve_device
 from suite.errors import UsageError
 from suite.ledger import parse_count
@@ -22,7 +22,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="rpg-bench",
         description="Run a suite of RPG-vs-comparator experiments at matched parameter budgets "
-        "and render its report. Subcommands: list, report OUT, ledger, speed.",
+        "and render its report. Subcommands: list, report OUT, merge OUT SHARD..., ledger, speed.",
     )
     p.add_argument(
         "--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML (default: digits)"
@@ -35,6 +35,9 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--methods", help="comma-separated subset of the suite's methods")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export and ONNX Runtime timing")
+    p.add_argument(
+        "--shard", metavar="K/N", help="run only shard K of N of the cells (merge them with rpg-bench merge)"
+    )
     p.add_argument("--open", dest="open", action="store_true", default=None, help="open the report in a browser")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open the report")
     return p
@@ -74,6 +77,11 @@ def run(argv: list[str]) -> int:
     out = Path(args.out or Path("reports") / suite.name)
     _writable(out)
     cells = runner.expand(suite, profile, args.seeds, only)
+    shard = shards.parse(args.shard) if args.shard else None
+    if shard:
+        cells = shards.select(cells, *shard)
+        if not cells:
+            raise UsageError(f"--shard {args.shard}: this shard has no cells (the run has fewer cells than shards)")
     runner.check(cells)
 
     progress = not args.no_progress
@@ -90,6 +98,7 @@ def run(argv: list[str]) -> int:
         "started": runner.now(),
         "cells": len(cells),
         "keys": [c.key() for c in cells],
+        **({"shard": args.shard} if shard else {}),
     }
     results = runner.run(cells, out, device, args.data_root, progress=progress, meta=meta, onnx=not args.no_onnx)
     path, _ = report.render(out)
@@ -135,6 +144,22 @@ def report_(argv: list[str]) -> int:
     return 0
 
 
+def merge_(argv: list[str]) -> int:
+    p = Parser(
+        prog="rpg-bench merge",
+        description="Merge the results folders of --shard runs into OUT and render its report.",
+    )
+    p.add_argument("out", help="the merged results folder (created)")
+    p.add_argument("shards", nargs="+", help="results folders written by rpg-bench --shard K/N")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    _writable(out)
+    written = shards.merge(out, [Path(s) for s in args.shards], argv)
+    path, _ = report.render(out)
+    print(f"report: {path}  ({written} records merged from {len(args.shards)} folders)")
+    return 0
+
+
 def ledger_(argv: list[str]) -> int:
     p = Parser(prog="rpg-bench ledger", description="Print a method's parameter ledger at a budget as JSON.")
     p.add_argument("--arch", required=True, choices=list(archs.ARCHS), metavar="ARCH")
@@ -173,7 +198,7 @@ def speed_(argv: list[str]) -> int:
     return speed.main(argv)
 
 
-COMMANDS = {"list": list_, "report": report_, "ledger": ledger_, "speed": speed_}
+COMMANDS = {"list": list_, "report": report_, "merge": merge_, "ledger": ledger_, "speed": speed_}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,6 +58,7 @@ class Method:
     name = ""
     knob = ""
     description = ""
+    counting = "every trainable scalar outside the task head (BN and biases included)"
 
     def reach(self, net: Net) -> tuple[int, int]:
         raise NotImplementedError
@@ -112,6 +113,7 @@ class RPG(Method):
     scope: str = "global"
     description: str = "RPG: every conv generated from one global ring (even sampling, random signs)"
     knob = "ring size"
+    counting = "the rings' elements, each counted once however many layers read it, plus BN and biases"
 
     def _split(self, net: Net) -> tuple[int, int, int]:
         """(weights the rings generate, backbone scalars they do not, number of rings)."""
@@ -183,6 +185,10 @@ class Lego(Method):
     name = "lego"
     knob = "legos per layer"
     description = "LegoNet: each conv built from m shared lego filters over 2 input splits, one-hot selection (STE)"
+    counting = (
+        "lego filters plus one coefficient per (input split, output channel), plus BN and biases; "
+        "the selection logits (a training-time proxy for a discrete choice) are not counted"
+    )
     splits = (2, 1)
 
     def _layers(self, net: Net) -> tuple[list[tuple[str, tuple[int, ...]]], int]:

@@ -13,7 +13,7 @@ import json
 import math
 import time
 import traceback
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -69,23 +69,29 @@ def expand(suite: Suite, profile: str, seeds: int | None = None, only: list[str]
         if e.ceiling:
             runs += [(arch, "plain", 1.0) for arch in dict.fromkeys(a for a, _ in e.runs())]
         scale = task.profiles[profile].width_scale
+
+        def net(arch: str, width: float, task: tasks.Task = task) -> Net:
+            return Net(archs.get(arch), width, task.in_channels, task.num_classes)
+
+        if scale != 1:
+            # Counts shrink with the experiment's own network, one factor for all its
+            # architectures, so rows the paper matches stay matched. BN does not shrink as
+            # fast as the convs: a count below what some method of the experiment reaches
+            # on the shrunken networks is raised to just above it.
+            ratio = methods.plain_backbone(net(e.arch, e.width * scale)) / methods.plain_backbone(net(e.arch, e.width))
+            floor = math.ceil(1.1 * max(methods.get(m).reach(net(a, e.width * scale))[0] for a, m, _ in runs))
         for arch, method, budget in runs:
             if only and method not in only:
                 continue
-            net = Net(archs.get(arch), e.width * scale, task.in_channels, task.num_classes)
-            plain = methods.plain_backbone(net)
+            reference = net(arch, e.width * scale)
             if isinstance(budget, float):
-                count = round(budget * plain)
+                count = round(budget * methods.plain_backbone(reference))
             elif scale != 1:
-                count = round(budget * plain / methods.plain_backbone(replace(net, width=e.width)))
-                # BN does not shrink as fast as the convs: a budget below what some method of
-                # the experiment reaches on the shrunken network is raised to just above it.
-                floor = max(methods.get(m).reach(net)[0] for a, m, _ in runs if a == arch)
-                count = max(count, math.ceil(1.1 * floor))
+                count = max(round(budget * ratio), floor)
             else:
                 count = budget
             for seed in range(seeds or e.seeds):
-                cells.append(Cell(suite.name, e.name, e.task, arch, net.width, method, count, seed, profile))
+                cells.append(Cell(suite.name, e.name, e.task, arch, reference.width, method, count, seed, profile))
     return list(dict.fromkeys(cells))
 
 

@@ -84,3 +84,32 @@ def test_the_inverse_table_is_empty_for_unbalanced_maps():
     idx = maps.uniform([1000], 100, maps.generator(1))
     assert inverse_table(idx, 100).shape == (0, 100)
     assert inverse_table(maps.sequential([1000], 300, maps.generator(0)), 300).shape == (4, 300)
+
+
+def test_hash_is_a_function_of_layer_and_position_spread_over_the_ring():
+    sizes, n = [5000, 3000], 97
+    idx = maps.hashed(sizes, n, maps.generator(3))
+    assert idx.shape == (8000,) and int(idx.min()) >= 0 and int(idx.max()) < n
+    assert torch.equal(idx, maps.hashed(sizes, n, maps.generator(3)))
+    assert not torch.equal(idx, maps.hashed(sizes, n, maps.generator(4)))
+    # A hash, not an enumeration: buckets are filled about evenly, but not exactly evenly.
+    counts = torch.bincount(idx, minlength=n).float()
+    assert counts.min() > 0 and counts.std() / counts.mean() < 0.3 and counts.std() > 0
+    # Layer k's weights depend on (k, position): the same positions in another layer
+    # land elsewhere.
+    assert (idx[:3000] != idx[5000:]).float().mean() > 0.9
+
+
+def test_hash_sign_is_plus_minus_one_balanced_and_independent_of_the_index():
+    sizes = [20000]
+    sign = maps.hash_sign(sizes, maps.generator(0))
+    assert set(sign.unique().tolist()) == {-1, 1}
+    assert abs(float(sign.float().mean())) < 0.03
+    idx = maps.hashed(sizes, 2, maps.generator(1))
+    assert abs(float((sign.float() * (idx.float() * 2 - 1)).mean())) < 0.03
+
+
+def test_hash_handles_millions_of_weights_without_a_python_loop():
+    # ResNet-34 generates 21M weights; a per-element loop would take minutes.
+    idx = maps.hashed([21_000_000], 1_000_003, maps.generator(0))
+    assert idx.numel() == 21_000_000 and int(idx.max()) < 1_000_003

@@ -54,3 +54,44 @@ def test_plain_scales_widths_monotonically():
     small = methods.get("plain").setting(n, 100_000)["widths"]
     large = methods.get("plain").setting(n, 1_000_000)["widths"]
     assert sum(small) < sum(large)
+
+
+COMPARATORS = ["rpg", "rpg-block", "rpg-perm-only", "rpg-sign-only", "rpg-neither", "random", "hash", "lego", "plain"]
+
+
+@pytest.mark.parametrize("method", COMPARATORS)
+def test_every_comparator_meets_11m_on_resnet34_by_the_shared_rule(method, capsys):
+    """`rpg-bench ledger --arch resnet34-cifar --method M --budget 11M`, checked against an
+    independent count of what the method's counting rule says it learns."""
+    import json
+
+    from torch import nn
+
+    import rpg
+    from baselines import lego
+    from suite import cli
+
+    assert cli.main(["ledger", "--arch", "resnet34-cifar", "--method", method, "--budget", "11M"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert abs(printed["backbone"] / 11_000_000 - 1) <= TOLERANCE
+    built = methods.build(methods.get(method), net("resnet34-cifar"), 11_000_000, seed=0)
+    model = built.model
+    bn = sum(p.numel() for m in model.modules() if isinstance(m, nn.BatchNorm2d) for p in m.parameters())
+    if method == "lego":
+        convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+        parts = [c.parametrizations.weight[0] for c in convs]
+        assert {p.split for p in parts} == {1}  # 11M is beyond what 2 splits reach on ResNet-34
+        counted = sum(lego.count(p.shape, p.lego.shape[0], p.split) for p in parts)
+    elif method == "plain":
+        counted = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
+    else:
+        counted = sum(r.size for r in rpg.rings(model).values())
+        expected_rings = {"rpg-block": 5, "hash": 36}.get(method, 1)  # stem + 4 stages; 36 convs
+        assert len(rpg.rings(model)) == expected_rings
+    assert printed["backbone"] == built.ledger["backbone"] == counted + bn
+    assert printed["dense"] == sum(p.numel() for p in rpg.materialize(model).parameters())
+
+
+def test_lego_cannot_go_below_one_lego_per_layer_and_says_so():
+    with pytest.raises(BudgetError, match="lego cannot reach"):
+        methods.check_budget(methods.get("lego"), net("resnet10-cifar", 0.125, 10, 1), 1000)

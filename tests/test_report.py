@@ -52,9 +52,19 @@ def test_names_with_html_are_shown_as_text(smoke_run, tmp_path):
     assert "<img src=x" not in html and "&lt;img src=x" in html
 
 
-def _frame(values: dict[tuple[str, int], list[float]]) -> pd.DataFrame:
+def _frame(values: dict[tuple[str, int], list[float]], arch: str = "resnet18-cifar") -> pd.DataFrame:
     rows = [
-        {"experiment": "digits-resnet18", "arch": "resnet18-cifar", "method": m, "budget": b, "value": v, "seed": i}
+        {
+            "experiment": "digits-resnet18",
+            "task": "digits",
+            "width": 0.25,
+            "arch": arch,
+            "method": m.rpartition("/")[2],
+            **({"arch": m.rpartition("/")[0]} if "/" in m else {}),
+            "budget": b,
+            "value": v,
+            "seed": i,
+        }
         for (m, b), vs in values.items()
         for i, v in enumerate(vs)
     ]
@@ -95,6 +105,84 @@ def test_a_reversal_at_one_budget_is_not_hidden_by_the_others():
     (v,) = claims.judge([ORDER], frame, RUN)
     assert v.verdict == claims.NOT_REPRODUCED
     assert [d["verdict"] for d in v.details] == [claims.REPRODUCED, claims.NOT_REPRODUCED]
+
+
+def _plain(arch="resnet18-cifar"):
+    from suite import archs, methods
+
+    return methods.plain_backbone(archs.Net(archs.get(arch), 0.25, 1, 10))
+
+
+HALF = {
+    "id": "half",
+    "kind": "relation",
+    "statement": "rpg at half the size is at most 0.5 below plain",
+    "left": "resnet34-cifar/rpg@0.5",
+    "right": "resnet34-cifar/plain@1",
+    "min_gain": -0.5,
+    "direction": "higher",
+    "experiments": ["digits/digits-resnet18"],
+}
+
+
+def test_relations_compare_the_rows_at_the_named_fractions_of_the_plain_size():
+    from suite import claims
+
+    full, half = _plain(), round(0.5 * _plain())
+
+    def verdict(rpg, plain, rpg_budget=half):
+        frame = _frame({("rpg", rpg_budget): rpg, ("plain", full): plain, ("rpg", full // 10): [0, 0, 0]})
+        return claims.judge([HALF], frame, RUN)[0]
+
+    ok = verdict([90.0, 90.2, 90.1], [90.3, 90.4, 90.2])
+    # resnet34-cifar is absent: the run's one network stands in, and the evidence says so.
+    assert ok.verdict == claims.REPRODUCED and "standing in for resnet34-cifar" in ok.details[0]["text"]
+    assert verdict([91.0, 91.5, 91.2], [90.3, 90.4, 90.2]).verdict == claims.REPRODUCED  # better is fine
+    assert verdict([88.0, 88.2, 88.1], [90.3, 90.4, 90.2]).verdict == claims.NOT_REPRODUCED
+    assert verdict([89.0, 90.5, 89.8], [90.3, 90.4, 90.2]).verdict == claims.INCONCLUSIVE
+    # No row near half the plain size: nothing to compare.
+    assert verdict([90.0, 90.2, 90.1], [90.3, 90.4, 90.2], rpg_budget=full // 4).verdict == claims.NOT_RUN
+
+
+def test_a_two_sided_gap_and_a_ratio_bound():
+    from suite import claims
+
+    gap = {**HALF, "left": "rpg", "right": "plain", "max_gap": 0.5}
+    del gap["min_gain"]
+    frame = _frame({("rpg", 100): [92.0, 92.1, 92.2], ("plain", 100): [90.3, 90.4, 90.2]})
+    assert claims.judge([gap], frame, RUN)[0].verdict == claims.NOT_REPRODUCED  # too far either way
+    ratio = {**gap, "min_ratio": 2.0, "metric": "top1"}
+    del ratio["max_gap"]
+    frame = _frame({("rpg", 100): [40.0, 41.0, 40.5], ("plain", 100): [10.0, 10.2, 10.1]})
+    assert claims.judge([ratio], frame, RUN)[0].verdict == claims.REPRODUCED
+    frame = _frame({("rpg", 100): [12.0, 12.1, 12.2], ("plain", 100): [10.0, 10.2, 10.1]})
+    assert claims.judge([ratio], frame, RUN)[0].verdict == claims.NOT_REPRODUCED
+
+
+def test_power_laws_compare_fitted_exponents_below_the_fraction():
+    from suite import claims
+
+    law = {
+        "id": "pl",
+        "kind": "powerlaw",
+        "statement": "same exponent",
+        "methods": ["resnet18-cifar/rpg", "resnet34-cifar/rpg"],
+        "below_fraction": 0.5,
+        "max_exponent_diff": 0.1,
+        "experiments": ["digits/digits-resnet18"],
+    }
+    budgets = [100, 1000, 10000]
+
+    def frame(k18, k34):
+        values = {}
+        for b in budgets:
+            values[("resnet18-cifar/rpg", b)] = [10 * b**k18 * (1 + e) for e in (-0.001, 0, 0.001)]
+            values[("resnet34-cifar/rpg", b)] = [11 * b**k34 * (1 + e) for e in (-0.001, 0, 0.001)]
+        return _frame(values)
+
+    same = claims.judge([law], frame(0.10, 0.12), RUN)[0]
+    assert same.verdict == claims.REPRODUCED and "exponents" in same.details[0]["text"]
+    assert claims.judge([law], frame(0.05, 0.30), RUN)[0].verdict == claims.NOT_REPRODUCED
 
 
 def test_every_claim_in_the_claims_file_is_well_formed():
@@ -157,5 +245,5 @@ def test_paper_values_are_found_for_the_experiment_that_measures_them():
         "cifar",
         "table2",
     )
-    assert found == [{"method": "rpg", "budget": 11_000_000, "value": 78.9, "id": "t2.x", "label": "rpg 78.9"}]
+    assert found == [{"method": "rpg", "arch": None, "budget": 11_000_000, "value": 78.9, "id": "t2.x", "label": "rpg 78.9"}]
     assert report.paper_values([], "digits", "digits-resnet18") == []

@@ -9,7 +9,7 @@ import pandas as pd
 from markupsafe import Markup
 from scipy import stats
 
-from suite import claims, records
+from suite import claims, methods, records
 from suite.ledger import format_count, parse_count
 from suite.report import compare, plots
 
@@ -44,7 +44,12 @@ def frame(recs: list[dict]) -> pd.DataFrame:
             env = r["env"]
             row.update(device=env["device_name"], torch=env["torch"], git_commit=env.get("git_commit"))
         rows.append(row)
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    if len(df):
+        # Within an experiment that runs several architectures a row is "arch/method".
+        several = df.groupby("experiment")["arch"].transform("nunique") > 1
+        df["entry"] = df["method"].where(~several, df["arch"] + "/" + df["method"])
+    return df
 
 
 def _number(value) -> float | str:
@@ -97,6 +102,7 @@ def paper_values(claim_list: list[dict], suite: str, experiment: str) -> list[di
             out.append(
                 {
                     "method": c["method"],
+                    "arch": c.get("arch"),
                     "budget": parse_count(c["budget"]),
                     "value": c["value"],
                     "id": c["id"],
@@ -110,10 +116,11 @@ def _leaderboards(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> list[
     boards = []
     for (experiment, budget), group in ok.groupby(["experiment", "budget"], sort=True):
         rows = []
-        for method, g in group.groupby("method"):
+        for entry, g in group.groupby("entry"):
+            arch, method = g["arch"].iloc[0], g["method"].iloc[0]
             rows.append(
                 {
-                    "method": method,
+                    "method": entry,
                     "n": len(g),
                     "mean": g["value"].mean(),
                     "ci": ci95(g["value"]),
@@ -140,7 +147,7 @@ def _leaderboards(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> list[
                     "paper": [
                         p
                         for p in paper_values(claim_list, suite, experiment)
-                        if p["method"] == method and p["budget"] == budget
+                        if p["method"] == method and p["arch"] in (None, arch) and p["budget"] == budget
                     ],
                 }
             )
@@ -162,7 +169,7 @@ def _overview(ok: pd.DataFrame) -> list[dict]:
     for experiment, g in ok.groupby("experiment", sort=True):
         budgets = sorted(g["budget"].unique())
         table = []
-        for method, m in g.groupby("method"):
+        for method, m in g.groupby("entry"):
             cells = [_mean_std(m[m["budget"] == b]["value"]) if (m["budget"] == b).any() else "" for b in budgets]
             table.append({"method": method, "cells": cells})
         out.append(
@@ -173,6 +180,15 @@ def _overview(ok: pd.DataFrame) -> list[dict]:
                 "rows": table,
             }
         )
+    return out
+
+
+def _methods(ok: pd.DataFrame) -> list[dict]:
+    """Every method in the run: what it is, and how its parameters are counted."""
+    out = []
+    for name in sorted(set(ok["method"]) & set(methods.METHODS)):  # records may outlive a method
+        method = methods.METHODS[name]
+        out.append({"name": name, "description": method.description, "counting": method.counting, "knob": method.knob})
     return out
 
 
@@ -231,6 +247,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str]]:
         n_ok=len(ok),
         failed=failed.to_dict("records"),
         overview=_overview(ok) if len(ok) else [],
+        methods=_methods(ok) if len(ok) else [],
         boards=_leaderboards(ok, claim_list, suite) if len(ok) else [],
         plots=plots,
         verdicts=sorted(verdicts, key=lambda v: v.verdict == claims.NOT_RUN),

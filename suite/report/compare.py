@@ -33,8 +33,8 @@ def changes(now: pd.DataFrame, before: pd.DataFrame) -> list[dict]:
     out = []
     if not len(now) or not len(before):
         return out
-    for (experiment, method, budget), g in now.groupby(["experiment", "method", "budget"]):
-        b = before[(before["experiment"] == experiment) & (before["method"] == method) & (before["budget"] == budget)]
+    for (experiment, method, budget), g in now.groupby(["experiment", "entry", "budget"]):
+        b = before[(before["experiment"] == experiment) & (before["entry"] == method) & (before["budget"] == budget)]
         if not len(b):
             continue
         diff, lo, hi = claims.welch(g["value"], b["value"])

@@ -13,7 +13,10 @@ import pandas as pd  # noqa: E402
 
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
 # Distinct in grey-scale too: markers and line styles differ, not only colours.
-STYLES = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."), ("v", "-"), ("P", "--"), ("X", ":")]
+STYLES = [
+    ("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."), ("v", "-"), ("P", "--"), ("X", ":"),
+    ("*", "-."), ("h", "--"), ("<", ":"), (">", "-"),
+]  # fmt: skip
 
 
 def _svg(fig) -> str:
@@ -42,7 +45,7 @@ def metric_vs_params(ok: pd.DataFrame, metric: str, paper: list[dict] | None = N
 
     fig, ax = plt.subplots(figsize=(6.2, 3.6))
     fits = {}
-    for (method, g), (marker, line) in zip(ok.groupby("method"), STYLES * 3, strict=False):
+    for (method, g), (marker, line) in zip(ok.groupby("entry"), STYLES * 3, strict=False):
         stats = g.groupby("budget")["value"].agg(list)
         budgets = np.array(stats.index, dtype=float)
         means = np.array([np.mean(v) for v in stats])
@@ -54,7 +57,7 @@ def metric_vs_params(ok: pd.DataFrame, metric: str, paper: list[dict] | None = N
             ]
         )
         ax.errorbar(budgets, means, yerr=err, marker=marker, linestyle=line, capsize=3, label=method)
-        if method.startswith("rpg"):
+        if method.rpartition("/")[2] == "rpg":
             fit = power_law(budgets, means)
             if fit:
                 fits[method] = {"exponent": fit[0], "r2": fit[2]}
@@ -85,7 +88,7 @@ def metric_vs_params(ok: pd.DataFrame, metric: str, paper: list[dict] | None = N
 def latency_vs_metric(ok: pd.DataFrame, metric: str) -> str:
     """Deployed latency per image (batch 1) against the metric, one point per cell."""
     fig, ax = plt.subplots(figsize=(6.2, 3.2))
-    for (method, g), (marker, _) in zip(ok.groupby("method"), STYLES * 3, strict=False):
+    for (method, g), (marker, _) in zip(ok.groupby("entry"), STYLES * 3, strict=False):
         ax.scatter(g["latency_deployed_batch1_ms"], g["value"], marker=marker, label=method)
     ax.set_xlabel("deployed latency, ms per image at batch 1")
     ax.set_ylabel(metric)

@@ -3,12 +3,14 @@
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from suite import cli, runner, tasks
@@ -101,7 +103,7 @@ def test_a_diverging_cell_fails_with_its_reason_and_the_suite_goes_on(tmp_path, 
 def test_checkpoints_load_without_unpickling_code(tmp_path):
     """A checkpoint is tensors and plain containers: torch.load(weights_only=True) reads it."""
     cell = runner.Cell("t", "t", "digits", "resnet18-cifar", 0.25, "rpg", 20_000, 0, "smoke")
-    splits = tasks.get("digits").load(None, torch.device("cpu"))
+    splits = tasks.get("digits").load(None, torch.device("cpu"), "full")
     path = tmp_path / "c.pt"
     runner.run_cell(cell, splits, torch.device("cpu"), progress=False, onnx=False, checkpoint=path)
     state = torch.load(path, weights_only=True)
@@ -167,3 +169,60 @@ def test_a_malformed_claims_file_is_named(tmp_path, monkeypatch, smoke_run, caps
     assert cli.main(["report", str(out)]) == 2
     err = capsys.readouterr().err
     assert "bad.toml is malformed" in err and "line 3" in err
+
+
+SHARDED = """name = "sharded"
+[[experiment]]
+name = "sharded"
+task = "digits"
+methods = ["rpg", "plain"]
+budgets = ["5K", "20K"]
+seeds = 1
+"""
+
+
+def test_shards_partition_the_cells_and_merge_to_an_unsharded_run(tmp_path, capsys):
+    suite = tmp_path / "sharded.toml"
+    suite.write_text(SHARDED)
+    whole, one, two, merged = (tmp_path / n for n in ("whole", "one", "two", "merged"))
+    assert cli.main(["--suite", str(suite), "--out", str(whole), *ARGS]) == 0
+    assert cli.main(["--suite", str(suite), "--out", str(one), "--shard", "1/2", *ARGS]) == 0
+    assert cli.main(["--suite", str(suite), "--out", str(two), "--shard", "2/2", *ARGS]) == 0
+    assert len(_records(one)) == len(_records(two)) == 2
+    assert not {r["key"] for r in _records(one)} & {r["key"] for r in _records(two)}
+    assert cli.main(["merge", str(merged), str(one), str(two)]) == 0
+    assert [_essence(r) for r in _records(merged)] == [_essence(r) for r in _records(whole)]
+    assert (merged / "index.html").is_file()
+    assert sorted(json.loads((merged / "run.json").read_text())["keys"]) == sorted(
+        json.loads((whole / "run.json").read_text())["keys"]
+    )
+    capsys.readouterr()
+
+    # A cell both shards recorded with different results: refused, nothing written.
+    clash = tmp_path / "clash"
+    shutil.copytree(one, clash)
+    record = next((clash / "records").glob("*.json"))
+    data = json.loads(record.read_text())
+    data["metrics"]["top1"] += 1.0
+    record.write_text(json.dumps(data))
+    assert cli.main(["merge", str(tmp_path / "nowhere"), str(one), str(clash)]) == 2
+    err = capsys.readouterr().err
+    assert "conflicting shards" in err and err.count("\n") == 1
+    assert not (tmp_path / "nowhere").exists()
+
+    # Shards of different profiles do not merge.
+    other = tmp_path / "other"
+    shutil.copytree(two, other)
+    run = json.loads((other / "run.json").read_text())
+    run["profile"] = "full"
+    (other / "run.json").write_text(json.dumps(run))
+    assert cli.main(["merge", str(tmp_path / "nowhere"), str(one), str(other)]) == 2
+    assert "different profiles" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("shard", "message"), [("5/4", "out of range"), ("0/3", "out of range"), ("two", "write K/N")])
+def test_a_shard_out_of_range_is_refused(shard, message, tmp_path, capsys):
+    assert cli.main(["--out", str(tmp_path / "out"), "--shard", shard, *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

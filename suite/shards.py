@@ -1,0 +1,81 @@
+"""Shards: split a suite's cells across machines (``--shard K/N``) and merge their results.
+
+Shard K of N runs every cell whose position in the suite's cell order is K-1 modulo N, so
+the shards of one command partition its cells whatever N is. ``rpg-bench merge OUT
+SHARD...`` checks every shard before writing anything: the shards must come from the same
+suite and profile, and a cell recorded by two shards must have identical results there
+(a cell run twice on one CPU gives the same bits; on different hardware it does not, and
+which one is right is not for merge to guess).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+from suite import records, runner
+from suite.errors import UsageError
+
+
+def parse(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not match:
+        raise UsageError(f"--shard {text}: write K/N, e.g. 2/4 for the second of four shards")
+    k, n = int(match[1]), int(match[2])
+    if n < 1 or not 1 <= k <= n:
+        raise UsageError(f"--shard {text} is out of range: K must be between 1 and N (N >= 1)")
+    return k, n
+
+
+def select(cells: list[runner.Cell], k: int, n: int) -> list[runner.Cell]:
+    return cells[k - 1 :: n]
+
+
+def _comparable(record: dict) -> str:
+    """A record's results without what differs between two honest runs of one cell:
+    timings, wall clock, machine and progress metadata."""
+    kept = {k: v for k, v in record.items() if k in ("key", "config", "status", "metrics", "ledger", "setting")}
+    return json.dumps(kept, sort_keys=True, default=str)
+
+
+def merge(out: Path, shards: list[Path], argv: list[str]) -> int:
+    """Merge the shards' records into OUT; returns how many records were written."""
+    if not shards:
+        raise UsageError("merge needs at least one shard folder")
+    runs, found = [], {}
+    for shard in shards:
+        if not (shard / records.RUN).is_file():
+            raise UsageError(f"{shard} is not an rpg-bench results folder (no {records.RUN})")
+        try:
+            run = json.loads((shard / records.RUN).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise UsageError(f"{shard / records.RUN} is unreadable or truncated: {e}") from None
+        runs.append(run)
+        _, recs = records.read_run(shard)
+        for record in recs:
+            previous = found.get(record["key"])
+            if previous is None or previous[1]["status"] != "ok":
+                found[record["key"]] = (shard, record)
+            elif record["status"] == "ok" and _comparable(record) != _comparable(previous[1]):
+                raise UsageError(
+                    f"conflicting shards: cell {record['key']} has different results in {previous[0]} and {shard}"
+                )
+    for field in ("suite", "profile"):
+        values = {r.get(field) for r in runs}
+        if len(values) > 1:
+            raise UsageError(f"conflicting shards: they ran different {field}s ({', '.join(map(str, sorted(values)))})")
+    keys = list(dict.fromkeys(k for r in runs for k in r.get("keys", [])))
+    with records.lock(out):
+        for _, record in found.values():
+            records.write_json(out / records.RECORDS / f"{record['key']}.json", record)
+        meta = {k: v for k, v in runs[0].items() if k not in ("keys", "cells", "shard", "other_records")}
+        meta.update(
+            keys=keys,
+            cells=len(keys),
+            merged_from=[str(s) for s in shards],
+            command=shlex.join(["rpg-bench", "merge", *argv]),
+        )
+        records.write_json(out / records.RUN, meta)
+    return len(found)

@@ -1,0 +1,81 @@
+"""Readers of real data sets: layouts, checksums, splits; and the on-device augmentation."""
+
+import gzip
+
+import pytest
+import torch
+
+from suite.data import cifar, fashion
+from suite.errors import UsageError
+from suite.tasks.base import crop_flip
+
+
+def test_fashion_reads_generated_idx_files_in_torchvision_layout(tmp_path):
+    fashion.write_generated(tmp_path, train=600, test=100)
+    assert fashion.locate(str(tmp_path)) == tmp_path / fashion.TORCHVISION
+    splits = fashion.splits(fashion.read(tmp_path / fashion.TORCHVISION, verify=False))
+    assert {k: len(v[1]) for k, v in splits.items()} == {"train": 500, "val": 100, "test": 100}
+    x, y = splits["train"]
+    assert x.shape[1:] == (1, 28, 28) and abs(float(x.mean())) < 1e-4
+    assert torch.bincount(splits["val"][1]).tolist() == [10] * 10  # stratified
+
+
+def test_fashion_refuses_files_that_do_not_match_their_checksums(tmp_path):
+    fashion.write_generated(tmp_path)
+    with pytest.raises(UsageError, match="does not match its known checksum"):
+        fashion.read(tmp_path / fashion.TORCHVISION)
+
+
+def test_fashion_names_a_truncated_file(tmp_path):
+    folder = fashion.write_generated(tmp_path) / fashion.TORCHVISION
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(gzip.compress(gzip.decompress(path.read_bytes())[:-100]))
+    with pytest.raises(UsageError, match="truncated"):
+        fashion.read(folder, verify=False)
+
+
+def test_fashion_absent_names_both_layouts(tmp_path, monkeypatch):
+    monkeypatch.setattr(fashion, "DEBIAN", tmp_path / "nowhere")
+    with pytest.raises(UsageError, match="FashionMNIST/raw.*dataset-fashion-mnist"):
+        fashion.locate(str(tmp_path))
+
+
+@pytest.mark.skipif(not fashion.DEBIAN.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_the_real_fashion_mnist_passes_its_checksums():
+    arrays = fashion.read(fashion.locate(None))
+    assert arrays["train-images-idx3-ubyte"].shape == (60000, 28, 28)
+    assert arrays["t10k-labels-idx1-ubyte"].shape == (10000,)
+
+
+@pytest.mark.parametrize(("name", "classes"), [("cifar10", 10), ("cifar100", 100)])
+def test_cifar_reads_generated_pickles_in_torchvision_layout(tmp_path, name, classes):
+    cifar.write_generated(tmp_path, name, train=1000, test=200)
+    splits = cifar.load(name, str(tmp_path), verify=False)
+    assert {k: len(v[1]) for k, v in splits.items()} == {"train": 800, "val": 200, "test": 200}
+    assert splits["train"][0].shape[1:] == (3, 32, 32)
+    assert int(splits["train"][1].max()) == classes - 1
+
+
+def test_cifar_refuses_files_whose_md5_torchvision_does_not_know(tmp_path):
+    cifar.write_generated(tmp_path, "cifar10")
+    with pytest.raises(UsageError, match="not found or corrupt.*cifar-10-batches-py"):
+        cifar.load("cifar10", str(tmp_path))
+
+
+def test_cifar_without_a_data_root_names_the_layout():
+    with pytest.raises(UsageError, match="needs --data-root.*cifar-100-python"):
+        cifar.load("cifar100", None)
+
+
+def test_crop_flip_moves_whole_images_and_repeats_with_the_generator():
+    x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8) + 1
+    a = crop_flip(x, torch.Generator().manual_seed(0), pad=2)
+    b = crop_flip(x, torch.Generator().manual_seed(0), pad=2)
+    assert torch.equal(a, b) and a.shape == x.shape
+    for i in range(2):
+        # Every nonzero output pixel is a pixel of the same image and channel.
+        for c in range(3):
+            values = a[i, c][a[i, c] != 0]
+            assert set(values.tolist()) <= set(x[i, c].flatten().tolist())
+    many = crop_flip(x.repeat(50, 1, 1, 1), torch.Generator().manual_seed(1), pad=2)
+    assert not all(torch.equal(many[k], many[0]) for k in range(0, 100, 2))

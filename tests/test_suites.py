@@ -1,0 +1,87 @@
+"""The fashion and cifar suites: how they expand, and every experiment end to end (smoke)."""
+
+import json
+
+import pytest
+
+from suite import archs, cli, methods, runner, spec, tasks
+from suite.data import fashion
+
+FAST = ["--profile", "smoke", "--seeds", "1", "--no-progress", "--no-open", "--no-onnx"]
+
+
+def plain(arch, width, task):
+    t = tasks.get(task)
+    return methods.plain_backbone(archs.Net(archs.get(arch), width, t.in_channels, t.num_classes))
+
+
+def test_fashion_runs_every_method_at_three_fractions_plus_the_ceiling():
+    suite = spec.load("fashion")
+    cells = runner.expand(suite, "cpu")
+    full = plain("resnet10-cifar", 0.125, "fashion")
+    budgets = sorted({c.budget for c in cells})
+    assert budgets == [round(0.05 * full), round(0.15 * full), round(0.5 * full), full]
+    assert {c.method for c in cells} == set(methods.METHODS)
+    assert len(cells) == 9 * 3 * 3 + 3
+    assert [c for c in cells if c.budget == full] == [c for c in cells if c.method == "plain" and c.budget == full]
+    runner.check(cells)  # every method reaches every budget
+
+
+def test_cifar_smoke_keeps_each_budget_as_a_fraction_of_the_shrunken_plain_network():
+    suite = spec.load("cifar")
+    full, smoke = runner.expand(suite, "full"), runner.expand(suite, "smoke")
+    runner.check(smoke)
+    table2 = {(c.arch, c.method): c for c in smoke if c.experiment == "table2"}
+    r34 = table2[("resnet34-cifar", "rpg")]
+    assert r34.width == 0.125
+    paper = 11_000_000 / plain("resnet34-cifar", 1.0, "cifar100")
+    assert r34.budget / plain("resnet34-cifar", 0.125, "cifar100") == pytest.approx(paper, rel=1e-3)
+    assert {(c.experiment, c.arch, c.method) for c in full} == {(c.experiment, c.arch, c.method) for c in smoke}
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('methods = ["vgg/rpg"]\nbudgets = ["5K"]\n', "unknown architecture 'vgg'"),
+        ('methods = ["rpg"]\nbudgets = ["120 %"]\nceiling = "yes"\n', "ceiling must be true or false"),
+        ('methods = ["rpg"]\nbudgets = ["500%"]\n', "a budget fraction must be in"),
+        ('methods = ["rpg"]\nbudgets = ["half%"]\n', "not a budget"),
+        ('methods = [5]\nbudgets = ["5K"]\n', "methods must be names"),
+    ],
+)
+def test_bad_experiment_entries_exit_2(body, message, tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[[experiment]]\nname = "e"\ntask = "digits"\n' + body)
+    assert cli.main(["--suite", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_data_names_the_layouts_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(fashion, "DEBIAN", tmp_path / "no-debian-package")
+    out = tmp_path / "out"
+    assert cli.main(["--suite", "fashion", "--out", str(out), "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "FashionMNIST/raw" in err and "dataset-fashion-mnist" in err and err.count("\n") == 1
+    assert cli.main(["--suite", "cifar", "--out", str(out)]) == 2
+    assert "cifar100 needs --data-root" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name", ["fashion", "cifar"])
+def test_every_experiment_runs_end_to_end(name, tmp_path):
+    out = tmp_path / name
+    assert cli.main(["--suite", name, "--out", str(out), *FAST]) == 0
+    records = [json.loads(p.read_text()) for p in (out / "records").glob("*.json")]
+    suite = spec.load(name)
+    assert len(records) == len(runner.expand(suite, "smoke", seeds=1))
+    assert all(r["status"] == "ok" for r in records), [r.get("error") for r in records]
+    assert {r["config"]["experiment"] for r in records} == {e.name for e in suite.experiments}
+    assert all("generated" in r["data"]["source"] for r in records)
+    judged = {c["id"]: c for c in json.loads((out / "claims.json").read_text())["claims"]}
+    # The orderings of Table 2 and Figure 5 are judged from this run's own cells.
+    for claim in ("t2.order", "fig5.order"):
+        assert judged[claim]["details"], claim
+    html = (out / "index.html").read_text()
+    assert "not comparable to the paper" in html and "how their parameters are counted" in html
