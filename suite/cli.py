@@ -22,14 +22,18 @@ def _run_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="rpg-bench",
         description="Run a suite of RPG-vs-comparator experiments at matched parameter budgets "
-        "and render its report. Subcommands: list, report OUT, merge OUT SHARD..., ledger, speed.",
+        "and render its report. Subcommands: list, report OUT, merge SHARD... --out OUT, ledger, speed.",
     )
     p.add_argument(
         "--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML (default: digits)"
     )
     p.add_argument("--profile", help="full (the paper's recipe) or smoke (seconds on CPU); default: the suite's")
-    p.add_argument("--out", help="output folder (default: reports/<suite>/)")
-    p.add_argument("--data-root", help="where data sets live (see datasets/README.md)")
+    p.add_argument("--out", help="output folder (default: $RPG_BENCH_REPORTS/<suite>/, else reports/<suite>/)")
+    p.add_argument(
+        "--data-root",
+        default=os.environ.get("RPG_BENCH_DATA_ROOT") or None,
+        help="where data sets live (default: $RPG_BENCH_DATA_ROOT; see datasets/README.md)",
+    )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
     p.add_argument("--methods", help="comma-separated subset of the suite's methods")
@@ -74,7 +78,7 @@ def run(argv: list[str]) -> int:
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
     device = resolve_device(args.device)
-    out = Path(args.out or Path("reports") / suite.name)
+    out = Path(args.out or Path(os.environ.get("RPG_BENCH_REPORTS") or "reports") / suite.name)
     _writable(out)
     cells = runner.expand(suite, profile, args.seeds, only)
     shard = shards.parse(args.shard) if args.shard else None
@@ -149,8 +153,8 @@ def merge_(argv: list[str]) -> int:
         prog="rpg-bench merge",
         description="Merge the results folders of --shard runs into OUT and render its report.",
     )
-    p.add_argument("out", help="the merged results folder (created)")
     p.add_argument("shards", nargs="+", help="results folders written by rpg-bench --shard K/N")
+    p.add_argument("--out", required=True, help="the merged results folder (created)")
     args = p.parse_args(argv)
     out = Path(args.out)
     _writable(out)

@@ -1,8 +1,12 @@
 """Shards: split a suite's cells across machines (``--shard K/N``) and merge their results.
 
-Shard K of N runs every cell whose position in the suite's cell order is K-1 modulo N, so
-the shards of one command partition its cells whatever N is. ``rpg-bench merge OUT
-SHARD...`` checks every shard before writing anything: the shards must come from the same
+Shard K of N runs its share of a deterministic partition of the run's cells, balanced by
+estimated cost: cells are dealt, costliest first, to the shard with the least estimated
+work so far (ties to the lowest shard), so the shards of one command partition its
+cells whatever N is. The estimate is epochs times the parameters of the network that
+actually runs (the reference network for every method but plain, whose network shrinks
+with its budget): a proxy for compute within a suite, not a prediction of seconds.
+``rpg-bench merge SHARD... --out OUT`` checks every shard before writing anything: the shards must come from the same
 suite and profile, and a cell recorded by two shards must have identical results there
 (a cell run twice on one CPU gives the same bits; on different hardware it does not, and
 which one is right is not for merge to guess).
@@ -15,7 +19,7 @@ import re
 import shlex
 from pathlib import Path
 
-from suite import records, runner
+from suite import methods, records, runner
 from suite.errors import UsageError
 
 
@@ -29,8 +33,19 @@ def parse(text: str) -> tuple[int, int]:
     return k, n
 
 
+def cost(cell: runner.Cell) -> int:
+    size = cell.budget if cell.method == "plain" else methods.plain_backbone(cell.net())
+    return cell.recipe().epochs * size
+
+
 def select(cells: list[runner.Cell], k: int, n: int) -> list[runner.Cell]:
-    return cells[k - 1 :: n]
+    """Shard k (1-based) of n, in the run's cell order."""
+    load, owner = [0] * n, {}
+    for i in sorted(range(len(cells)), key=lambda i: -cost(cells[i])):  # stable: ties keep order
+        shard = load.index(min(load))
+        owner[i] = shard
+        load[shard] += cost(cells[i])
+    return [c for i, c in enumerate(cells) if owner[i] == k - 1]
 
 
 def _comparable(record: dict) -> str:

@@ -53,3 +53,27 @@ def test_the_report_loads_sorts_and_shows_every_table_and_plot(smoke_run):
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
         browser.close()
     assert errors == []
+
+
+SAMPLES = sorted((Path(__file__).resolve().parent.parent / "reports" / "samples").glob("*/index.html"))
+
+
+@pytest.mark.parametrize("page_path", SAMPLES, ids=[p.parent.name for p in SAMPLES])
+def test_every_committed_sample_report_loads_without_errors(page_path):
+    from playwright.sync_api import sync_playwright
+
+    errors = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(page_path.as_uri())
+        assert page.locator("p.banner").is_visible()
+        assert page.locator("h3", has_text="Leaderboard at").count() >= 1
+        plots = page.locator("figure.plot svg")
+        assert plots.count() >= 2 and all(plots.nth(i).is_visible() for i in range(plots.count()))
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"sample-{page_path.parent.name}.png"), full_page=True)
+        browser.close()
+    assert errors == []

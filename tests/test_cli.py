@@ -184,10 +184,26 @@ def test_the_console_script_runs(tmp_path):
     result = subprocess.run([str(exe), "list"], capture_output=True, text=True, env={**os.environ}, timeout=300)
     assert result.returncode == 0 and "digits" in result.stdout
     result = subprocess.run([str(exe), "--suite", "nope"], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2 and result.stderr.strip() == "rpg-bench: error: unknown suite 'nope'; known: digits"
+    expected = "rpg-bench: error: unknown suite 'nope'; known: cifar, digits, fashion"
+    assert result.returncode == 2 and result.stderr.strip() == expected
 
 
 def test_speed_rejects_bad_flags_in_one_line(capsys):
     assert cli.main(["speed", "--batch", "0"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--batch" in err
+
+
+def test_the_image_s_environment_sets_the_data_root_and_the_reports_folder(tmp_path, monkeypatch, capsys):
+    """What the Dockerfile relies on (RPG_BENCH_DATA_ROOT=/data, RPG_BENCH_REPORTS=/reports),
+    checked outside the image: the data root reaches the reader, the run lands under it."""
+    from suite.data import cifar
+
+    cifar.write_generated(tmp_path / "data", "cifar100")  # present, but not the real files
+    monkeypatch.setenv("RPG_BENCH_DATA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("RPG_BENCH_REPORTS", str(tmp_path / "reports"))
+    assert cli.main(["--suite", "cifar", "--profile", "full"]) == 2
+    err = capsys.readouterr().err
+    assert f"not found or corrupt under {tmp_path / 'data'}" in err and "cifar-100-python" in err
+    assert cli.main(SMOKE) == 0
+    assert (tmp_path / "reports" / "digits" / "index.html").is_file()

@@ -245,5 +245,7 @@ def test_paper_values_are_found_for_the_experiment_that_measures_them():
         "cifar",
         "table2",
     )
-    assert found == [{"method": "rpg", "arch": None, "budget": 11_000_000, "value": 78.9, "id": "t2.x", "label": "rpg 78.9"}]
+    assert found == [
+        {"method": "rpg", "arch": None, "budget": 11_000_000, "value": 78.9, "id": "t2.x", "label": "rpg 78.9"}
+    ]
     assert report.paper_values([], "digits", "digits-resnet18") == []

@@ -1,0 +1,38 @@
+# rpg-bench: docker run --gpus all -v DATA:/data -v OUT:/reports rpg-bench --suite cifar
+# torch 2.14.1's Linux wheels from PyPI carry their own CUDA libraries, so a slim Python
+# base is enough: the host needs only the NVIDIA driver (and the container toolkit).
+FROM python:3.11-slim-bookworm
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONUNBUFFERED=1 \
+    RPG_BENCH_DATA_ROOT=/data \
+    RPG_BENCH_REPORTS=/reports
+
+# git: the environment fingerprint records the commit when the source tree has one.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends git=1:2.39.* \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /opt/rpg-bench
+# Dependencies first (the exact pins live in pyproject.toml), so code edits reuse this layer.
+COPY pyproject.toml README.md ./
+RUN pip install "torch==2.14.1" "torchvision==0.29.1"
+COPY rpg ./rpg
+COPY baselines ./baselines
+COPY suite ./suite
+RUN pip install .
+
+RUN useradd --create-home --uid 1000 bench \
+    && mkdir -p /data /reports \
+    && chown bench:bench /data /reports
+USER 1000:1000
+WORKDIR /home/bench
+VOLUME ["/data", "/reports"]
+
+# The image digest, when the build passes it, goes into every record's fingerprint.
+ARG IMAGE_DIGEST=""
+ENV RPG_BENCH_IMAGE_DIGEST=${IMAGE_DIGEST}
+
+ENTRYPOINT ["rpg-bench"]
+CMD ["--suite", "digits", "--no-open"]
