@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from suite.data import fingerprint
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -42,6 +44,12 @@ class Splits:
 
     def __post_init__(self) -> None:
         self.sizes = {k: len(v[1]) for k, v in self.tensors.items()}
+
+    @classmethod
+    def place(cls, tensors: dict[str, tuple[torch.Tensor, torch.Tensor]], device: torch.device, source: str) -> Splits:
+        """Splits from tensors as read: fingerprinted there, then moved to ``device``."""
+        on_device = {k: (x.to(device), y.to(device)) for k, (x, y) in tensors.items()}
+        return cls(on_device, fingerprint(tensors), source)
 
 
 class Task:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from suite.data import cifar, fingerprint
+from suite.data import cifar
 from suite.tasks.base import Recipe, Splits, Task, crop_flip
 
 # The paper's recipe (Section 5, CIFAR): SGD momentum 0.9, weight decay 5e-4, batch 128,
@@ -43,5 +43,4 @@ class Cifar(Task):
         else:
             tensors = cifar.load(self.name, data_root)
             source = f"{self.name} from {data_root} (torchvision, md5 verified)"
-        on_device = {k: (x.to(device), y.to(device)) for k, (x, y) in tensors.items()}
-        return Splits(on_device, fingerprint(tensors), source)
+        return Splits.place(tensors, device, source)

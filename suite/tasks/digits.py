@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from suite.data import digits, fingerprint
+from suite.data import digits
 from suite.tasks.base import Recipe, Splits, Task
 
 
@@ -23,5 +23,4 @@ class Digits(Task):
 
     def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
         tensors = digits.load()
-        on_device = {k: (x.to(device), y.to(device)) for k, (x, y) in tensors.items()}
-        return Splits(on_device, fingerprint(tensors), "sklearn.datasets.load_digits (embedded)")
+        return Splits.place(tensors, device, "sklearn.datasets.load_digits (embedded)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from suite.data import fashion, fingerprint
+from suite.data import fashion
 from suite.tasks.base import Recipe, Splits, Task
 
 
@@ -38,5 +38,4 @@ class Fashion(Task):
             folder = fashion.locate(data_root)
             tensors = fashion.splits(fashion.read(folder))
             source = f"Fashion-MNIST from {folder} (checksums verified)"
-        on_device = {k: (x.to(device), y.to(device)) for k, (x, y) in tensors.items()}
-        return Splits(on_device, fingerprint(tensors), source)
+        return Splits.place(tensors, device, source)
