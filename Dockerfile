@@ -9,11 +9,6 @@ ENV PIP_NO_CACHE_DIR=1 \
     RPG_BENCH_DATA_ROOT=/data \
     RPG_BENCH_REPORTS=/reports
 
-# git: the environment fingerprint records the commit when the source tree has one.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends git=1:2.39.* \
-    && rm -rf /var/lib/apt/lists/*
-
 WORKDIR /opt/rpg-bench
 # Dependencies first (the exact pins live in pyproject.toml), so code edits reuse this layer.
 COPY pyproject.toml README.md ./
@@ -30,9 +25,10 @@ USER 1000:1000
 WORKDIR /home/bench
 VOLUME ["/data", "/reports"]
 
-# The image digest, when the build passes it, goes into every record's fingerprint.
-ARG IMAGE_DIGEST=""
-ENV RPG_BENCH_IMAGE_DIGEST=${IMAGE_DIGEST}
+# The image holds no .git: the build passes the commit (docker/nightly.sh build does), and
+# every record's fingerprint carries it; docker run -e RPG_BENCH_IMAGE_DIGEST adds the image's.
+ARG GIT_COMMIT=""
+ENV RPG_BENCH_GIT_COMMIT=${GIT_COMMIT}
 
 ENTRYPOINT ["rpg-bench"]
 CMD ["--suite", "digits", "--no-open"]

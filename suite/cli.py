@@ -10,7 +10,7 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from suite import archs, methods, records, report, runner, shards, spec, tasks
+from suite import archs, distributed, methods, records, report, runner, shards, spec, tasks
 from suite.args import Parser, resolve_device
 from suite.errors import UsageError
 from suite.ledger import parse_count
@@ -41,6 +41,13 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export and ONNX Runtime timing")
     p.add_argument(
         "--shard", metavar="K/N", help="run only shard K of N of the cells (merge them with rpg-bench merge)"
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N cells at once, one per GPU (cuda:0..N-1), or sharing the CPU's cores (default 1)",
     )
     p.add_argument("--open", dest="open", action="store_true", default=None, help="open the report in a browser")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open the report")
@@ -77,7 +84,21 @@ def run(argv: list[str]) -> int:
             )
     if args.seeds is not None and args.seeds < 1:
         raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     device = resolve_device(args.device)
+    if distributed.launched():
+        if args.jobs > 1:
+            raise UsageError("--jobs runs cells side by side; under torchrun the GPUs already share each cell")
+        device = distributed.setup(device)
+        try:
+            return _run(args, argv, suite, profile, only, device)
+        finally:
+            distributed.teardown()
+    return _run(args, argv, suite, profile, only, device)
+
+
+def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, device) -> int:
     out = Path(args.out or Path(os.environ.get("RPG_BENCH_REPORTS") or "reports") / suite.name)
     _writable(out)
     cells = runner.expand(suite, profile, args.seeds, only)
@@ -102,10 +123,16 @@ def run(argv: list[str]) -> int:
         "started": runner.now(),
         "cells": len(cells),
         "keys": [c.key() for c in cells],
+        "jobs": args.jobs,
+        "world_size": distributed.world(),
         **({"shard": args.shard} if shard else {}),
     }
-    results = runner.run(cells, out, device, args.data_root, progress=progress, meta=meta, onnx=not args.no_onnx)
-    path, _ = report.render(out)
+    results = runner.run(
+        cells, out, device, args.data_root, progress=progress, meta=meta, onnx=not args.no_onnx, jobs=args.jobs
+    )
+    if not distributed.is_main():
+        return 0
+    path, _, _ = report.render(out)
     failed = [r for r in results if r["status"] != "ok"]
     print(f"report: {path}  ({len(results)} cells: {len(results) - len(failed)} ok, {len(failed)} failed)")
     if args.open or (args.open is None and sys.stdout.isatty() and not os.environ.get("CI")):
@@ -134,18 +161,26 @@ def list_(argv: list[str]) -> int:
 def report_(argv: list[str]) -> int:
     p = Parser(prog="rpg-bench report", description="Re-render OUT/index.html and OUT/results.csv from OUT/records.")
     p.add_argument("out", help="a results folder written by rpg-bench")
-    p.add_argument("--compare", metavar="PREV", help="a previous results folder: show changes, flag regressions")
+    p.add_argument(
+        "--compare",
+        metavar="PREV",
+        help="a previous results folder: show changes; exit 1 on a lost claim or a metric regression",
+    )
     args = p.parse_args(argv)
     out = Path(args.out)
     if not (out / records.RECORDS).is_dir():
         raise UsageError(f"{out} holds no rpg-bench records (expected {out / records.RECORDS}/)")
     _writable(out)
-    path, lost = report.render(out, Path(args.compare) if args.compare else None)
+    path, lost, regressed = report.render(out, Path(args.compare) if args.compare else None)
     print(f"report: {path}")
     if lost:
         print(f"claims reproduced in {args.compare} and not now: {', '.join(lost)}", file=sys.stderr)
-        return 1
-    return 0
+    for c in regressed:
+        print(
+            f"regression: {c['experiment']} {c['method']}@{c['budget']}: {c['before']:.2f} -> {c['now']:.2f}",
+            file=sys.stderr,
+        )
+    return 1 if lost or regressed else 0
 
 
 def merge_(argv: list[str]) -> int:
@@ -159,7 +194,7 @@ def merge_(argv: list[str]) -> int:
     out = Path(args.out)
     _writable(out)
     written = shards.merge(out, [Path(s) for s in args.shards], argv)
-    path, _ = report.render(out)
+    path, _, _ = report.render(out)
     print(f"report: {path}  ({written} records merged from {len(args.shards)} folders)")
     return 0
 

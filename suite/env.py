@@ -40,6 +40,8 @@ def _git(*args: str) -> str | None:
 def code_version() -> dict:
     commit = _git("rev-parse", "HEAD")
     dirty = bool(_git("status", "--porcelain", "--untracked-files=no")) if commit else None
+    if commit is None:  # an installed copy, as in the image: the commit it was built from
+        commit = os.environ.get("RPG_BENCH_GIT_COMMIT") or None
     return {"rpg_bench": suite.__version__, "git_commit": commit, "git_dirty": dirty}
 
 

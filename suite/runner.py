@@ -8,6 +8,7 @@ as failed with its error, and the suite goes on.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -21,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 import rpg
-from suite import archs, env, measure, methods, records, tasks
+from suite import archs, distributed, env, measure, methods, records, tasks
 from suite.archs import Net
 from suite.errors import UsageError
 from suite.spec import Suite
@@ -122,6 +123,7 @@ def run_cell(
         "started": now(),
         "env": env.fingerprint(device),
         "data": {"source": splits.source, "fingerprint": splits.fingerprint, "sizes": splits.sizes},
+        "distributed": {"world_size": distributed.world()},
     }
     t0 = time.perf_counter()
     try:
@@ -130,6 +132,8 @@ def run_cell(
         training = fit(
             model, task, splits, recipe, cell.seed, progress=progress, desc=cell.label(), checkpoint=checkpoint
         )
+        if not distributed.is_main():
+            return record  # trained its share; rank 0 measures and records
         test = task.evaluate(model, splits, "test", recipe.eval_batch_size)
         model.eval()
         deployed = rpg.materialize(model)
@@ -176,15 +180,72 @@ def run(
     progress: bool = True,
     meta: dict | None = None,
     onnx: bool = True,
+    jobs: int = 1,
 ) -> list[dict]:
-    """Run every cell without an ok record in ``out``; return the records of all cells."""
+    """Run every cell without an ok record in ``out``; return the records of all cells.
+
+    With ``jobs`` > 1, that many cells run at once, each in a worker process of its own
+    device (suite.parallel). Under torchrun every rank calls this with the same cells;
+    rank 0 alone holds the lock, reads and writes records, and returns them (the other
+    ranks return an empty list).
+    """
     # Data first: a missing data root is bad input, found before anything is written.
+    # Parallel workers load their own copy on their own device; here it is only checked.
     profiles = {c.task: c.profile for c in cells}
-    data = {name: tasks.get(name).load(data_root, device, profile) for name, profile in profiles.items()}
+    here = device if jobs == 1 else torch.device("cpu")
+    data = {name: tasks.get(name).load(data_root, here, profile) for name, profile in profiles.items()}
     folder = out / records.RECORDS
-    with records.lock(out):
-        # Existing records are read (and a corrupt one refused) before anything is written.
-        done = {}
+    main = distributed.is_main()
+    with contextlib.ExitStack() as stack:
+        done = None
+        if main:
+            try:
+                stack.enter_context(records.lock(out))
+                done = _done(cells, folder)
+            except UsageError as e:
+                done = e  # handed to every rank, so none waits for a rank 0 that stopped
+        done = distributed.broadcast(done)
+        if isinstance(done, UsageError):
+            raise done
+        if main:
+            folder.mkdir(parents=True, exist_ok=True)
+            if meta is not None:
+                records.write_json(out / records.RUN, meta)
+        results = dict(done)
+        todo = [c for c in cells if c.key() not in done]
+        bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell", disable=not (progress and main))
+
+        def finish(cell: Cell, record: dict) -> None:
+            if main:
+                records.write_json(folder / f"{cell.key()}.json", record)
+                checkpoint(out, cell).unlink(missing_ok=True)  # the record is written: the cell is done
+                if record["status"] != "ok":
+                    tqdm.write(f"cell failed: {cell.label()}: {record['error']}")
+                results[cell.key()] = record
+            bar.update()
+
+        if jobs > 1:
+            from suite import parallel
+
+            parallel.run(todo, out, device, data_root, jobs, onnx, finish, bar)
+        else:
+            for cell in todo:
+                bar.set_postfix_str(cell.label())
+                finish(cell, run_cell(cell, data[cell.task], device, progress and main, onnx, checkpoint(out, cell)))
+                distributed.barrier()  # the next cell starts on every rank together
+        bar.close()
+    return [results[c.key()] for c in cells] if main else []
+
+
+def checkpoint(out: Path, cell: Cell) -> Path:
+    return out / CHECKPOINTS / f"{cell.key()}.pt"
+
+
+def _done(cells: list[Cell], folder: Path) -> dict[str, dict] | UsageError:
+    """The ok records already in ``folder`` by key, read (and a corrupt one refused) before
+    anything is written; the error is returned, not raised, so every rank can raise it."""
+    done = {}
+    try:
         for cell in cells:
             path = folder / f"{cell.key()}.json"
             if path.exists():
@@ -193,22 +254,6 @@ def run(
                     raise UsageError(f"results record {path} belongs to another cell (key {old['key']})")
                 if old["status"] == "ok":
                     done[cell.key()] = old
-        folder.mkdir(parents=True, exist_ok=True)
-        if meta is not None:
-            records.write_json(out / records.RUN, meta)
-        results = []
-        bar = tqdm(cells, desc="cells", unit="cell", disable=not progress)
-        for cell in bar:
-            path = folder / f"{cell.key()}.json"
-            if cell.key() in done:
-                results.append(done[cell.key()])
-                continue
-            bar.set_postfix_str(cell.label())
-            checkpoint = out / CHECKPOINTS / f"{cell.key()}.pt"
-            record = run_cell(cell, data[cell.task], device, progress, onnx, checkpoint)
-            records.write_json(path, record)
-            checkpoint.unlink(missing_ok=True)  # the record is written: the cell is done
-            if record["status"] != "ok":
-                tqdm.write(f"cell failed: {cell.label()}: {record['error']}")
-            results.append(record)
-    return results
+    except UsageError as e:
+        return e
+    return done

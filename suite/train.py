@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from suite import distributed
 from suite.errors import Diverged
 from suite.tasks import Recipe, Splits, Task
 
@@ -51,7 +52,8 @@ def fit(
     infinite loss. With ``checkpoint``, the full training state (model, optimiser,
     scheduler, RNG states, best weights, history) is saved there atomically after every
     epoch, and a run that finds one resumes from it: on CPU the result is bit-for-bit
-    that of an uninterrupted run.
+    that of an uninterrupted run. Under torchrun the ranks train one global batch together
+    (suite.distributed); rank 0 writes the checkpoint, every rank resumes from it.
     """
     optimizer = torch.optim.SGD(
         [p for p in model.parameters() if p.requires_grad],
@@ -83,18 +85,23 @@ def fit(
         initial=start,
         total=recipe.epochs,
     )
+    trained = distributed.wrap(model)
     for epoch in bar:
-        model.train()
+        trained.train()
         total, count = 0.0, 0
         for x, y in task.batches(splits, "train", recipe.batch_size, shuffle):
-            loss = task.loss(model(x), y)
-            if not torch.isfinite(loss):
-                raise Diverged(f"loss became {loss.item()} at epoch {epoch + 1}")
+            if len(y) < distributed.world():
+                continue  # a last batch too small to give every rank a sample
+            xr, yr, share = distributed.local_slice(x, y)
+            loss = task.loss(trained(xr), yr) * share
+            batch_loss = distributed.mean(loss)  # every rank sees the same loss: all stop together
+            if not torch.isfinite(batch_loss):
+                raise Diverged(f"loss became {batch_loss.item()} at epoch {epoch + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             scheduler.step()
-            total += loss.item() * len(y)
+            total += batch_loss.item() * len(y)
             count += len(y)
         for module in model.modules():
             # Methods whose training has phases (LegoNet freezes its selection) hear of each epoch.
@@ -105,7 +112,7 @@ def fit(
         bar.set_postfix(loss=f"{total / count:.3f}", val=f"{val:.2f}")
         if sign * val > sign * best["val"]:
             best = {"epoch": epoch + 1, "val": val, "state": copy.deepcopy(model.state_dict())}
-        if checkpoint is not None:
+        if checkpoint is not None and distributed.is_main():
             _save(
                 checkpoint,
                 {
@@ -119,5 +126,6 @@ def fit(
                     "history": history,
                 },
             )
+    distributed.unwrap(model)
     model.load_state_dict(best["state"])
     return {"best_epoch": best["epoch"], "val": best["val"], "history": history}

@@ -227,6 +227,15 @@ def test_compare_flags_regressions_and_lost_claims(smoke_run, tmp_path, capsys):
     assert "fig4.rpg-gt-plain" in capsys.readouterr().err
     html = (after / "index.html").read_text()
     assert "regression" in html and "Claims reproduced there and not here" in html
+    # rpg still leads, but by less than before beyond noise: a regression, no lost claim.
+    shutil.rmtree(after)
+    make(after, [90.0, 90.5, 91.0], [80.0, 81.0, 80.5])
+    capsys.readouterr()
+    assert cli.main(["report", str(after), "--compare", str(before)]) == 1
+    err = capsys.readouterr().err
+    assert "regression: " in err and "rpg@" in err and "claims reproduced" not in err
+    # Against itself nothing regresses.
+    assert cli.main(["report", str(after), "--compare", str(after)]) == 0
 
 
 def test_paper_values_are_found_for_the_experiment_that_measures_them():

@@ -205,11 +205,11 @@ def _plots(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> dict[str, di
     return out
 
 
-def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str]]:
+def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], list[dict]]:
     """Write OUT/index.html, OUT/results.csv and OUT/claims.json from OUT/records.
 
     Returns the HTML's path and, with ``compare_to``, the ids of claims that run
-    reproduced and this one does not.
+    reproduced and this one does not, and the rows whose metric regressed beyond noise.
     """
     run, recs = records.read_run(out)
     df = frame(recs)
@@ -259,4 +259,4 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str]]:
     )
     path = out / "index.html"
     records.write_atomic(path, html)
-    return path, lost
+    return path, lost, [c for c in changes if c["regression"]]

@@ -1,0 +1,109 @@
+"""Several cells at once (``--jobs N``): one worker process per device, one cell per worker.
+
+On CUDA worker k owns ``cuda:k``, so N cells that each fit one GPU train side by side on
+N GPUs. On the CPU the N workers share the cores (each gets cores / N threads), which
+helps only where one cell cannot keep every core busy. Workers are spawned, not forked (a
+CUDA context does not survive a fork), load the data once each, and return each cell's
+record to the parent, which alone writes records. A worker that dies (killed, out of
+memory) costs only its cell: that cell is recorded as failed and a new worker takes the
+device's next cell.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import traceback
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from suite import runner, tasks
+from suite.errors import UsageError
+
+_data: dict[tuple[str, str], tasks.Splits] = {}  # per worker process: the splits it has loaded
+
+
+def devices(device: torch.device, jobs: int) -> list[torch.device]:
+    if device.type == "cuda":
+        count = torch.cuda.device_count()
+        if jobs > count:
+            raise UsageError(f"--jobs {jobs}: only {count} CUDA device(s) here; one job runs per device")
+        return [torch.device("cuda", k) for k in range(jobs)]
+    return [torch.device("cpu")] * jobs
+
+
+def _start(threads: int) -> None:
+    torch.set_num_threads(threads)
+
+
+def _work(cell: runner.Cell, data_root: str | None, device: str, onnx: bool, checkpoint: Path) -> dict:
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if (cell.task, cell.profile) not in _data:
+        _data[cell.task, cell.profile] = tasks.get(cell.task).load(data_root, device, cell.profile)
+    return runner.run_cell(cell, _data[cell.task, cell.profile], device, False, onnx, checkpoint)
+
+
+def _lost(cell: runner.Cell, error: BaseException) -> dict:
+    """The record of a cell whose worker failed outside the cell's own error handling."""
+    what = "its worker process died (killed, or out of memory?)" if isinstance(error, BrokenProcessPool) else ""
+    return {
+        "key": cell.key(),
+        "config": cell.config(),
+        "status": "failed",
+        "started": None,
+        "finished": runner.now(),
+        "error": f"{type(error).__name__}: {what or error}",
+        "traceback": "".join(traceback.format_exception(error)),
+    }
+
+
+def run(
+    cells: list[runner.Cell],
+    out: Path,
+    device: torch.device,
+    data_root: str | None,
+    jobs: int,
+    onnx: bool,
+    finish: Callable[[runner.Cell, dict], None],
+    bar: tqdm,
+) -> None:
+    """Run ``cells`` on ``jobs`` workers; hand each cell's record to ``finish`` as it ends."""
+    slots = devices(device, jobs)
+    threads = max(1, torch.get_num_threads() // jobs) if device.type == "cpu" else torch.get_num_threads()
+    context = multiprocessing.get_context("spawn")
+
+    def worker() -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(1, mp_context=context, initializer=_start, initargs=(threads,))
+
+    pools = [worker() for _ in slots]
+    todo = list(cells)
+    running: dict[Future, tuple[runner.Cell, int]] = {}
+    try:
+        while todo or running:
+            for slot in set(range(len(slots))) - {s for _, s in running.values()}:
+                if todo:
+                    cell = todo.pop(0)
+                    args = (cell, data_root, str(slots[slot]), onnx, runner.checkpoint(out, cell))
+                    running[pools[slot].submit(_work, *args)] = (cell, slot)
+            bar.set_postfix_str(", ".join(c.label() for c, _ in running.values()))
+            ended, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in ended:
+                cell, slot = running.pop(future)
+                try:
+                    record = future.result()
+                except BrokenProcessPool as e:
+                    record = _lost(cell, e)
+                    pools[slot].shutdown(cancel_futures=True)
+                    pools[slot] = worker()
+                except Exception as e:  # unpicklable results and the like: recorded, never lost
+                    record = _lost(cell, e)
+                finish(cell, record)
+    finally:
+        for pool in pools:
+            pool.shutdown(cancel_futures=True)
