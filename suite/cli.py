@@ -22,7 +22,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p = Parser(
         prog="rpg-bench",
         description="Run a suite of RPG-vs-comparator experiments at matched parameter budgets "
-        "and render its report. Subcommands: list, report OUT, merge SHARD... --out OUT, ledger, speed.",
+        "and render its report. Subcommands: list, plan, report OUT, merge SHARD... --out OUT, ledger, speed.",
     )
     p.add_argument(
         "--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML (default: digits)"
@@ -231,13 +231,56 @@ def ledger_(argv: list[str]) -> int:
     return 0
 
 
+def plan_(argv: list[str]) -> int:
+    from suite import plan
+
+    p = Parser(
+        prog="rpg-bench plan",
+        description="Print what a suite will cost: cells, counted compute and GPU-hours, per experiment.",
+    )
+    p.add_argument("--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML")
+    p.add_argument("--profile", help="default: the suite's")
+    p.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument(
+        "--tflops",
+        type=float,
+        default=plan.DEFAULT_TFLOPS,
+        help=f"assumed sustained TFLOP/s of one device (default {plan.DEFAULT_TFLOPS:g}, an assumption)",
+    )
+    rate.add_argument("--calibrate", metavar="OUT", help="use the rate a finished run in OUT achieved")
+    args = p.parse_args(argv)
+    suite = spec.load(args.suite)
+    profile = args.profile or suite.default_profile
+    for e in suite.experiments:
+        if profile not in tasks.get(e.task).profiles:
+            raise UsageError(f"unknown profile {profile!r} for task {e.task}")
+    if args.tflops <= 0:
+        raise UsageError(f"--tflops must be positive, got {args.tflops}")
+    tflops = plan.calibrate(Path(args.calibrate)) if args.calibrate else args.tflops
+    rows = plan.summarise(runner.expand(suite, profile, args.seeds), tflops)
+    source = f"as run in {args.calibrate}" if args.calibrate else "assumed"
+    print(f"suite {suite.name}, profile {profile}, at {tflops:.3g} TFLOP/s sustained ({source}):")
+    print(f"  {'experiment':24} {'cells':>6} {'PFLOP':>10} {'device-hours':>13}")
+    for row in rows:
+        print(f"  {row['experiment']:24} {row['cells']:>6} {row['pflop']:>10.3g} {row['hours']:>13.3g}")
+    return 0
+
+
 def speed_(argv: list[str]) -> int:
     from suite import speed  # imported on demand: it is a benchmark, not part of a run
 
     return speed.main(argv)
 
 
-COMMANDS = {"list": list_, "report": report_, "merge": merge_, "ledger": ledger_, "speed": speed_}
+COMMANDS = {
+    "list": list_,
+    "report": report_,
+    "merge": merge_,
+    "plan": plan_,
+    "ledger": ledger_,
+    "speed": speed_,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

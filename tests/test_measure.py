@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import rpg
-from suite import measure, methods, nvml, runner, tasks
+from suite import env, measure, methods, nvml, runner, tasks
 
 
 def test_flops_count_a_convolution_exactly():
@@ -73,3 +73,17 @@ def test_nvml_says_na_without_a_gpu():
     cpu = torch.device("cpu")
     assert nvml.used_mb(cpu) == "n/a"
     assert nvml.fingerprint(cpu) == {"nvml": "n/a"}
+
+
+def test_an_installed_copy_records_the_commit_its_image_was_built_from(monkeypatch):
+    """The image holds no .git: the commit comes from the build (RPG_BENCH_GIT_COMMIT)."""
+    monkeypatch.setattr(env, "_git", lambda *args: None)
+    monkeypatch.setenv("RPG_BENCH_GIT_COMMIT", "0123abc")
+    env.code_version.cache_clear()
+    try:
+        assert env.code_version()["git_commit"] == "0123abc"
+        monkeypatch.delenv("RPG_BENCH_GIT_COMMIT")
+        env.code_version.cache_clear()
+        assert env.code_version()["git_commit"] is None
+    finally:
+        env.code_version.cache_clear()

@@ -64,6 +64,8 @@ class Task:
     num_classes = 10
     input_size: tuple[int, int, int] = (3, 32, 32)
     profiles: dict[str, Recipe] = {}
+    # The real data set's split sizes, known before it is read (rpg-bench plan counts with them).
+    split_sizes: dict[str, int] = {}
 
     def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
         """The splits, on ``device``. A profile in ``generated_profiles`` reads data the code

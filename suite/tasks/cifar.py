@@ -19,6 +19,7 @@ class Cifar(Task):
     arch = "resnet18-cifar"
     in_channels = 3
     input_size = (3, 32, 32)
+    split_sizes = {"train": 45000, "val": 5000, "test": 10000}
     profiles = {
         "full": PAPER,
         # Seconds on a CPU: generated data, 1/8 width (budgets scaled to keep their fraction).

@@ -16,6 +16,7 @@ class Digits(Task):
     in_channels = 1
     num_classes = 10
     input_size = (1, 8, 8)
+    split_sizes = {"train": 1221, "val": 216, "test": 360}
     profiles = {
         "full": Recipe(epochs=20, batch_size=128, lr=0.1, weight_decay=5e-4),
         "smoke": Recipe(epochs=2, batch_size=128, lr=0.1, weight_decay=5e-4),

@@ -19,6 +19,7 @@ class Fashion(Task):
     in_channels = 1
     num_classes = 10
     input_size = (1, 28, 28)
+    split_sizes = {"train": 55000, "val": 5000, "test": 10000}
     profiles = {
         # A GPU-sized recipe, for anyone who wants Fashion-MNIST numbers near convergence.
         "full": Recipe(epochs=30, batch_size=128, lr=0.1, weight_decay=5e-4),

@@ -1,0 +1,74 @@
+"""What a suite will cost before it runs: cells, compute and GPU-hours (``rpg-bench plan``).
+
+A cell's compute is counted, not guessed: torch's flop counter runs one forward of the
+network that trains (the reference network for every method but plain, whose network
+shrinks with its budget), and a training step costs three forwards (the backward pass
+about two). Per cell: epochs x (3 x train + val) examples, plus one pass over test. Hours
+follow from a sustained throughput: an assumption (``--tflops``) or, better, the rate a
+finished run achieved on the same hardware (``--calibrate OUT``: its cells' counted
+FLOPs over their recorded seconds, measurement included).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from pathlib import Path
+
+import torch
+
+from suite import measure, methods, records, runner, tasks
+from suite.errors import UsageError
+
+DEFAULT_TFLOPS = 10.0  # an assumption, stated wherever it is used; see the README
+
+
+@functools.cache
+def _forward(arch: str, width: float, task: str, plain_budget: int | None) -> int:
+    """Forward FLOPs of one example: the reference network, or plain at ``plain_budget``."""
+    net = runner.Cell("", "", task, arch, width, "", 0, 0, "full").net()
+    model = methods.build(methods.get("plain"), net, plain_budget, 0).model if plain_budget else net.build()
+    example = torch.zeros(1, *tasks.get(task).input_size)
+    return measure.flops(model, example)["forward_flops"]
+
+
+def cell_flops(cell: runner.Cell) -> float:
+    task = tasks.get(cell.task)
+    # Smoke profiles read stand-in data of the real data set's split sizes or smaller:
+    # the estimate is for the real data.
+    sizes = task.split_sizes
+    forward = _forward(cell.arch, cell.width, cell.task, cell.budget if cell.method == "plain" else None)
+    per_epoch = 3 * sizes["train"] + sizes["val"]
+    return float(forward) * (cell.recipe().epochs * per_epoch + sizes["test"])
+
+
+def calibrate(out: Path) -> float:
+    """The TFLOP/s a finished run sustained: its ok cells' counted FLOPs over their seconds."""
+    if not (out / records.RECORDS).is_dir():
+        raise UsageError(f"--calibrate {out}: it holds no rpg-bench records (expected {out / records.RECORDS}/)")
+    _, recs = records.read_run(out)
+    flops = seconds = 0.0
+    for r in recs:
+        if r["status"] != "ok":
+            continue
+        config = {k: r["config"][k] for k in runner.Cell.__dataclass_fields__}
+        flops += cell_flops(runner.Cell(**config))
+        seconds += r["seconds"]
+    if not seconds:
+        raise UsageError(f"--calibrate {out}: no finished cell to calibrate from")
+    return flops / seconds / 1e12
+
+
+def summarise(cells: list[runner.Cell], tflops: float) -> list[dict]:
+    """Rows per experiment, then a total row: cells, PFLOP and hours at ``tflops``."""
+    rows: dict[str, dict] = defaultdict(lambda: {"cells": 0, "flops": 0.0})
+    for cell in cells:
+        row = rows[cell.experiment]
+        row["cells"] += 1
+        row["flops"] += cell_flops(cell)
+    out = [{"experiment": name, **row} for name, row in rows.items()]
+    out.append({"experiment": "total", "cells": len(cells), "flops": sum(r["flops"] for r in out)})
+    for row in out:
+        row["pflop"] = row["flops"] / 1e15
+        row["hours"] = row["flops"] / (tflops * 1e12) / 3600
+    return out
