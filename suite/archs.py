@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from baselines import mdeq
 from baselines.plain import WIDTHS, ResNet, scaled
 from suite.errors import UsageError
 
@@ -18,9 +19,27 @@ class Arch:
     stem: str
     description: str
     head: str = "fc"  # the task head's module name: outside the backbone budget
+    widths: tuple[int, ...] = WIDTHS  # at width 1
+    family: str = "resnet"
 
-    def build(self, widths: Sequence[int], in_channels: int, num_classes: int) -> nn.Module:
+    def build(self, widths: Sequence[int], in_channels: int, num_classes: int, repeats: int | None = None) -> nn.Module:
+        if repeats is not None:
+            raise UsageError(
+                f"{self.name} has no repeated block to unroll (the rpg-msK methods need an mdeq-* network)"
+            )
         return ResNet(self.depth, widths, stem=self.stem, in_channels=in_channels, num_classes=num_classes)
+
+
+@dataclass(frozen=True)
+class MdeqArch(Arch):
+    """A multiscale-block network: MDEQ itself, or (``repeats`` = K) K unrolled blocks."""
+
+    family: str = "mdeq"
+
+    def build(self, widths: Sequence[int], in_channels: int, num_classes: int, repeats: int | None = None) -> nn.Module:
+        if repeats is None:
+            return mdeq.MDEQ(tuple(widths), in_channels, num_classes)
+        return mdeq.Unrolled(tuple(widths), in_channels, num_classes, repeats)
 
 
 ARCHS = {
@@ -31,6 +50,13 @@ ARCHS = {
         Arch("resnet34-cifar", 34, "cifar", "ResNet-34, 3x3 stride-1 stem, no max-pool"),
         Arch("resnet18", 18, "imagenet", "ResNet-18 as torchvision's (7x7 stem, max-pool)"),
         Arch("resnet34", 34, "imagenet", "ResNet-34 as torchvision's (7x7 stem, max-pool)"),
+        MdeqArch(
+            "mdeq-tiny",
+            0,
+            "cifar",
+            "MDEQ-TINY (2 streams x 24 channels, one multiscale block); K unrolled blocks for rpg-msK",
+            widths=mdeq.TINY["widths"],
+        ),
     ]
 }
 
@@ -53,7 +79,7 @@ class Net:
 
     @property
     def widths(self) -> tuple[int, ...]:
-        return scaled(WIDTHS, self.width)
+        return scaled(self.arch.widths, self.width)
 
-    def build(self, widths: Sequence[int] | None = None) -> nn.Module:
-        return self.arch.build(widths or self.widths, self.in_channels, self.num_classes)
+    def build(self, widths: Sequence[int] | None = None, repeats: int | None = None) -> nn.Module:
+        return self.arch.build(widths or self.widths, self.in_channels, self.num_classes, repeats)

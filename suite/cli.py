@@ -66,10 +66,7 @@ def run(argv: list[str]) -> int:
     args = _run_parser().parse_args(argv)
     suite = spec.load(args.suite)
     profile = args.profile or suite.default_profile
-    for e in suite.experiments:
-        if profile not in tasks.get(e.task).profiles:
-            known = ", ".join(tasks.get(e.task).profiles)
-            raise UsageError(f"unknown profile {profile!r} for task {e.task}; known: {known}")
+    suite.check_profile(profile)
     only = None
     if args.methods:
         only = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -252,9 +249,7 @@ def plan_(argv: list[str]) -> int:
     args = p.parse_args(argv)
     suite = spec.load(args.suite)
     profile = args.profile or suite.default_profile
-    for e in suite.experiments:
-        if profile not in tasks.get(e.task).profiles:
-            raise UsageError(f"unknown profile {profile!r} for task {e.task}")
+    suite.check_profile(profile)
     if args.tflops <= 0:
         raise UsageError(f"--tflops must be positive, got {args.tflops}")
     tflops = plan.calibrate(Path(args.calibrate)) if args.calibrate else args.tflops

@@ -75,11 +75,13 @@ class Plain(Method):
     knob = "stage widths"
     description = "the conventional network, stage widths scaled (then set per stage) to meet the budget"
     max_multiplier = 4.0
+    family = "resnet"
 
     def _f(self, net: Net, multiplier: float) -> int:
         return _plain_backbone(net, scaled(net.widths, multiplier))
 
     def reach(self, net: Net) -> tuple[int, int]:
+        _family(self, net, self.family)
         return self._f(net, 0.0), self._f(net, self.max_multiplier)
 
     def setting(self, net: Net, budget: int) -> dict:
@@ -112,13 +114,19 @@ class RPG(Method):
     sign: str = "random"
     scope: str = "global"
     description: str = "RPG: every conv generated from one global ring (even sampling, random signs)"
+    repeats: int | None = None  # on a multiscale-block network: K unrolled blocks (Table 1)
     knob = "ring size"
     counting = "the rings' elements, each counted once however many layers read it, plus BN and biases"
+
+    def _network(self, net: Net) -> nn.Module:
+        if self.repeats is None:
+            _family(self, net, "resnet")
+        return net.build(repeats=self.repeats)
 
     def _split(self, net: Net) -> tuple[int, int, int]:
         """(weights the rings generate, backbone scalars they do not, number of rings)."""
         with torch.device("meta"):
-            model = net.build()
+            model = self._network(net)
         layers = rpg.plan(model, self.scope)
         modules = dict(model.named_modules())
         generated = sum(modules[n].weight.numel() for names in layers.values() for n in names)
@@ -135,7 +143,7 @@ class RPG(Method):
         return {"ring_size": budget - rest}
 
     def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
-        model = net.build()
+        model = self._network(net)
         return rpg.convert(model, setting["ring_size"], index=self.index, sign=self.sign, scope=self.scope, seed=seed)
 
 
@@ -159,6 +167,17 @@ HASH = RPG(
         "and sign 'hash', one ring per layer"
     ),
 )
+UNROLLED = [
+    RPG(
+        f"rpg-ms{k}",
+        repeats=k,
+        description=(
+            f"RPG on MDEQ's multiscale block applied {k}x in sequence: every application's convs "
+            "generated from one global ring, each with its own GroupNorm (Table 1)"
+        ),
+    )
+    for k in (2, 3, 4)
+]
 VARIANTS = [
     RPG(),
     RPG(
@@ -193,6 +212,7 @@ class Lego(Method):
 
     def _layers(self, net: Net) -> tuple[list[tuple[str, tuple[int, ...]]], int]:
         """(name and weight shape of every conv it rebuilds, backbone scalars outside them)."""
+        _family(self, net, "resnet")
         with torch.device("meta"):
             model = net.build()
         convs = [(n, tuple(model.get_submodule(n).weight.shape)) for n in lego.targets(model)]
@@ -236,7 +256,27 @@ class Lego(Method):
         return lego.convert(net.build(), setting["legos"], setting["split"])
 
 
-METHODS: dict[str, Method] = {m.name: m for m in [*VARIANTS, RANDOM, HASH, Lego(), Plain()]}
+class Mdeq(Plain):
+    """MDEQ (baselines/mdeq.py): one weight-normalised multiscale block solved to its fixed
+    point. Its size knob is the streams' widths, as plain's is the stage widths.
+
+    Counting rule: every trainable scalar outside the head; a weight-normalised conv counts
+    its direction and its per-channel gain (what is learned)."""
+
+    name = "mdeq"
+    knob = "stream widths"
+    description = "MDEQ: one multiscale block, its equilibrium found by Broyden's method, implicit backward"
+    counting = "every trainable scalar outside the head (weight norm's direction and gain both), GN and BN included"
+
+    family = "mdeq"
+
+
+def _family(method: Method, net: Net, family: str) -> None:
+    if net.arch.family != family:
+        raise UsageError(f"{method.name} does not run on {net.arch.name} (it needs a {family} network)")
+
+
+METHODS: dict[str, Method] = {m.name: m for m in [*VARIANTS, RANDOM, HASH, Lego(), Plain(), Mdeq(), *UNROLLED]}
 
 
 def get(name: str) -> Method:

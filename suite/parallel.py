@@ -24,7 +24,7 @@ from tqdm import tqdm
 from suite import runner, tasks
 from suite.errors import UsageError
 
-_data: dict[tuple[str, str], tasks.Splits] = {}  # per worker process: the splits it has loaded
+_data: dict[tuple[str, bool], tasks.Splits] = {}  # per worker process: the splits it has loaded
 
 
 def devices(device: torch.device, jobs: int) -> list[torch.device]:
@@ -40,13 +40,17 @@ def _start(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _work(cell: runner.Cell, data_root: str | None, device: str, onnx: bool, checkpoint: Path) -> dict:
+def _work(cell: runner.Cell, data_root: str | None, device: str, onnx: bool, checkpoint: Path, jobs: int) -> dict:
     device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    if (cell.task, cell.profile) not in _data:
-        _data[cell.task, cell.profile] = tasks.get(cell.task).load(data_root, device, cell.profile)
-    return runner.run_cell(cell, _data[cell.task, cell.profile], device, False, onnx, checkpoint)
+    key = runner.data_key(cell)
+    if key not in _data:
+        _data[key] = tasks.get(cell.task).load(data_root, device, cell.profile)
+    record = runner.run_cell(cell, _data[key], device, False, onnx, checkpoint)
+    # Latency was timed while the other workers trained: on a shared CPU that slows it.
+    record["jobs"] = jobs
+    return record
 
 
 def _lost(cell: runner.Cell, error: BaseException) -> dict:
@@ -59,6 +63,7 @@ def _lost(cell: runner.Cell, error: BaseException) -> dict:
         "started": None,
         "finished": runner.now(),
         "error": f"{type(error).__name__}: {what or error}",
+        "worker_lost": isinstance(error, BrokenProcessPool),  # its checkpoint is kept for the rerun
         "traceback": "".join(traceback.format_exception(error)),
     }
 
@@ -89,7 +94,7 @@ def run(
             for slot in set(range(len(slots))) - {s for _, s in running.values()}:
                 if todo:
                     cell = todo.pop(0)
-                    args = (cell, data_root, str(slots[slot]), onnx, runner.checkpoint(out, cell))
+                    args = (cell, data_root, str(slots[slot]), onnx, runner.checkpoint(out, cell), jobs)
                     running[pools[slot].submit(_work, *args)] = (cell, slot)
             bar.set_postfix_str(", ".join(c.label() for c, _ in running.values()))
             ended, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -1,12 +1,14 @@
 """What a suite will cost before it runs: cells, compute and GPU-hours (``rpg-bench plan``).
 
 A cell's compute is counted, not guessed: torch's flop counter runs one forward of the
-network that trains (the reference network for every method but plain, whose network
-shrinks with its budget), and a training step costs three forwards (the backward pass
-about two). Per cell: epochs x (3 x train + val) examples, plus one pass over test. Hours
-follow from a sustained throughput: an assumption (``--tflops``) or, better, the rate a
-finished run achieved on the same hardware (``--calibrate OUT``: its cells' counted
-FLOPs over their recorded seconds, measurement included).
+network that trains (the reference network for the sharing methods, K unrolled blocks
+for rpg-msK, the network shrunk to its budget for plain and mdeq), and a training step
+costs three forwards (the backward pass about two; for MDEQ, whose forward is a solve and
+whose backward another, this is rougher). Per cell: epochs x (3 x train + val) examples,
+plus one pass over test. Hours follow from a sustained throughput: an assumption
+(``--tflops``) or, better, the rate a finished run achieved on the same hardware
+(``--calibrate OUT``: its cells' counted FLOPs over their recorded seconds, measurement
+included).
 """
 
 from __future__ import annotations
@@ -24,12 +26,18 @@ DEFAULT_TFLOPS = 10.0  # an assumption, stated wherever it is used; see the READ
 
 
 @functools.cache
-def _forward(arch: str, width: float, task: str, plain_budget: int | None) -> int:
-    """Forward FLOPs of one example: the reference network, or plain at ``plain_budget``."""
-    net = runner.Cell("", "", task, arch, width, "", 0, 0, "full").net()
-    model = methods.build(methods.get("plain"), net, plain_budget, 0).model if plain_budget else net.build()
-    example = torch.zeros(1, *tasks.get(task).input_size)
-    return measure.flops(model, example)["forward_flops"]
+def _forward(arch: str, width: float, task: str, method: str, budget: int) -> int:
+    """Forward FLOPs of one example through the network the method trains."""
+    net = runner.Cell("", "", task, arch, width, method, budget, 0, "full").net()
+    how = methods.get(method)
+    if isinstance(how, methods.Plain):  # plain-like methods shrink the network to the budget
+        model = how.build(net, how.setting(net, budget), 0)
+    else:  # the sharing methods run the reference network (K unrolled blocks for rpg-msK)
+        model = net.build(repeats=getattr(how, "repeats", None))
+    # A random image, not zeros: an equilibrium solve on zeros converges at once, and the
+    # count would miss the iterations a real image costs.
+    example = torch.randn(1, *tasks.get(task).input_size, generator=torch.Generator().manual_seed(0))
+    return measure.flops(model.eval(), example)["forward_flops"]
 
 
 def cell_flops(cell: runner.Cell) -> float:
@@ -37,7 +45,8 @@ def cell_flops(cell: runner.Cell) -> float:
     # Smoke profiles read stand-in data of the real data set's split sizes or smaller:
     # the estimate is for the real data.
     sizes = task.split_sizes
-    forward = _forward(cell.arch, cell.width, cell.task, cell.budget if cell.method == "plain" else None)
+    plain_like = isinstance(methods.get(cell.method), methods.Plain)
+    forward = _forward(cell.arch, cell.width, cell.task, cell.method, cell.budget if plain_like else 0)
     per_epoch = 3 * sizes["train"] + sizes["val"]
     return float(forward) * (cell.recipe().epochs * per_epoch + sizes["test"])
 

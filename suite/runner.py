@@ -28,7 +28,7 @@ from suite.errors import UsageError
 from suite.spec import Suite
 from suite.train import fit
 
-RECORD_VERSION = 1
+RECORD_VERSION = 2  # 2: recipes name their optimizer; experiments may name a recipe family
 CHECKPOINTS = "checkpoints"  # per-epoch training state of unfinished cells, under OUT
 
 
@@ -66,10 +66,11 @@ def expand(suite: Suite, profile: str, seeds: int | None = None, only: list[str]
     cells = []
     for e in suite.experiments:
         task = tasks.get(e.task)
+        task_profile = e.profile(profile)
         runs = [(arch, method, budget) for budget in e.budgets for arch, method in e.runs()]
         if e.ceiling:
             runs += [(arch, "plain", 1.0) for arch in dict.fromkeys(a for a, _ in e.runs())]
-        scale = task.profiles[profile].width_scale
+        scale = task.profiles[task_profile].width_scale
 
         def net(arch: str, width: float, task: tasks.Task = task) -> Net:
             return Net(archs.get(arch), width, task.in_channels, task.num_classes)
@@ -92,7 +93,7 @@ def expand(suite: Suite, profile: str, seeds: int | None = None, only: list[str]
             else:
                 count = budget
             for seed in range(seeds or e.seeds):
-                cells.append(Cell(suite.name, e.name, e.task, arch, reference.width, method, count, seed, profile))
+                cells.append(Cell(suite.name, e.name, e.task, arch, reference.width, method, count, seed, task_profile))
     return list(dict.fromkeys(cells))
 
 
@@ -134,7 +135,10 @@ def run_cell(
         )
         if not distributed.is_main():
             return record  # trained its share; rank 0 measures and records
+        if hasattr(model, "solver_record"):
+            model.solver_record()  # forget the validation solves: the record is about test
         test = task.evaluate(model, splits, "test", recipe.eval_batch_size)
+        solver = model.solver_record() if hasattr(model, "solver_record") else None
         model.eval()
         deployed = rpg.materialize(model)
         x, y = splits.tensors["test"]
@@ -164,7 +168,13 @@ def run_cell(
             ),
             onnx=measure.onnx(deployed, x[:1], x[:n]) if onnx else {"status": "skipped"},
         )
+        if solver is not None:  # an equilibrium model: how its solves went on the test split
+            record["solver"] = solver
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
+        if distributed.world() > 1:
+            # The other ranks may be inside a collective this rank will never join: stop the
+            # process so torchrun tears the group down; a rerun resumes from the checkpoint.
+            raise
         record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
     record["seconds"] = time.perf_counter() - t0
     record["finished"] = now()
@@ -191,9 +201,11 @@ def run(
     """
     # Data first: a missing data root is bad input, found before anything is written.
     # Parallel workers load their own copy on their own device; here it is only checked.
-    profiles = {c.task: c.profile for c in cells}
     here = device if jobs == 1 else torch.device("cpu")
-    data = {name: tasks.get(name).load(data_root, here, profile) for name, profile in profiles.items()}
+    data: dict[tuple[str, bool], tasks.Splits] = {}
+    for c in cells:  # once per data set: profiles of one task share its real (or generated) data
+        if data_key(c) not in data:
+            data[data_key(c)] = tasks.get(c.task).load(data_root, here, c.profile)
     folder = out / records.RECORDS
     main = distributed.is_main()
     with contextlib.ExitStack() as stack:
@@ -202,10 +214,10 @@ def run(
             try:
                 stack.enter_context(records.lock(out))
                 done = _done(cells, folder)
-            except UsageError as e:
-                done = e  # handed to every rank, so none waits for a rank 0 that stopped
+            except Exception as e:  # noqa: BLE001 - handed to every rank, so none waits for a rank 0 that stopped
+                done = e
         done = distributed.broadcast(done)
-        if isinstance(done, UsageError):
+        if isinstance(done, Exception):
             raise done
         if main:
             folder.mkdir(parents=True, exist_ok=True)
@@ -218,7 +230,8 @@ def run(
         def finish(cell: Cell, record: dict) -> None:
             if main:
                 records.write_json(folder / f"{cell.key()}.json", record)
-                checkpoint(out, cell).unlink(missing_ok=True)  # the record is written: the cell is done
+                if not record.get("worker_lost"):  # a killed worker's cell resumes from its checkpoint
+                    checkpoint(out, cell).unlink(missing_ok=True)  # the record is written: the cell is done
                 if record["status"] != "ok":
                     tqdm.write(f"cell failed: {cell.label()}: {record['error']}")
                 results[cell.key()] = record
@@ -231,10 +244,20 @@ def run(
         else:
             for cell in todo:
                 bar.set_postfix_str(cell.label())
-                finish(cell, run_cell(cell, data[cell.task], device, progress and main, onnx, checkpoint(out, cell)))
+                finish(
+                    cell,
+                    run_cell(
+                        cell, data[cell.task, cell.profile], device, progress and main, onnx, checkpoint(out, cell)
+                    ),
+                )
                 distributed.barrier()  # the next cell starts on every rank together
         bar.close()
     return [results[c.key()] for c in cells] if main else []
+
+
+def data_key(cell: Cell) -> tuple[str, bool]:
+    """What a cell's data depends on: its task, and whether its profile generates stand-in data."""
+    return cell.task, cell.profile in tasks.get(cell.task).generated_profiles
 
 
 def checkpoint(out: Path, cell: Cell) -> Path:

@@ -19,7 +19,19 @@ from suite.errors import UsageError
 from suite.ledger import parse_count
 
 _SUITE_KEYS = {"name", "description", "default_profile", "experiment"}
-_EXPERIMENT_KEYS = {"name", "description", "task", "arch", "width", "methods", "budgets", "seeds", "claim", "ceiling"}
+_EXPERIMENT_KEYS = {
+    "name",
+    "description",
+    "task",
+    "arch",
+    "width",
+    "methods",
+    "budgets",
+    "seeds",
+    "claim",
+    "ceiling",
+    "recipe",
+}
 
 Budget = int | float  # an int is a backbone count; a float is a fraction of the plain backbone
 
@@ -36,6 +48,11 @@ class Experiment:
     seeds: int
     claim: str | None
     ceiling: bool = False
+    recipe: str | None = None  # a recipe family of the task: its profiles are "<recipe>-<profile>"
+
+    def profile(self, suite_profile: str) -> str:
+        """The task profile this experiment runs under the suite's profile."""
+        return f"{self.recipe}-{suite_profile}" if self.recipe else suite_profile
 
     def runs(self) -> list[tuple[str, str]]:
         """(architecture, method) for every entry of ``methods``."""
@@ -49,6 +66,18 @@ class Suite:
     default_profile: str
     experiments: tuple[Experiment, ...]
     path: str
+
+    def check_profile(self, profile: str) -> None:
+        """UsageError unless every experiment's task has the profile this one maps to."""
+        for e in self.experiments:
+            profiles = tasks.get(e.task).profiles
+            prefix = f"{e.recipe}-" if e.recipe else ""
+            # An experiment without a recipe family runs the task's own profiles only (no "mdeq-full").
+            known = [p.removeprefix(prefix) for p in profiles if p.startswith(prefix) and (prefix or "-" not in p)]
+            if profile not in known:
+                raise UsageError(
+                    f"unknown profile {profile!r} for experiment {e.name} (task {e.task}); known: {', '.join(known)}"
+                )
 
 
 def builtin() -> dict[str, Path]:
@@ -112,7 +141,20 @@ def _experiment(raw: object, where: str) -> Experiment:
         seeds=seeds,
         claim=raw.get("claim"),
         ceiling=_flag(raw, "ceiling", where),
+        recipe=_recipe(raw, task, where),
     )
+
+
+def _recipe(raw: dict, task: tasks.Task, where: str) -> str | None:
+    recipe = raw.get("recipe")
+    if recipe is None:
+        return None
+    if not isinstance(recipe, str) or not any(p.startswith(f"{recipe}-") for p in task.profiles):
+        families = sorted({p.rpartition("-")[0] for p in task.profiles if "-" in p})
+        raise UsageError(
+            f"{where}: task {task.name} has no recipe {recipe!r} (it has: {', '.join(families) or 'none'})"
+        )
+    return recipe
 
 
 def _flag(raw: dict, key: str, where: str) -> bool:
@@ -155,13 +197,15 @@ def load(name: str) -> Suite:
     if len(set(names)) != len(names):
         raise UsageError(f"suite file {path}: experiment names must be unique")
     profile = raw.get("default_profile", "full")
-    for e in parsed:
-        if profile not in tasks.get(e.task).profiles:
-            raise UsageError(f"suite file {path}: task {e.task} has no profile {profile!r}")
-    return Suite(
+    suite = Suite(
         name=raw.get("name", path.stem),
         description=raw.get("description", ""),
         default_profile=profile,
         experiments=parsed,
         path=str(path),
     )
+    try:
+        suite.check_profile(profile)
+    except UsageError as e:
+        raise UsageError(f"suite file {path}: default_profile: {e}") from None
+    return suite

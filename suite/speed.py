@@ -150,6 +150,10 @@ def _row(label: str, plain: Sequence[float], rpg_: Sequence[float], target: floa
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     arch = archs.get(args.arch)
+    if arch.family != "resnet":
+        raise UsageError(
+            f"--arch {arch.name}: speed compares RPG with plain on a ResNet; this is a {arch.family} network"
+        )
     try:
         ring_size = parse_count(args.ring_size)
     except UsageError as e:

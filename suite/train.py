@@ -25,6 +25,15 @@ def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch
     raise ValueError(f"unknown schedule {recipe.schedule!r}")
 
 
+def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
+
+
 def _save(path: Path, state: dict) -> None:
     """torch.save, atomically: a kill leaves the previous checkpoint or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,12 +64,7 @@ def fit(
     that of an uninterrupted run. Under torchrun the ranks train one global batch together
     (suite.distributed); rank 0 writes the checkpoint, every rank resumes from it.
     """
-    optimizer = torch.optim.SGD(
-        [p for p in model.parameters() if p.requires_grad],
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay,
-    )
+    optimizer = _optimizer(model, recipe)
     steps = math.ceil(splits.sizes["train"] / recipe.batch_size)
     scheduler = _scheduler(optimizer, recipe, steps)
     shuffle = torch.Generator().manual_seed(seed)

@@ -41,6 +41,15 @@ def frame(recs: list[dict]) -> pd.DataFrame:
                 mem = r["memory"].get(workload, {})
                 row[f"memory_{workload}_kind"] = mem.get("kind", "n/a")
                 row[f"memory_{workload}_mb"] = mem.get("peak_mb", "n/a")
+            solver = r.get("solver")
+            if solver:  # an equilibrium model: its solver's caps and how its test solves went
+                inference = solver.get("inference", {})
+                row.update(
+                    solver_f_max_iter=solver.get("f_max_iter"),
+                    solver_b_max_iter=solver.get("b_max_iter"),
+                    solver_iterations=inference.get("iterations"),
+                    solver_rel_residual=inference.get("rel_residual"),
+                )
             env = r["env"]
             row.update(device=env["device_name"], torch=env["torch"], git_commit=env.get("git_commit"))
         rows.append(row)
@@ -192,6 +201,42 @@ def _methods(ok: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _solves(ok: pd.DataFrame) -> list[dict]:
+    """Per experiment with an equilibrium model: each entry's solver iterations (where it
+    solves) and deployed latency per image, and the solver's latency over each other entry's."""
+    out = []
+    if "solver_iterations" not in ok:
+        return out
+    for experiment, g in ok.groupby("experiment", sort=True):
+        if g["solver_iterations"].isna().all():
+            continue
+        rows = []
+        for entry, e in g.groupby("entry", sort=True):
+            solves = e["solver_iterations"].notna().all()
+            rows.append(
+                {
+                    "entry": entry,
+                    "n": len(e),
+                    "latency_ms": float(e["latency_deployed_batch1_ms"].mean()),
+                    "solves": solves,
+                    "caps": f"{int(e['solver_f_max_iter'].iloc[0])} / {int(e['solver_b_max_iter'].iloc[0])}"
+                    if solves
+                    else "",
+                    "iterations": float(e["solver_iterations"].mean()) if solves else None,
+                    "rel_residual": float(e["solver_rel_residual"].mean()) if solves else None,
+                }
+            )
+        solvers = [r for r in rows if r["solves"]]
+        ratios = [
+            {"left": s["entry"], "right": r["entry"], "ratio": s["latency_ms"] / r["latency_ms"]}
+            for s in solvers
+            for r in rows
+            if not r["solves"]
+        ]
+        out.append({"experiment": experiment, "rows": rows, "ratios": ratios})
+    return out
+
+
 def _plots(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> dict[str, dict]:
     out = {}
     for experiment, g in ok.groupby("experiment", sort=True):
@@ -248,6 +293,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
         failed=failed.to_dict("records"),
         overview=_overview(ok) if len(ok) else [],
         methods=_methods(ok) if len(ok) else [],
+        solves=_solves(ok) if len(ok) else [],
         boards=_leaderboards(ok, claim_list, suite) if len(ok) else [],
         plots=plots,
         verdicts=sorted(verdicts, key=lambda v: v.verdict == claims.NOT_RUN),

@@ -20,6 +20,7 @@ class Recipe:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     schedule: str = "cosine"  # "cosine" (per step, to zero) or "step" (x gamma at milestones)
+    optimizer: str = "sgd"  # "sgd" (with momentum) or "adam"
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
     eval_batch_size: int = 256
