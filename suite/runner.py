@@ -244,12 +244,8 @@ def run(
         else:
             for cell in todo:
                 bar.set_postfix_str(cell.label())
-                finish(
-                    cell,
-                    run_cell(
-                        cell, data[cell.task, cell.profile], device, progress and main, onnx, checkpoint(out, cell)
-                    ),
-                )
+                splits = data[data_key(cell)]
+                finish(cell, run_cell(cell, splits, device, progress and main, onnx, checkpoint(out, cell)))
                 distributed.barrier()  # the next cell starts on every rank together
         bar.close()
     return [results[c.key()] for c in cells] if main else []
