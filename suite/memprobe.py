@@ -42,8 +42,7 @@ def _model(request: dict) -> nn.Module:
     import rpg
     from suite import methods, runner
 
-    fields = {k: request["config"][k] for k in runner.Cell.__dataclass_fields__}
-    cell = runner.Cell(**fields)
+    cell = runner.Cell.from_config(request["config"])
     # The parent's knob setting: rebuilding needs no second budget solve.
     model = methods.get(cell.method).build(cell.net(), request["setting"], cell.seed)
     model.load_state_dict(torch.load(request["state"], weights_only=True))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from suite import measure, methods, records, runner, tasks
+from suite import archs, measure, methods, records, runner, tasks
 from suite.errors import UsageError
 
 DEFAULT_TFLOPS = 10.0  # an assumption, stated wherever it is used; see the README
@@ -28,7 +28,8 @@ DEFAULT_TFLOPS = 10.0  # an assumption, stated wherever it is used; see the READ
 @functools.cache
 def _forward(arch: str, width: float, task: str, method: str, budget: int) -> int:
     """Forward FLOPs of one example through the network the method trains."""
-    net = runner.Cell("", "", task, arch, width, method, budget, 0, "full").net()
+    t = tasks.get(task)
+    net = archs.Net(archs.get(arch), width, t.in_channels, t.num_classes)
     how = methods.get(method)
     if isinstance(how, methods.Plain):  # plain-like methods shrink the network to the budget
         model = how.build(net, how.setting(net, budget), 0)
@@ -36,7 +37,7 @@ def _forward(arch: str, width: float, task: str, method: str, budget: int) -> in
         model = net.build(repeats=getattr(how, "repeats", None))
     # A random image, not zeros: an equilibrium solve on zeros converges at once, and the
     # count would miss the iterations a real image costs.
-    example = torch.randn(1, *tasks.get(task).input_size, generator=torch.Generator().manual_seed(0))
+    example = torch.randn(1, *t.input_size, generator=torch.Generator().manual_seed(0))
     return measure.flops(model.eval(), example)["forward_flops"]
 
 
@@ -60,8 +61,7 @@ def calibrate(out: Path) -> float:
     for r in recs:
         if r["status"] != "ok":
             continue
-        config = {k: r["config"][k] for k in runner.Cell.__dataclass_fields__}
-        flops += cell_flops(runner.Cell(**config))
+        flops += cell_flops(runner.Cell.from_config(r["config"]))
         seconds += r["seconds"]
     if not seconds:
         raise UsageError(f"--calibrate {out}: no finished cell to calibrate from")

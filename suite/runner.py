@@ -58,6 +58,11 @@ class Cell:
         task = tasks.get(self.task)
         return Net(archs.get(self.arch), self.width, task.in_channels, task.num_classes)
 
+    @classmethod
+    def from_config(cls, config: dict) -> Cell:
+        """The cell a record's (or a request's) ``config`` describes."""
+        return cls(**{k: config[k] for k in cls.__dataclass_fields__})
+
     def label(self) -> str:
         return f"{self.experiment} {self.method}@{self.budget} seed {self.seed}"
 
@@ -260,19 +265,16 @@ def checkpoint(out: Path, cell: Cell) -> Path:
     return out / CHECKPOINTS / f"{cell.key()}.pt"
 
 
-def _done(cells: list[Cell], folder: Path) -> dict[str, dict] | UsageError:
+def _done(cells: list[Cell], folder: Path) -> dict[str, dict]:
     """The ok records already in ``folder`` by key, read (and a corrupt one refused) before
-    anything is written; the error is returned, not raised, so every rank can raise it."""
+    anything is written."""
     done = {}
-    try:
-        for cell in cells:
-            path = folder / f"{cell.key()}.json"
-            if path.exists():
-                old = records.read(path)
-                if old["key"] != cell.key():
-                    raise UsageError(f"results record {path} belongs to another cell (key {old['key']})")
-                if old["status"] == "ok":
-                    done[cell.key()] = old
-    except UsageError as e:
-        return e
+    for cell in cells:
+        path = folder / f"{cell.key()}.json"
+        if path.exists():
+            old = records.read(path)
+            if old["key"] != cell.key():
+                raise UsageError(f"results record {path} belongs to another cell (key {old['key']})")
+            if old["status"] == "ok":
+                done[cell.key()] = old
     return done

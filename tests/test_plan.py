@@ -41,7 +41,7 @@ def test_calibrating_on_a_run_predicts_that_run_s_recorded_seconds(smoke_run, ca
     out, _ = smoke_run
     run, recs = records.read_run(out)
     rate = plan.calibrate(out)
-    cells = [runner.Cell(**{k: r["config"][k] for k in runner.Cell.__dataclass_fields__}) for r in recs]
+    cells = [runner.Cell.from_config(r["config"]) for r in recs]
     hours = plan.summarise(cells, rate)[-1]["hours"]
     assert hours * 3600 == pytest.approx(sum(r["seconds"] for r in recs), rel=1e-9)
     assert cli.main(["plan", "--profile", "smoke", "--seeds", "1", "--calibrate", str(out)]) == 0
