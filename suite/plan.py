@@ -45,11 +45,14 @@ def cell_flops(cell: runner.Cell) -> float:
     task = tasks.get(cell.task)
     # Smoke profiles read stand-in data of the real data set's split sizes or smaller:
     # the estimate is for the real data.
-    sizes = task.split_sizes
+    recipe = cell.recipe()
+    sizes = {**task.split_sizes}
+    for split, n in (("train", recipe.train_size), ("val", recipe.val_size)):
+        sizes[split] = min(sizes[split], n or sizes[split])
     plain_like = isinstance(methods.get(cell.method), methods.Plain)
     forward = _forward(cell.arch, cell.width, cell.task, cell.method, cell.budget if plain_like else 0)
     per_epoch = 3 * sizes["train"] + sizes["val"]
-    return float(forward) * (cell.recipe().epochs * per_epoch + sizes["test"])
+    return float(forward) * (recipe.epochs * per_epoch + sizes["test"])
 
 
 def calibrate(out: Path) -> float:

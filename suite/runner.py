@@ -122,6 +122,7 @@ def run_cell(
 ) -> dict:
     task = tasks.get(cell.task)
     recipe = cell.recipe()
+    splits = splits.subset({"train": recipe.train_size, "val": recipe.val_size})
     record = {
         "key": cell.key(),
         "config": cell.config(),

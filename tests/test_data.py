@@ -7,7 +7,7 @@ import torch
 
 from suite.data import cifar, fashion
 from suite.errors import UsageError
-from suite.tasks.base import crop_flip
+from suite.tasks.base import Splits, crop_flip
 
 
 def test_fashion_reads_generated_idx_files_in_torchvision_layout(tmp_path):
@@ -79,3 +79,18 @@ def test_crop_flip_moves_whole_images_and_repeats_with_the_generator():
             assert set(values.tolist()) <= set(x[i, c].flatten().tolist())
     many = crop_flip(x.repeat(50, 1, 1, 1), torch.Generator().manual_seed(1), pad=2)
     assert not all(torch.equal(many[k], many[0]) for k in range(0, 100, 2))
+
+
+def test_a_subset_is_stratified_repeatable_and_fingerprinted_apart():
+    y = torch.arange(1000) % 10
+    x = torch.arange(1000, dtype=torch.float32)[:, None]
+    whole = Splits.place({"train": (x, y), "val": (x[:200], y[:200]), "test": (x[:300], y[:300])}, "cpu", "t")
+    cut = whole.subset({"train": 100, "val": None})
+    assert cut.sizes == {"train": 100, "val": 200, "test": 300}
+    assert torch.equal(torch.bincount(cut.tensors["train"][1]), torch.full((10,), 10))  # 10 per class
+    picked = cut.tensors["train"][0][:, 0].long()
+    assert torch.equal(y[picked], cut.tensors["train"][1])  # images keep their labels
+    assert torch.equal(whole.subset({"train": 100}).tensors["train"][0], cut.tensors["train"][0])
+    assert cut.fingerprint != whole.fingerprint and "subset train=100" in cut.source
+    assert cut.fingerprint != whole.subset({"train": 200}).fingerprint
+    assert whole.subset({"train": None, "val": 5000}) is whole  # nothing to cut

@@ -8,13 +8,10 @@ from pathlib import Path
 import torch
 
 from suite.data import cifar
-from suite.tasks.base import Recipe, Splits, Task, crop_flip
+from suite.tasks.base import MDEQ_RECIPE, Recipe, Splits, Task, crop_flip
 
 # The paper's recipe (Section 5, CIFAR): SGD momentum 0.9, weight decay 5e-4, batch 128,
 # lr 0.1 divided by 10 at epochs 60, 120 and 160, 200 epochs; crop + flip.
-# MDEQ's CIFAR classification recipe (Bai et al. 2020, cls_mdeq_TINY): Adam, lr 1e-3
-# cosine-annealed, no weight decay, batch 128, 50 epochs.
-MDEQ_RECIPE = Recipe(epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0, optimizer="adam")
 PAPER = Recipe(epochs=200, batch_size=128, lr=0.1, weight_decay=5e-4, schedule="step", milestones=(60, 120, 160))
 
 
