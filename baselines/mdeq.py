@@ -10,13 +10,16 @@ sequence (the RPG counterpart: rpg.convert generates every copy's convs from one
 each copy keeps its own GroupNorm).
 
 Deviations from the official code, the same for both forms so the comparison is fair: the
-stem is one 3x3 conv with BatchNorm, the head is a global average pool of every stream
-and one linear layer (``fc``), and weight normalisation is torch's parametrisation (so the
-ledger sees the produced weight, as it does for RPG's), not torchdeq's hook.
+stem is one 3x3 conv with BatchNorm; the head (MDEQ's incremental classification head)
+scales its channels with the streams; and weight normalisation is torch's
+parametrisation (so the ledger sees the produced weight, as it does for RPG's), not
+torchdeq's hook. The iteration caps are the NeurIPS'20 TINY setting (22/24); the
+repository's current cls_mdeq_TINY.yaml says 18/20 and 8 GroupNorm groups.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -28,7 +31,7 @@ from torchdeq import get_deq, reset_dropout
 from torchdeq.dropout import VariationalDropout2d
 
 # The official CIFAR TINY configuration (cls_mdeq_TINY): streams, iteration caps, tolerance.
-TINY = {"widths": (24, 24), "expansion": 5, "groups": 4, "dropout": 0.25}
+TINY = {"widths": (24, 24), "expansion": 5, "groups": 4, "dropout": 0.25, "head": (8, 16), "final": 200}
 SOLVER = {"f_max_iter": 22, "b_max_iter": 24, "f_tol": 1e-3, "b_tol": 1e-6}
 INIT_STD = 0.01
 # Pre-training: the weight-tied block unrolled ``unroll`` times, for the first ``fraction``
@@ -109,21 +112,57 @@ class MSBlock(nn.Module):
         ]
 
 
+class Bottleneck(nn.Module):
+    """The head's block (ResNet's bottleneck, BatchNorm): cin -> 4 x planes channels."""
+
+    def __init__(self, cin: int, planes: int) -> None:
+        super().__init__()
+        out = 4 * planes
+        self.body = nn.Sequential(
+            _conv(cin, planes, 1), nn.BatchNorm2d(planes), nn.ReLU(),
+            _conv(planes, planes), nn.BatchNorm2d(planes), nn.ReLU(),
+            _conv(planes, out, 1), nn.BatchNorm2d(out),
+        )  # fmt: skip
+        self.skip = nn.Sequential(_conv(cin, out, 1), nn.BatchNorm2d(out))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(z) + self.skip(z))
+
+
+def _scaled(base: int, width: int, reference: int) -> int:
+    return max(2, round(base * width / reference))
+
+
 class _Net(nn.Module):
-    """Stem, streams, head: what both forms share."""
+    """Stem, streams, head: what both forms share. The head is MDEQ's classification head:
+    a bottleneck per stream (TINY: 8 and 16 planes), the higher resolution strided down and
+    added into the next, a 1x1 conv to 200 channels, global pooling, ``fc``; its channels
+    scale with the streams' widths (a quarter-width network has a quarter-width head)."""
 
     def __init__(self, widths: tuple[int, ...], in_channels: int, num_classes: int) -> None:
         super().__init__()
         self.widths = tuple(widths)
         self.stem = nn.Sequential(_conv(in_channels, widths[0]), nn.BatchNorm2d(widths[0]), nn.ReLU())
-        self.fc = nn.Linear(sum(widths), num_classes)
+        reference = TINY["widths"]
+        planes = [_scaled(h, w, r) for h, w, r in zip(TINY["head"], widths, reference, strict=True)]
+        self.incre = nn.ModuleList(Bottleneck(w, p) for w, p in zip(widths, planes, strict=True))
+        self.downsample = nn.ModuleList(
+            nn.Sequential(_conv(4 * a, 4 * b, 3, 2), nn.BatchNorm2d(4 * b), nn.ReLU())
+            for a, b in itertools.pairwise(planes)
+        )
+        final = _scaled(TINY["final"], widths[-1], reference[-1])
+        self.final = nn.Sequential(_conv(4 * planes[-1], final, 1), nn.BatchNorm2d(final), nn.ReLU())
+        self.fc = nn.Linear(final, num_classes)
 
     def _zeros(self, x: torch.Tensor) -> list[torch.Tensor]:
         n, _, h, w = x.shape
         return [x.new_zeros(n, c, -(-h // 2**k), -(-w // 2**k)) for k, c in enumerate(self.widths)]
 
     def _head(self, zs: list[torch.Tensor]) -> torch.Tensor:
-        return self.fc(torch.cat([z.mean((2, 3)) for z in zs], 1))
+        y = self.incre[0](zs[0])
+        for incre, down, z in zip(self.incre[1:], self.downsample, zs[1:], strict=True):
+            y = incre(z) + down(y)
+        return self.fc(self.final(y).mean((2, 3)))
 
 
 class MDEQ(_Net):

@@ -13,14 +13,15 @@ def _contractive(widths=(4, 4), **solver) -> MDEQ:
     """A tiny MDEQ whose block is a contraction. GroupNorm makes the block scale-free in z
     (a small z is normalised back to unit size), so an untrained MDEQ need not converge;
     here the first GroupNorm of each branch is switched off (gain 0: z reaches the branch
-    output only through the residual) and the output GroupNorms are scaled to 0.1."""
+    output only through the residual) and the output GroupNorms are scaled to 0.003 (a
+    Lipschitz constant far below 1, whatever the random convs)."""
     torch.manual_seed(0)
     model = MDEQ(
         widths, 1, 3, dropout=0.0, pretrain={"fraction": 0}, solver={"f_tol": 1e-6, "f_max_iter": 60, **solver}
     )
     with torch.no_grad():
         for post in model.block.post:
-            post[2].weight.fill_(0.1)
+            post[2].weight.fill_(0.003)
         for branch in model.block.branches:
             branch.gn1.weight.zero_()
     return model.double()
@@ -64,8 +65,8 @@ def test_the_implicit_gradient_matches_finite_differences():
             down = loss()
             gamma[i] += eps
             numeric[i] = (up - down) / (2 * eps)
-    assert numeric.abs().max() > 1e-4, "the check needs a gradient that is not zero"
-    torch.testing.assert_close(implicit, numeric, atol=1e-6, rtol=1e-3)
+    assert numeric.abs().max() > 1e-5, "the check needs a gradient that is not zero"
+    torch.testing.assert_close(implicit, numeric, atol=1e-8, rtol=1e-3)
 
 
 def test_pretraining_unrolls_the_weight_tied_block_then_the_solver_takes_over():
