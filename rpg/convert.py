@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from torch import nn
-from torch.nn.utils import parametrize
+from torch.nn.utils import parametrize, prune
 
 from rpg.ring import Generated, Ring, kaiming_fan_out_std
 
@@ -173,8 +173,17 @@ def materialize(model: nn.Module) -> nn.Module:
 
     This is the deployed form: ONNX export, TorchScript or pickling need nothing from rpg.
     Every parametrized tensor becomes an ordinary parameter holding its current value:
-    rpg's generated weights, and any other parametrization's (LegoNet's kernels, say).
+    rpg's generated weights, and any other parametrization's (LegoNet's kernels, say); a
+    tensor pruned by ``torch.nn.utils.prune`` becomes its masked value.
     """
+    for module in model.modules():
+        # A pruned tensor's derived value (prune recomputes it before every forward) is not
+        # a graph leaf after a forward with autograd on, and deepcopy refuses those: store
+        # the same value, detached.
+        for hook in module._forward_pre_hooks.values():
+            if isinstance(hook, prune.BasePruningMethod):
+                with torch.no_grad():
+                    setattr(module, hook._tensor_name, hook.apply_mask(module))
     dense = copy.deepcopy(model)
     for module in [m for m in dense.modules() if parametrize.is_parametrized(m)]:
         with torch.no_grad():
@@ -185,4 +194,8 @@ def materialize(model: nn.Module) -> nn.Module:
         module.__class__ = module.__class__.__bases__[0]
         for name, value in values.items():
             setattr(module, name, nn.Parameter(value))
+    for module in dense.modules():  # torch.nn.utils.prune's masks, baked in: zeros in dense weights
+        for name in [n.removesuffix("_mask") for n, _ in module.named_buffers(recurse=False) if n.endswith("_mask")]:
+            if hasattr(module, f"{name}_orig"):
+                prune.remove(module, name)
     return dense

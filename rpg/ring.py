@@ -47,6 +47,13 @@ A generation is also dropped when
   moved or cast (``.to``, ``.double()``, ...);
 - it has served every layer (it is then released at once, to free its memory).
 
+Pruning W
+---------
+``torch.nn.utils.prune`` works on a ring as on a conv (``prune.l1_unstructured(ring,
+"weight", ...)``): W becomes ``weight_orig`` times ``weight_mask``. A ring is not called
+like a layer, so prune's forward pre-hook never refreshes ``ring.weight``; the ring reads
+the product itself at every generation (``source``), and keys its cache on both tensors.
+
 It is never copied: ``copy.deepcopy``, ``pickle`` and ``rpg.materialize`` see an empty
 cache. A model that applies one generated layer twice in a pass (weight tying) pays one
 extra generation of the ring per reuse: correct, only slower. The node saves no tensor
@@ -234,7 +241,7 @@ class Ring(nn.Module):
 
     @property
     def size(self) -> int:
-        return self.weight.numel()
+        return self.parameter().numel()
 
     @property
     def total(self) -> int:
@@ -246,7 +253,7 @@ class Ring(nn.Module):
         sign = maps.SIGN[self.sign](self.sizes, maps.generator(self.sign_seed))
         # int32 halves the map's memory; it is enough for any ring below 2**31 elements.
         dtype = torch.int32 if max(self.size, self.total + 1) < 2**31 else torch.long
-        device = self.weight.device
+        device = self.parameter().device
         self.idx = idx.to(device=device, dtype=dtype)
         self.signs = sign.to(device=device, dtype=torch.int8)
         # The inverse table is built on first need (the first recorded generation): models
@@ -279,7 +286,20 @@ class Ring(nn.Module):
         state = super().__getstate__()
         state["_plan"] = None
         state["_generation"] = None
+        if "weight_mask" in state["_buffers"]:
+            # Pruned: prune's derived ``weight`` is not a graph leaf, and the ring never reads it.
+            state["weight"] = state["weight"].detach()
         return state
+
+    def parameter(self) -> nn.Parameter:
+        """W's trainable tensor (``weight_orig`` once pruned: ``weight`` is then derived)."""
+        return self.weight_orig if hasattr(self, "weight_orig") else self.weight
+
+    def source(self) -> torch.Tensor:
+        """W as the generated weights read it: masked, if the ring was pruned."""
+        if hasattr(self, "weight_mask"):
+            return self.weight_orig * self.weight_mask
+        return self.weight
 
     def slot(self, k: int) -> torch.Tensor:
         """The flat generated weights of layer k, before its scale: the plain reference path.
@@ -289,7 +309,7 @@ class Ring(nn.Module):
         lo, hi = self.offsets[k], self.offsets[k + 1]
         # index_select, not W[idx]: its backward (index_add) is deterministic on CPU,
         # the advanced-indexing backward is not.
-        return torch.index_select(self.weight, 0, self.idx[lo:hi]) * self.signs[lo:hi]
+        return torch.index_select(self.source(), 0, self.idx[lo:hi]) * self.signs[lo:hi]
 
     def uses_inverse(self) -> bool:
         """Whether the backward is the inverse table's gather + sum (else index_add)."""
@@ -303,7 +323,7 @@ class Ring(nn.Module):
         return "inverse" if self.uses_inverse() and self.inverse().numel() else "index_add"
 
     def plan(self) -> _Plan:
-        w = self.weight
+        w = self.parameter()
         inverse = self.uses_inverse()
         plan = self._plan
         if (
@@ -324,19 +344,19 @@ class Ring(nn.Module):
         return self._generate(_Flag())
 
     def _generate(self, flag: _Flag) -> tuple[torch.Tensor, ...]:
-        if torch.is_grad_enabled() and self.weight.requires_grad and self.uses_inverse():
+        weight = self.source()
+        if torch.is_grad_enabled() and weight.requires_grad and self.uses_inverse():
             self.inverse()  # built on the first generation autograd records
-        return _Generate.apply(self.weight, self.plan(), flag)
+        return _Generate.apply(weight, self.plan(), flag)
 
     def _key(self) -> tuple:
-        w = self.weight
+        # A pruned ring generates from weight_orig * weight_mask: a change to either is a change.
+        tensors = (self.weight_orig, self.weight_mask) if hasattr(self, "weight_mask") else (self.weight,)
         return (
-            id(w),
-            w._version,
-            w.data_ptr(),
-            w.device,
-            w.dtype,
-            w.requires_grad,
+            *((id(t), t._version, t.data_ptr()) for t in tensors),
+            tensors[0].device,
+            tensors[0].dtype,
+            tensors[0].requires_grad,
             torch.is_grad_enabled(),
             torch.is_inference_mode_enabled(),
         )

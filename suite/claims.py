@@ -125,7 +125,7 @@ def _plain_of(rows: pd.DataFrame, plain: dict[tuple, int]) -> int | None:
 
 
 def _column(metric: str) -> str:
-    return "latency_deployed_batch1_ms" if metric == "latency_ms" else "value"
+    return {"latency_ms": "latency_deployed_batch1_ms", "accuracy_drop": "drop"}.get(metric, "value")
 
 
 def _ci_ratio(a: pd.Series, b: pd.Series) -> tuple[float, float, float]:
@@ -270,8 +270,11 @@ def _value(claim: dict, ok: pd.DataFrame, run: dict, experiment: str) -> list[di
     if run.get("profile") != "full" or claim.get("task") not in PAPER_TASKS:
         return []
     details = []
+    column = "value_before" if claim.get("stage") == "before-pruning" else _column(claim.get("metric", "top1"))
+    if column not in data:
+        return []
     for budget, g in data.groupby("budget"):
-        values = g["value"]
+        values = g[column]
         mean = float(values.mean())
         tol = claim.get("tolerance", 0) or claim.get("relative_tolerance", 0) * abs(claim["value"])
         if len(values) < 2:

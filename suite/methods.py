@@ -8,6 +8,7 @@ budget)`` (the knob that meets the budget, found without allocating weights) and
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import math
@@ -17,12 +18,14 @@ import torch
 from torch import nn
 
 import rpg
-from baselines import lego
+from baselines import imp, lego
 from baselines.plain import scaled
 from suite import solver
 from suite.archs import Net
 from suite.errors import BudgetError, UsageError
 from suite.ledger import format_count, ledger
+from suite.tasks import Recipe, Splits, Task
+from suite.train import fit
 
 
 def backbone(model: nn.Module, head: str) -> int:
@@ -68,6 +71,21 @@ class Method:
 
     def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
         raise NotImplementedError
+
+    def train(
+        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+    ) -> dict:
+        """Train the built model (fit's keywords: progress, desc, checkpoint). Methods whose
+        training changes the model's size (pruning) override this."""
+        return fit(model, task, splits, recipe, seed, **kw)
+
+    def pruned(self, model: nn.Module, setting: dict) -> nn.Module:
+        """The model as it will be counted after training (pruning methods shrink it there)."""
+        return model
+
+    def trainings(self, net: Net, budget: int) -> int:
+        """How many times a cell trains the recipe through (for cost estimates)."""
+        return 1
 
 
 class Plain(Method):
@@ -271,12 +289,87 @@ class Mdeq(Plain):
     family = "mdeq"
 
 
+class Imp(Method):
+    """Iterative magnitude pruning with rewinding (baselines/imp.py) of a dense network down
+    to the budget: the plain network at its natural size (``imp``), or RPG with a ring of
+    half the plain backbone (``rpg-imp``, Table 6's pruned ResNet-18-RPG: the paper's
+    ResNet-18-RPG elsewhere has half of ResNet-18's backbone; it does not say which it pruned).
+
+    Counting rule: a pruned tensor counts its unmasked entries (its mask's nonzeros, not the
+    ``numel`` of ``weight_orig``), plus BN and biases."""
+
+    knob = "weights kept by the last pruning level"
+    counting = (
+        "unmasked entries of every pruned tensor (the mask's nonzeros, not numel of weight_orig), plus BN and biases"
+    )
+
+    def __init__(self, name: str, start: Method, start_fraction: float, description: str) -> None:
+        self.name, self.start, self.start_fraction, self.description = name, start, start_fraction, description
+
+    def _dense(self, net: Net) -> tuple[dict, int, int]:
+        """(the dense network's setting, its backbone, the prunable weights in it)."""
+        _family(self, net, "resnet")
+        setting = self.start.setting(net, round(self.start_fraction * plain_backbone(net)))
+        if isinstance(self.start, RPG):
+            _, rest, _ = self.start._split(net)
+            return setting, rest + setting["ring_size"], setting["ring_size"]
+        with torch.device("meta"):
+            model = self.start.build(net, setting, 0)
+        return setting, backbone(model, net.arch.head), sum(m.weight.numel() for m, _ in imp.targets(model))
+
+    def reach(self, net: Net) -> tuple[int, int]:
+        _, total, prunable = self._dense(net)
+        return total - prunable + 1, total
+
+    def setting(self, net: Net, budget: int) -> dict:
+        dense, total, prunable = self._dense(net)
+        keep = prunable - (total - budget)
+        return {"dense": dense, "keep": keep, "levels": imp.levels(prunable, keep), "rate": imp.RATE}
+
+    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+        return self.start.build(net, setting["dense"], seed)
+
+    def train(
+        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+    ) -> dict:
+        return imp.train(model, task, splits, recipe, seed, keep=setting["keep"], rate=setting["rate"], **kw)
+
+    def trainings(self, net: Net, budget: int) -> int:
+        return 1 + len(self.setting(net, budget)["levels"])
+
+    def pruned(self, model: nn.Module, setting: dict) -> nn.Module:
+        """A copy pruned to the budget in one shot, at its current weights: the count IMP's
+        last level lands on (``rpg-bench ledger`` shows it; training prunes in levels)."""
+        copy_ = copy.deepcopy(model)
+        imp.prune_to(imp.targets(copy_), setting["keep"])
+        return copy_
+
+
+PRUNING = [
+    Imp(
+        "imp",
+        Plain(),
+        1.0,
+        "IMP (Frankle et al. 2019): the plain network trained, 20% of its conv weights pruned globally by "
+        "magnitude per level, rewound to an early iteration and retrained, down to the budget",
+    ),
+    Imp(
+        "rpg-imp",
+        RPG(),
+        0.5,
+        "RPG with a ring of half the plain backbone, its ring pruned by the same IMP down to the budget (Table 6)",
+    ),
+]
+
+
 def _family(method: Method, net: Net, family: str) -> None:
     if net.arch.family != family:
         raise UsageError(f"{method.name} does not run on {net.arch.name} (it needs a {family} network)")
 
 
-METHODS: dict[str, Method] = {m.name: m for m in [*VARIANTS, RANDOM, HASH, Lego(), Plain(), Mdeq(), *UNROLLED]}
+METHODS: dict[str, Method] = {
+    m.name: m for m in [*VARIANTS, RANDOM, HASH, Lego(), Plain(), Mdeq(), *UNROLLED, *PRUNING]
+}
 
 
 def get(name: str) -> Method:
@@ -302,4 +395,4 @@ def build(method: Method, net: Net, budget: int, seed: int) -> Built:
     setting = method.setting(net, budget)
     torch.manual_seed(seed)
     model = method.build(net, setting, seed)
-    return Built(model, setting, ledger(model, net.arch.head), budget)
+    return Built(model, setting, ledger(method.pruned(model, setting), net.arch.head), budget)

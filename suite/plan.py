@@ -52,7 +52,8 @@ def cell_flops(cell: runner.Cell) -> float:
     plain_like = isinstance(methods.get(cell.method), methods.Plain)
     forward = _forward(cell.arch, cell.width, cell.task, cell.method, cell.budget if plain_like else 0)
     per_epoch = 3 * sizes["train"] + sizes["val"]
-    return float(forward) * (recipe.epochs * per_epoch + sizes["test"])
+    trainings = methods.get(cell.method).trainings(cell.net(), cell.budget)  # IMP: once per level
+    return float(forward) * (trainings * recipe.epochs * per_epoch + sizes["test"])
 
 
 def calibrate(out: Path) -> float:

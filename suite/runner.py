@@ -25,8 +25,8 @@ import rpg
 from suite import archs, distributed, env, measure, methods, records, tasks
 from suite.archs import Net
 from suite.errors import UsageError
+from suite.ledger import ledger
 from suite.spec import Suite
-from suite.train import fit
 
 RECORD_VERSION = 2  # 2: recipes name their optimizer; experiments may name a recipe family
 CHECKPOINTS = "checkpoints"  # per-epoch training state of unfinished cells, under OUT
@@ -134,17 +134,40 @@ def run_cell(
     }
     t0 = time.perf_counter()
     try:
-        built = methods.build(methods.get(cell.method), cell.net(), cell.budget, cell.seed)
+        method = methods.get(cell.method)
+        net = cell.net()
+        built = methods.build(method, net, cell.budget, cell.seed)
         model = built.model.to(device)
-        training = fit(
-            model, task, splits, recipe, cell.seed, progress=progress, desc=cell.label(), checkpoint=checkpoint
+        training = method.train(
+            model,
+            task,
+            splits,
+            recipe,
+            cell.seed,
+            built.setting,
+            progress=progress,
+            desc=cell.label(),
+            checkpoint=checkpoint,
         )
         if not distributed.is_main():
             return record  # trained its share; rank 0 measures and records
+        # What the trained model holds: a pruning method meets its budget only now.
+        built.ledger = ledger(model, net.arch.head)
         if hasattr(model, "solver_record"):
             model.solver_record()  # forget the validation solves: the record is about test
         test = task.evaluate(model, splits, "test", recipe.eval_batch_size)
         solver = model.solver_record() if hasattr(model, "solver_record") else None
+        metrics = {task.metric: test, f"val_{task.metric}": training["val"]}
+        stages = {
+            name: {
+                task.metric: task.evaluate(m, splits, "test", recipe.eval_batch_size),
+                "ledger": ledger(m, net.arch.head),
+            }
+            for name, m in training.pop("stages", {}).items()
+        }
+        if "before-pruning" in stages:  # Table 6: accuracy before and after pruning, and the drop
+            before = stages["before-pruning"][task.metric]
+            metrics |= {f"{task.metric}_before_pruning": before, f"{task.metric}_drop": before - test}
         model.eval()
         deployed = rpg.materialize(model)
         x, y = splits.tensors["test"]
@@ -152,7 +175,7 @@ def run_cell(
         n = recipe.eval_batch_size
         record.update(
             status="ok",
-            metrics={task.metric: test, f"val_{task.metric}": training["val"]},
+            metrics=metrics,
             metric=task.metric,
             ledger=built.ledger,
             setting=built.setting,
@@ -176,6 +199,8 @@ def run_cell(
         )
         if solver is not None:  # an equilibrium model: how its solves went on the test split
             record["solver"] = solver
+        if "pruning" in training:  # its levels; the deployed form runs the zeros as dense kernels
+            record["pruning"] = {**training["pruning"], "stages": stages, "latency": "dense kernels with zeros"}
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
         if distributed.world() > 1:
             # The other ranks may be inside a collective this rank will never join: stop the
@@ -237,7 +262,9 @@ def run(
             if main:
                 records.write_json(folder / f"{cell.key()}.json", record)
                 if not record.get("worker_lost"):  # a killed worker's cell resumes from its checkpoint
-                    checkpoint(out, cell).unlink(missing_ok=True)  # the record is written: the cell is done
+                    # The record is written: the cell is done (IMP keeps one file per round beside it).
+                    for path in checkpoint(out, cell).parent.glob(f"{cell.key()}*.pt"):
+                        path.unlink(missing_ok=True)
                 if record["status"] != "ok":
                     tqdm.write(f"cell failed: {cell.label()}: {record['error']}")
                 results[cell.key()] = record

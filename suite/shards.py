@@ -5,7 +5,8 @@ estimated cost: cells are dealt, costliest first, to the shard with the least es
 work so far (ties to the lowest shard), so the shards of one command partition its
 cells whatever N is. The estimate is epochs times the parameters of the network that
 actually runs (the reference network for every method but plain, whose network shrinks
-with its budget): a proxy for compute within a suite, not a prediction of seconds.
+with its budget) times the trainings a cell runs (IMP retrains once per level): a proxy
+for compute within a suite, not a prediction of seconds.
 ``rpg-bench merge SHARD... --out OUT`` checks every shard before writing anything: the shards must come from the same
 suite and profile, and a cell recorded by two shards must have identical results there
 (a cell run twice on one CPU gives the same bits; on different hardware it does not, and
@@ -35,7 +36,7 @@ def parse(text: str) -> tuple[int, int]:
 
 def cost(cell: runner.Cell) -> int:
     size = cell.budget if cell.method == "plain" else methods.plain_backbone(cell.net())
-    return cell.recipe().epochs * size
+    return cell.recipe().epochs * size * methods.get(cell.method).trainings(cell.net(), cell.budget)
 
 
 def select(cells: list[runner.Cell], k: int, n: int) -> list[runner.Cell]:

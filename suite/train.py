@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -54,6 +55,7 @@ def fit(
     progress: bool = True,
     desc: str = "",
     checkpoint: Path | None = None,
+    on_step: Callable[[int, nn.Module], None] | None = None,
 ) -> dict:
     """Train for recipe.epochs; keep the weights of the epoch with the best validation metric.
 
@@ -61,8 +63,10 @@ def fit(
     infinite loss. With ``checkpoint``, the full training state (model, optimiser,
     scheduler, RNG states, best weights, history) is saved there atomically after every
     epoch, and a run that finds one resumes from it: on CPU the result is bit-for-bit
-    that of an uninterrupted run. Under torchrun the ranks train one global batch together
-    (suite.distributed); rank 0 writes the checkpoint, every rank resumes from it.
+    that of an uninterrupted run. ``on_step(step, model)`` is called after every optimiser
+    step (step counts from 1 across epochs; IMP takes its rewind point there). Under
+    torchrun the ranks train one global batch together (suite.distributed); rank 0 writes
+    the checkpoint, every rank resumes from it.
     """
     optimizer = _optimizer(model, recipe)
     steps = math.ceil(splits.sizes["train"] / recipe.batch_size)
@@ -90,6 +94,7 @@ def fit(
         total=recipe.epochs,
     )
     trained = distributed.wrap(model)
+    step = start * steps
     for epoch in bar:
         trained.train()
         total, count = 0.0, 0
@@ -105,6 +110,9 @@ def fit(
             loss.backward()
             optimizer.step()
             scheduler.step()
+            step += 1
+            if on_step is not None:
+                on_step(step, model)
             total += batch_loss.item() * len(y)
             count += len(y)
         for module in model.modules():

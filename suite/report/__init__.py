@@ -23,6 +23,10 @@ def frame(recs: list[dict]) -> pd.DataFrame:
         row.update(key=r["key"], status=r["status"], error=r.get("error", ""), seconds=r.get("seconds"))
         if r["status"] == "ok":
             row.update(metric=r["metric"], value=r["metrics"][r["metric"]], val=r["metrics"][f"val_{r['metric']}"])
+            metrics = r["metrics"]
+            if f"{r['metric']}_drop" in metrics:  # a pruned model: before pruning, and the drop
+                row.update(value_before=metrics[f"{r['metric']}_before_pruning"], drop=metrics[f"{r['metric']}_drop"])
+                row["dense_backbone"] = r["pruning"]["stages"]["before-pruning"]["ledger"]["backbone"]
             row.update({k: r["ledger"][k] for k in ("learned", "backbone", "dense", "stored_bytes")})
             row.update(deviation_pct=100 * r["deviation"], best_epoch=r["training"]["best_epoch"])
             for form in ("deployed", "training"):
@@ -237,6 +241,31 @@ def _solves(ok: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _pruned(ok: pd.DataFrame) -> list[dict]:
+    """Per experiment with pruned models: each entry's metric before and after pruning
+    (mean and sd over seeds), the drop, and its parameters before and after."""
+    out = []
+    if "drop" not in ok:
+        return out
+    for experiment, g in ok[ok["drop"].notna()].groupby("experiment", sort=True):
+        rows = [
+            {
+                "entry": entry,
+                "n": len(e),
+                "before": float(e["value_before"].mean()),
+                "before_sd": float(e["value_before"].std(ddof=1)) if len(e) > 1 else 0.0,
+                "after": float(e["value"].mean()),
+                "after_sd": float(e["value"].std(ddof=1)) if len(e) > 1 else 0.0,
+                "drop": float(e["drop"].mean()),
+                "dense_backbone": int(e["dense_backbone"].iloc[0]),
+                "backbone": int(e["backbone"].iloc[0]),
+            }
+            for (entry, _), e in g.groupby(["entry", "budget"], sort=True)
+        ]
+        out.append({"experiment": experiment, "metric": g["metric"].iloc[0], "rows": rows})
+    return out
+
+
 def _plots(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> dict[str, dict]:
     out = {}
     for experiment, g in ok.groupby("experiment", sort=True):
@@ -294,6 +323,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
         overview=_overview(ok) if len(ok) else [],
         methods=_methods(ok) if len(ok) else [],
         solves=_solves(ok) if len(ok) else [],
+        pruned=_pruned(ok) if len(ok) else [],
         boards=_leaderboards(ok, claim_list, suite) if len(ok) else [],
         plots=plots,
         verdicts=sorted(verdicts, key=lambda v: v.verdict == claims.NOT_RUN),

@@ -1,0 +1,151 @@
+"""Iterative magnitude pruning with weight rewinding (Frankle et al. 2019; 2020).
+
+Train the dense network; prune ``rate`` of the remaining prunable weights globally by
+magnitude (``torch.nn.utils.prune.global_unstructured``, L1); rewind the surviving weights
+and BatchNorm to their values at iteration k of the first training and start a fresh
+optimiser and schedule; train again; repeat. The last level prunes exactly what lands the
+count on the target, so the pruned network meets its budget to the weight.
+
+What is prunable: every weight tensor of the backbone that training moves, i.e. each ring
+of an RPG network (``torch.nn.utils.prune`` works on a ring's W, see rpg/ring.py) and every
+conv weight no ring generates. The head stays dense: it is outside the parameter budget,
+which counts the backbone. The ledger counts a pruned tensor's unmasked entries.
+
+Resuming: every training round checkpoints under its own name beside the cell's
+checkpoint, and so does the rewind point; a rerun replays finished rounds from their
+final checkpoints (each prune is a function of the trained weights, so the replay lands
+on the same masks) and resumes the unfinished round.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+import rpg
+from suite.tasks import Recipe, Splits, Task
+from suite.train import fit
+
+RATE = 0.2  # of the remaining weights, per level (Frankle et al.)
+# k, as a fraction of one training's steps: early in training, as Frankle et al. (2020)
+# rewind CIFAR ResNets to a few percent of their iterations.
+REWIND = 0.03
+
+
+def targets(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """(module, "weight") for every prunable tensor: the rings, then the convs none generates."""
+    generated = set(rpg.generated_layers(model))
+    convs = [m for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and n not in generated]
+    return [(ring, "weight") for ring in rpg.rings(model).values()] + [(m, "weight") for m in convs]
+
+
+def _values(module: nn.Module, name: str) -> torch.Tensor:
+    """The tensor as the network uses it: masked if pruned (a ring's own ``weight`` is stale)."""
+    if hasattr(module, f"{name}_mask"):
+        return getattr(module, f"{name}_orig") * getattr(module, f"{name}_mask")
+    return getattr(module, name)
+
+
+def remaining(tensors: list[tuple[nn.Module, str]]) -> int:
+    return sum(
+        int(getattr(m, f"{n}_mask").count_nonzero()) if hasattr(m, f"{n}_mask") else getattr(m, n).numel()
+        for m, n in tensors
+    )
+
+
+def levels(total: int, keep: int, rate: float = RATE) -> list[int]:
+    """Prunable weights left after each level: ``rate`` fewer per level, the last exactly ``keep``."""
+    if not 1 <= keep <= total:
+        raise ValueError(f"cannot keep {keep} of {total} prunable weights")
+    out, n = [], total
+    while round(n * (1 - rate)) > keep:
+        n = round(n * (1 - rate))
+        out.append(n)
+    return [*out, keep] if keep < total else []
+
+
+def prune_to(tensors: list[tuple[nn.Module, str]], keep: int) -> None:
+    """Globally prune the smallest-magnitude surviving weights until ``keep`` remain."""
+    with torch.no_grad():
+        scores = {(m, n): _values(m, n).detach().abs() for m, n in tensors}
+    prune.global_unstructured(tensors, prune.L1Unstructured, importance_scores=scores, amount=remaining(tensors) - keep)
+
+
+def rewind(model: nn.Module, snapshot: dict[str, torch.Tensor]) -> None:
+    """Load the snapshot's weights and buffers into ``model``, keeping its masks: a pruned
+    tensor's ``*_orig`` takes the snapshot's dense value."""
+    state = model.state_dict()
+    for key in state:
+        if key.endswith("_mask"):
+            continue
+        source = key.removesuffix("_orig") if key.endswith("_orig") else key
+        if source in snapshot:
+            state[key] = snapshot[source]
+    model.load_state_dict(state)
+
+
+def train(
+    model: nn.Module,
+    task: Task,
+    splits: Splits,
+    recipe: Recipe,
+    seed: int,
+    *,
+    keep: int,
+    rate: float = RATE,
+    rewind_fraction: float = REWIND,
+    progress: bool = True,
+    desc: str = "",
+    checkpoint: Path | None = None,
+) -> dict:
+    """IMP on ``model`` down to ``keep`` prunable weights; returns fit's summary of the last
+    round, every round's, and the dense network after the first round as the
+    "before-pruning" stage."""
+    tensors = targets(model)
+    plan = levels(remaining(tensors), keep, rate)
+    steps = math.ceil(splits.sizes["train"] / recipe.batch_size) * recipe.epochs
+    k = max(1, round(rewind_fraction * steps))
+    saved = checkpoint.with_name(f"{checkpoint.stem}.rewind.pt") if checkpoint else None
+    snapshot: dict[str, torch.Tensor] = {}
+    if saved is not None and saved.exists():
+        snapshot = torch.load(saved, weights_only=True)
+
+    def take(step: int, net: nn.Module) -> None:
+        if step == k and not snapshot:
+            snapshot.update(copy.deepcopy(net.state_dict()))
+            if saved is not None:
+                saved.parent.mkdir(parents=True, exist_ok=True)
+                torch.save(snapshot, saved)
+
+    def round_(level: int, on_step=None) -> dict:
+        path = checkpoint.with_name(f"{checkpoint.stem}.round{level}.pt") if checkpoint else None
+        label = f"{desc} round {level}/{len(plan)}"
+        return fit(model, task, splits, recipe, seed, progress=progress, desc=label, checkpoint=path, on_step=on_step)
+
+    rounds = [{"remaining": remaining(tensors), **round_(0, take)}]
+    if not snapshot:
+        raise RuntimeError(f"the rewind point (step {k}) was never reached")
+    dense = copy.deepcopy(model)
+    for level, left in enumerate(plan, start=1):
+        prune_to(tensors, left)
+        rewind(model, snapshot)
+        rounds.append({"remaining": left, **round_(level)})
+    last = rounds[-1]
+    return {
+        "best_epoch": last["best_epoch"],
+        "val": last["val"],
+        "history": last["history"],
+        "pruning": {
+            "method": "imp",
+            "rate": rate,
+            "rewind_step": k,
+            "levels": plan,
+            "rounds": [{key: r[key] for key in ("remaining", "best_epoch", "val")} for r in rounds],
+        },
+        "stages": {"before-pruning": dense},
+    }
