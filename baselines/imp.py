@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 import rpg
+from suite import distributed
 from suite.tasks import Recipe, Splits, Task
 from suite.train import fit
 
@@ -118,7 +119,7 @@ def train(
     def take(step: int, net: nn.Module) -> None:
         if step == k and not snapshot:
             snapshot.update(copy.deepcopy(net.state_dict()))
-            if saved is not None:
+            if saved is not None and distributed.is_main():  # under torchrun, rank 0 writes
                 saved.parent.mkdir(parents=True, exist_ok=True)
                 torch.save(snapshot, saved)
 

@@ -270,7 +270,7 @@ def _value(claim: dict, ok: pd.DataFrame, run: dict, experiment: str) -> list[di
     if run.get("profile") != "full" or claim.get("task") not in PAPER_TASKS:
         return []
     details = []
-    column = "value_before" if claim.get("stage") == "before-pruning" else _column(claim.get("metric", "top1"))
+    column = "value_before" if claim.get("stage", "").startswith("before-") else _column(claim.get("metric", "top1"))
     if column not in data:
         return []
     for budget, g in data.groupby("budget"):

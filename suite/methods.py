@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import rpg
-from baselines import imp, lego
+from baselines import imp, int8, lego
 from baselines.plain import scaled
 from suite import solver
 from suite.archs import Net
@@ -209,6 +209,35 @@ VARIANTS = [
 ]
 
 
+@dataclass
+class Int8(RPG):
+    """RPG, trained in float, then quantised to int8 after training (baselines/int8.py;
+    Appendix A). Counted as the float model it quantises (the same ring); stored as itself."""
+
+    def train(
+        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+    ) -> dict:
+        summary = fit(model, task, splits, recipe, seed, **kw)
+        n = math.ceil(int8.CALIBRATION / recipe.batch_size)
+        batches = [x for x, _ in itertools.islice(task.batches(splits, "train", recipe.batch_size), n)]
+        quantised = int8.quantise(model, batches)
+        return {
+            **summary,
+            "final": quantised,
+            "stages": {"before-quantisation": model},
+            "quantisation": {"bits": 8, "backend": int8.BACKEND, "calibration_images": sum(map(len, batches))},
+        }
+
+
+INT8 = Int8(
+    "rpg-int8",
+    description=(
+        "RPG trained in float, then 8-bit post-training quantisation (PyTorch FX, x86 backend, per-channel "
+        "weights, calibrated on 1,024 training images); runs on the CPU (Appendix A)"
+    ),
+)
+
+
 class Lego(Method):
     """LegoNet (baselines/lego.py): every conv built from m shared lego filters per layer.
 
@@ -368,7 +397,7 @@ def _family(method: Method, net: Net, family: str) -> None:
 
 
 METHODS: dict[str, Method] = {
-    m.name: m for m in [*VARIANTS, RANDOM, HASH, Lego(), Plain(), Mdeq(), *UNROLLED, *PRUNING]
+    m.name: m for m in [*VARIANTS, RANDOM, HASH, Lego(), Plain(), Mdeq(), *UNROLLED, *PRUNING, INT8]
 }
 
 

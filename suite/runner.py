@@ -25,11 +25,14 @@ import rpg
 from suite import archs, distributed, env, measure, methods, records, tasks
 from suite.archs import Net
 from suite.errors import UsageError
-from suite.ledger import ledger
+from suite.ledger import ledger, stored_bytes
 from suite.spec import Suite
 
 RECORD_VERSION = 2  # 2: recipes name their optimizer; experiments may name a recipe family
 CHECKPOINTS = "checkpoints"  # per-epoch training state of unfinished cells, under OUT
+# What a quantised model's record says instead of numbers nobody measured.
+INT8_FLOPS = "not counted: torch's flop counter does not see int8 kernels"
+INT8_MEMORY = "not probed: the memory probe rebuilds float models only"
 
 
 @dataclass(frozen=True)
@@ -152,27 +155,29 @@ def run_cell(
         if not distributed.is_main():
             return record  # trained its share; rank 0 measures and records
         # What the trained model holds: a pruning method meets its budget only now.
-        built.ledger = ledger(model, net.arch.head)
+        head = net.arch.head
+        built.ledger = ledger(model, head)
+        if "final" in training:  # quantised: counted as the float model it quantises, stored as itself
+            model = training.pop("final")
+            built.ledger["stored_bytes"] = stored_bytes(model)
         if hasattr(model, "solver_record"):
             model.solver_record()  # forget the validation solves: the record is about test
         test = task.evaluate(model, splits, "test", recipe.eval_batch_size)
         solver = model.solver_record() if hasattr(model, "solver_record") else None
         metrics = {task.metric: test, f"val_{task.metric}": training["val"]}
-        stages = {
-            name: {
-                task.metric: task.evaluate(m, splits, "test", recipe.eval_batch_size),
-                "ledger": ledger(m, net.arch.head),
-            }
+        stages = {  # the model before it was pruned or quantised (Table 6, Appendix A)
+            name: {task.metric: task.evaluate(m, splits, "test", recipe.eval_batch_size), "ledger": ledger(m, head)}
             for name, m in training.pop("stages", {}).items()
         }
-        if "before-pruning" in stages:  # Table 6: accuracy before and after pruning, and the drop
-            before = stages["before-pruning"][task.metric]
-            metrics |= {f"{task.metric}_before_pruning": before, f"{task.metric}_drop": before - test}
+        if stages:  # the metric before, and the drop
+            (before,) = (stage[task.metric] for stage in stages.values())
+            metrics |= {f"{task.metric}_before": before, f"{task.metric}_drop": before - test}
         model.eval()
         deployed = rpg.materialize(model)
         x, y = splits.tensors["test"]
         xt, yt = splits.tensors["train"]
         n = recipe.eval_batch_size
+        quantised = "quantisation" in training
         record.update(
             status="ok",
             metrics=metrics,
@@ -186,7 +191,7 @@ def run_cell(
                 form: {"batch1": measure.latency(m, x[:1]), "batchN": measure.latency(m, x[:n])}
                 for form, m in (("deployed", deployed), ("training", model))
             },
-            flops=measure.flops(deployed, x),
+            flops=measure.flops(deployed, x) if not quantised else {"forward_flops": None, "reason": INT8_FLOPS},
             memory=measure.memory(
                 cell.config(),
                 built.setting,
@@ -194,13 +199,19 @@ def run_cell(
                 deployed,
                 {"inference": (x[:n], y[:n]), "train_step": (xt[: recipe.batch_size], yt[: recipe.batch_size])},
                 task.loss,
-            ),
+            )
+            if not quantised
+            else {w: {"kind": "n/a", "peak_mb": "n/a", "reason": INT8_MEMORY} for w in ("inference", "train_step")},
             onnx=measure.onnx(deployed, x[:1], x[:n]) if onnx else {"status": "skipped"},
         )
         if solver is not None:  # an equilibrium model: how its solves went on the test split
             record["solver"] = solver
+        if stages:
+            record["stages"] = stages
         if "pruning" in training:  # its levels; the deployed form runs the zeros as dense kernels
-            record["pruning"] = {**training["pruning"], "stages": stages, "latency": "dense kernels with zeros"}
+            record["pruning"] = {**training["pruning"], "latency": "dense kernels with zeros"}
+        if "quantisation" in training:
+            record["quantisation"] = {**training["quantisation"], "latency": "int8 kernels on the CPU"}
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
         if distributed.world() > 1:
             # The other ranks may be inside a collective this rank will never join: stop the

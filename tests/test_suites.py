@@ -78,7 +78,7 @@ def test_missing_data_names_the_layouts_and_writes_nothing(tmp_path, capsys, mon
 JUDGED = {
     "fashion": ["t2.order", "fig5.order", "t1.latency-ratio", "t1.c10.order"],
     "cifar": ["t2.order", "fig5.order", "t1.latency-ratio", "t1.c100.order"],
-    "pruning": ["t6.order", "t6.drop-similar"],
+    "pruning": ["t6.order", "t6.drop-similar", "quant.int8-matches"],
 }
 
 
@@ -104,12 +104,22 @@ def test_every_experiment_runs_end_to_end(name, tmp_path):
     assert all(0 < r["solver"]["inference"]["iterations"] <= r["solver"]["f_max_iter"] for r in mdeq)
     if mdeq:
         assert "equilibrium solves and latency" in html and "mdeq / rpg-ms4 =" in html
-    # Table 6: pruned models meet their budget to the weight, and record accuracy before and after.
-    if any("pruning" in r for r in records):
-        assert "before and after pruning" in html
+    # Table 6 and Appendix A: pruned models meet their budget to the weight, quantised ones
+    # count as their float selves and store int8 weights; both record accuracy before and after.
+    if any("stages" in r for r in records):
+        assert "before and after pruning or quantisation" in html
     for r in records:
         if "pruning" in r:
             assert r["ledger"]["backbone"] == r["config"]["budget"]
-            before = r["pruning"]["stages"]["before-pruning"]
+            before = r["stages"]["before-pruning"]
             assert before["ledger"]["backbone"] > r["config"]["budget"]
+            assert r["metrics"]["top1_drop"] == pytest.approx(before["top1"] - r["metrics"]["top1"])
+            # Rebuilt in a fresh process, masks and all, for the memory probe.
+            assert {m["kind"] for m in r["memory"].values()} == {"cpu-rss-isolated"}, r["memory"]
+        if "quantisation" in r:
+            before = r["stages"]["before-quantisation"]
+            assert before["ledger"]["backbone"] == r["ledger"]["backbone"]
+            # int8 stores every generated weight in a byte: less than the float ring while the
+            # ring holds more than a quarter of them (here half).
+            assert r["ledger"]["dense"] < r["ledger"]["stored_bytes"] < before["ledger"]["stored_bytes"]
             assert r["metrics"]["top1_drop"] == pytest.approx(before["top1"] - r["metrics"]["top1"])

@@ -24,9 +24,11 @@ def frame(recs: list[dict]) -> pd.DataFrame:
         if r["status"] == "ok":
             row.update(metric=r["metric"], value=r["metrics"][r["metric"]], val=r["metrics"][f"val_{r['metric']}"])
             metrics = r["metrics"]
-            if f"{r['metric']}_drop" in metrics:  # a pruned model: before pruning, and the drop
-                row.update(value_before=metrics[f"{r['metric']}_before_pruning"], drop=metrics[f"{r['metric']}_drop"])
-                row["dense_backbone"] = r["pruning"]["stages"]["before-pruning"]["ledger"]["backbone"]
+            if "stages" in r:  # pruned or quantised: the model before, and the drop
+                ((stage, before),) = r["stages"].items()
+                row.update(value_before=metrics[f"{r['metric']}_before"], drop=metrics[f"{r['metric']}_drop"])
+                row.update(stage=stage, backbone_before=before["ledger"]["backbone"])
+                row.update(stored_bytes_before=before["ledger"]["stored_bytes"])
             row.update({k: r["ledger"][k] for k in ("learned", "backbone", "dense", "stored_bytes")})
             row.update(deviation_pct=100 * r["deviation"], best_epoch=r["training"]["best_epoch"])
             for form in ("deployed", "training"):
@@ -241,9 +243,9 @@ def _solves(ok: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _pruned(ok: pd.DataFrame) -> list[dict]:
-    """Per experiment with pruned models: each entry's metric before and after pruning
-    (mean and sd over seeds), the drop, and its parameters before and after."""
+def _compressed(ok: pd.DataFrame) -> list[dict]:
+    """Per experiment with pruned or quantised models: each entry's metric before and after
+    (mean and sd over seeds), the drop, and its backbone parameters and bytes before and after."""
     out = []
     if "drop" not in ok:
         return out
@@ -251,14 +253,17 @@ def _pruned(ok: pd.DataFrame) -> list[dict]:
         rows = [
             {
                 "entry": entry,
+                "stage": e["stage"].iloc[0].removeprefix("before-"),
                 "n": len(e),
                 "before": float(e["value_before"].mean()),
                 "before_sd": float(e["value_before"].std(ddof=1)) if len(e) > 1 else 0.0,
                 "after": float(e["value"].mean()),
                 "after_sd": float(e["value"].std(ddof=1)) if len(e) > 1 else 0.0,
                 "drop": float(e["drop"].mean()),
-                "dense_backbone": int(e["dense_backbone"].iloc[0]),
+                "backbone_before": int(e["backbone_before"].iloc[0]),
                 "backbone": int(e["backbone"].iloc[0]),
+                "bytes_before": int(e["stored_bytes_before"].iloc[0]),
+                "bytes": int(e["stored_bytes"].iloc[0]),
             }
             for (entry, _), e in g.groupby(["entry", "budget"], sort=True)
         ]
@@ -323,7 +328,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
         overview=_overview(ok) if len(ok) else [],
         methods=_methods(ok) if len(ok) else [],
         solves=_solves(ok) if len(ok) else [],
-        pruned=_pruned(ok) if len(ok) else [],
+        compressed=_compressed(ok) if len(ok) else [],
         boards=_leaderboards(ok, claim_list, suite) if len(ok) else [],
         plots=plots,
         verdicts=sorted(verdicts, key=lambda v: v.verdict == claims.NOT_RUN),
