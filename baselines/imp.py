@@ -30,7 +30,7 @@ from torch.nn.utils import prune
 import rpg
 from suite import distributed
 from suite.tasks import Recipe, Splits, Task
-from suite.train import fit
+from suite.train import fit, save
 
 RATE = 0.2  # of the remaining weights, per level (Frankle et al.)
 # k, as a fraction of one training's steps: early in training, as Frankle et al. (2020)
@@ -120,8 +120,7 @@ def train(
         if step == k and not snapshot:
             snapshot.update(copy.deepcopy(net.state_dict()))
             if saved is not None and distributed.is_main():  # under torchrun, rank 0 writes
-                saved.parent.mkdir(parents=True, exist_ok=True)
-                torch.save(snapshot, saved)
+                save(saved, snapshot)
 
     def round_(level: int, on_step=None) -> dict:
         path = checkpoint.with_name(f"{checkpoint.stem}.round{level}.pt") if checkpoint else None

@@ -35,7 +35,7 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
 
 
-def _save(path: Path, state: dict) -> None:
+def save(path: Path, state: dict) -> None:
     """torch.save, atomically: a kill leaves the previous checkpoint or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -125,7 +125,7 @@ def fit(
         if sign * val > sign * best["val"]:
             best = {"epoch": epoch + 1, "val": val, "state": copy.deepcopy(model.state_dict())}
         if checkpoint is not None and distributed.is_main():
-            _save(
+            save(
                 checkpoint,
                 {
                     "epoch": epoch + 1,
