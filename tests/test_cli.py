@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite import cli, runner, spec, train
+from suite import cli, methods, runner, spec, train
 
 SMOKE = ["--profile", "smoke", "--seeds", "1", "--no-progress", "--no-open"]
 
@@ -67,7 +67,7 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch)
             raise RuntimeError("boom <script>")
         return real_fit(model, task, splits, recipe, seed, **kw)
 
-    monkeypatch.setattr(runner, "fit", fit)
+    monkeypatch.setattr(methods, "fit", fit)
     out = tmp_path / "out"
     code = cli.main([*SMOKE, "--out", str(out), "--methods", "plain"])
     assert code == 1
@@ -78,7 +78,7 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch)
     html = (out / "index.html").read_text()
     assert "Failed cells" in html and "boom &lt;script&gt;" in html and "boom <script>" not in html
     # The failed cell is retried on the next run; the finished ones are not.
-    monkeypatch.setattr(runner, "fit", real_fit)
+    monkeypatch.setattr(methods, "fit", real_fit)
     assert cli.main([*SMOKE, "--out", str(out), "--methods", "plain"]) == 0
     assert sorted(r["status"] for r in records(out).values()) == ["ok"] * 4
 
@@ -184,7 +184,7 @@ def test_the_console_script_runs(tmp_path):
     result = subprocess.run([str(exe), "list"], capture_output=True, text=True, env={**os.environ}, timeout=300)
     assert result.returncode == 0 and "digits" in result.stdout
     result = subprocess.run([str(exe), "--suite", "nope"], capture_output=True, text=True, timeout=300)
-    expected = "rpg-bench: error: unknown suite 'nope'; known: cifar, digits, fashion"
+    expected = "rpg-bench: error: unknown suite 'nope'; known: cifar, digits, fashion, pruning"
     assert result.returncode == 2 and result.stderr.strip() == expected
 
 
