@@ -115,8 +115,14 @@ def test_sigint_stops_cleanly_and_the_rerun_finishes_the_same(tmp_path):
     suite.write_text(SUITE)
     clean, stopped = tmp_path / "clean", tmp_path / "stopped"
     subprocess.run([EXE, "--suite", str(suite), "--out", str(clean), *ARGS], check=True, timeout=600)
+    # A job started in the background of a shell without job control inherits SIGINT
+    # ignored, and Python then installs no KeyboardInterrupt handler: give the run the
+    # default disposition, as a terminal's Ctrl-C would find it.
     proc = subprocess.Popen(
-        [EXE, "--suite", str(suite), "--out", str(stopped), *ARGS], stderr=subprocess.PIPE, text=True
+        [EXE, "--suite", str(suite), "--out", str(stopped), *ARGS],
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     checkpoints = stopped / runner.CHECKPOINTS
     deadline = time.time() + 300
