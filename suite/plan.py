@@ -49,10 +49,11 @@ def cell_flops(cell: runner.Cell) -> float:
     sizes = {**task.split_sizes}
     for split, n in (("train", recipe.train_size), ("val", recipe.val_size)):
         sizes[split] = min(sizes[split], n or sizes[split])
-    plain_like = isinstance(methods.get(cell.method), methods.Plain)
+    how = methods.get(cell.method)
+    plain_like = isinstance(how, methods.Plain)
     forward = _forward(cell.arch, cell.width, cell.task, cell.method, cell.budget if plain_like else 0)
     per_epoch = 3 * sizes["train"] + sizes["val"]
-    trainings = methods.get(cell.method).trainings(cell.net(), cell.budget)  # IMP: once per level
+    trainings = how.trainings(cell.net(), cell.budget)  # IMP: once per level
     return float(forward) * (trainings * recipe.epochs * per_epoch + sizes["test"])
 
 
