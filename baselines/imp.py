@@ -146,6 +146,7 @@ def train(
             "rewind_step": k,
             "levels": plan,
             "rounds": [{key: r[key] for key in ("remaining", "best_epoch", "val")} for r in rounds],
+            "latency": "dense kernels with zeros",
         },
         "stages": {"before-pruning": dense},
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -37,6 +38,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
     p.add_argument("--methods", help="comma-separated subset of the suite's methods")
+    p.add_argument("--experiments", help="comma-separated subset of the suite's experiments")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export and ONNX Runtime timing")
     p.add_argument(
@@ -65,6 +67,13 @@ def _writable(out: Path) -> None:
 def run(argv: list[str]) -> int:
     args = _run_parser().parse_args(argv)
     suite = spec.load(args.suite)
+    if args.experiments:
+        names = [e.strip() for e in args.experiments.split(",") if e.strip()]
+        known = [e.name for e in suite.experiments]
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise UsageError(f"--experiments {args.experiments}: suite {suite.name} has {', '.join(known)}")
+        suite = dataclasses.replace(suite, experiments=tuple(e for e in suite.experiments if e.name in names))
     profile = args.profile or suite.default_profile
     suite.check_profile(profile)
     only = None
@@ -72,7 +81,7 @@ def run(argv: list[str]) -> int:
         only = [m.strip() for m in args.methods.split(",") if m.strip()]
         for m in only:
             methods.get(m)
-        in_suite = {m for e in suite.experiments for _, m in e.runs()} | {
+        in_suite = {m for e in suite.experiments for _, m, _ in e.runs()} | {
             "plain" for e in suite.experiments if e.ceiling
         }
         if not set(only) & in_suite:

@@ -180,7 +180,7 @@ def onnx(deployed: nn.Module, x1: torch.Tensor, xn: torch.Tensor) -> dict:
             with contextlib.redirect_stdout(io.StringIO()):  # the exporter narrates its steps
                 torch.onnx.export(
                     deployed.cpu(),
-                    (x1.cpu(),),
+                    (x1.cpu().contiguous(),),  # a channels-last example pins the batch size
                     path,
                     dynamo=True,
                     optimize=False,

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn.utils import prune
 
 TIMEOUT = 600  # seconds one probe may take before the server is killed and "n/a" recorded
 _ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
@@ -44,14 +43,9 @@ def _model(request: dict) -> nn.Module:
     from suite import methods, runner
 
     cell = runner.Cell.from_config(request["config"])
-    # The parent's knob setting: rebuilding needs no second budget solve.
-    model = methods.get(cell.method).build(cell.net(), request["setting"], cell.seed)
     state = torch.load(request["state"], weights_only=True)
-    for key in state:  # a pruned model's tensors are weight_orig * weight_mask: prune them alike
-        if key.endswith("_mask"):
-            owner, _, name = key.removesuffix("_mask").rpartition(".")
-            prune.identity(model.get_submodule(owner), name)
-    model.load_state_dict(state)
+    # The parent's knob setting: rebuilding needs no second budget solve.
+    model = methods.get(cell.method).rebuild(cell.net(), request["setting"], cell.seed, state)
     return rpg.materialize(model) if request["form"] == "deployed" else model
 
 

@@ -4,6 +4,8 @@ An experiment's ``methods`` are method names, run on the experiment's ``arch``, 
 ``"arch/method"`` for another architecture (Table 2 sets ResNet-18 beside ResNet-34s).
 ``budgets`` are backbone counts (``"45K"``, ``2000000``) or fractions of the plain
 network's backbone (``"50%"``), resolved per architecture at the experiment's width.
+A method written ``"method@budget"`` runs at that budget only (Table 7 compares pruned
+networks of different sizes); ``budgets`` may be left out when every method has one.
 ``ceiling = true`` adds each architecture's plain network at its natural size (100%).
 """
 
@@ -54,9 +56,14 @@ class Experiment:
         """The task profile this experiment runs under the suite's profile."""
         return f"{self.recipe}-{suite_profile}" if self.recipe else suite_profile
 
-    def runs(self) -> list[tuple[str, str]]:
-        """(architecture, method) for every entry of ``methods``."""
-        return [(m.rpartition("/")[0] or self.arch, m.rpartition("/")[2]) for m in self.methods]
+    def runs(self) -> list[tuple[str, str, Budget | None]]:
+        """(architecture, method, its own budget or None) for every entry of ``methods``."""
+        out = []
+        for entry in self.methods:
+            name, _, budget = entry.partition("@")
+            arch, _, method = name.rpartition("/")
+            out.append((arch or self.arch, method, parse_budget(budget) if budget else None))
+        return out
 
 
 @dataclass(frozen=True)
@@ -104,11 +111,14 @@ def _experiment(raw: object, where: str) -> Experiment:
     unknown = set(raw) - _EXPERIMENT_KEYS
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
-    for key in ("name", "task", "methods", "budgets"):
+    for key in ("name", "task", "methods"):
         if key not in raw:
             raise UsageError(f"{where}: missing key {key!r}")
     where = f"{where} ({raw['name']!r})"
-    for key in ("methods", "budgets"):
+    pinned = [isinstance(m, str) and "@" in m for m in raw["methods"]] if isinstance(raw["methods"], list) else []
+    if "budgets" not in raw and not (pinned and all(pinned)):
+        raise UsageError(f"{where}: missing key 'budgets' (needed unless every method is written 'method@budget')")
+    for key in [k for k in ("methods", "budgets") if k in raw]:
         if not isinstance(raw[key], list) or not raw[key]:
             raise UsageError(f"{where}: {key} must be a non-empty list, got {raw[key]!r}")
     try:
@@ -116,12 +126,15 @@ def _experiment(raw: object, where: str) -> Experiment:
         arch = archs.get(raw.get("arch", task.arch)).name
         for m in raw["methods"]:
             if not isinstance(m, str):
-                raise UsageError(f"methods must be names or 'arch/method' strings, got {m!r}")
-            arch_name, _, method = m.rpartition("/")
+                raise UsageError(f"methods must be names or 'arch/method[@budget]' strings, got {m!r}")
+            name, _, budget = m.partition("@")
+            arch_name, _, method = name.rpartition("/")
             if arch_name:
                 archs.get(arch_name)
             methods.get(method)
-        budgets = tuple(parse_budget(b) for b in raw["budgets"])
+            if budget:
+                parse_budget(budget)
+        budgets = tuple(parse_budget(b) for b in raw.get("budgets", []))
     except UsageError as e:
         raise UsageError(f"{where}: {e}") from None
     seeds = raw.get("seeds", 1)

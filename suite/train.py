@@ -56,6 +56,7 @@ def fit(
     desc: str = "",
     checkpoint: Path | None = None,
     on_step: Callable[[int, nn.Module], None] | None = None,
+    objective: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict:
     """Train for recipe.epochs; keep the weights of the epoch with the best validation metric.
 
@@ -66,8 +67,14 @@ def fit(
     that of an uninterrupted run. ``on_step(step, model)`` is called after every optimiser
     step (step counts from 1 across epochs; IMP takes its rewind point there). Under
     torchrun the ranks train one global batch together (suite.distributed); rank 0 writes
-    the checkpoint, every rank resumes from it.
+    the checkpoint, every rank resumes from it. ``objective(model, x, y)`` replaces the
+    task's loss of ``model(x)`` (Knapsack's fine-tuning distils from a teacher there).
     """
+    if objective is None:
+
+        def objective(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            return task.loss(net(x), y)
+
     optimizer = _optimizer(model, recipe)
     steps = math.ceil(splits.sizes["train"] / recipe.batch_size)
     scheduler = _scheduler(optimizer, recipe, steps)
@@ -102,7 +109,7 @@ def fit(
             if len(y) < distributed.world():
                 continue  # a last batch too small to give every rank a sample
             xr, yr, share = distributed.local_slice(x, y)
-            loss = task.loss(trained(xr), yr) * share
+            loss = objective(trained, xr, yr) * share
             batch_loss = distributed.mean(loss)  # every rank sees the same loss: all stop together
             if not torch.isfinite(batch_loss):
                 raise Diverged(f"loss became {batch_loss.item()} at epoch {epoch + 1}")

@@ -69,6 +69,18 @@ def test_onnx_runtime_agrees_with_torch():
     assert result["batch1"]["median_ms"] > 0 and result["batchN"]["batch"] == 16
 
 
+def test_onnx_exports_cifar_inputs_with_a_dynamic_batch():
+    # CIFAR's reader once kept images channels-last; a channels-last batch of one made
+    # torch.export pin the batch size, and every CIFAR cell recorded a failed export.
+    splits = tasks.get("cifar10").load(None, torch.device("cpu"), "smoke")
+    x = splits.tensors["test"][0][:8]
+    assert x.is_contiguous()
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)).eval()
+    for example in (x[:1], x[:1].contiguous(memory_format=torch.channels_last)):
+        result = measure.onnx(model, example, x)
+        assert result["status"] == "ok", result
+
+
 def test_nvml_says_na_without_a_gpu():
     cpu = torch.device("cpu")
     assert nvml.used_mb(cpu) == "n/a"

@@ -23,7 +23,7 @@ def test_fashion_runs_every_method_at_three_fractions_plus_the_ceiling():
     budgets = sorted({c.budget for c in sharing})
     assert budgets == [round(0.05 * full), round(0.15 * full), round(0.5 * full), full]
     multiscale = {"mdeq", "rpg-ms2", "rpg-ms3", "rpg-ms4"}  # Table 1's methods run on MDEQ networks only
-    compressing = {"imp", "rpg-imp", "rpg-int8"}  # the pruning suite's
+    compressing = {"imp", "rpg-imp", "rpg-int8", "knapsack", "rpg-l1-pruned"}  # the pruning suite's
     assert {c.method for c in sharing} == set(methods.METHODS) - multiscale - compressing
     assert len(sharing) == 9 * 3 * 3 + 3
     assert [c for c in sharing if c.budget == full] == [c for c in sharing if c.method == "plain" and c.budget == full]
@@ -53,6 +53,8 @@ def test_cifar_smoke_keeps_each_budget_as_a_fraction_of_the_shrunken_plain_netwo
         ('methods = ["rpg"]\nbudgets = ["500%"]\n', "a budget fraction must be in"),
         ('methods = ["rpg"]\nbudgets = ["half%"]\n', "not a budget"),
         ('methods = [5]\nbudgets = ["5K"]\n', "methods must be names"),
+        ('methods = ["rpg@lots"]\n', "not a parameter count: 'lots'"),
+        ('methods = ["rpg@5K", "plain"]\n', "missing key 'budgets'"),
     ],
 )
 def test_bad_experiment_entries_exit_2(body, message, tmp_path, capsys):
@@ -62,6 +64,24 @@ def test_bad_experiment_entries_exit_2(body, message, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_method_with_its_own_budget_runs_at_that_budget_only(tmp_path):
+    path = tmp_path / "pinned.toml"
+    path.write_text(
+        'name = "x"\n[[experiment]]\nname = "e"\ntask = "digits"\n'
+        'methods = ["plain@100%", "rpg@50%", "lego"]\nbudgets = ["10%", "20%"]\n'
+    )
+    cells = runner.expand(spec.load(str(path)), "smoke")
+    full = plain(cells[0].arch, cells[0].width, "digits")
+    by_method = {m: sorted(c.budget for c in cells if c.method == m) for m in ("plain", "rpg", "lego")}
+    assert by_method == {
+        "plain": [full],
+        "rpg": [round(0.5 * full)],
+        "lego": [round(0.1 * full), round(0.2 * full)],
+    }
+    # Every method pinned: no budgets needed.
+    assert spec.load("pruning").experiments[1].budgets == ()
 
 
 def test_missing_data_names_the_layouts_and_writes_nothing(tmp_path, capsys, monkeypatch):
@@ -79,7 +99,7 @@ def test_missing_data_names_the_layouts_and_writes_nothing(tmp_path, capsys, mon
 JUDGED = {
     "fashion": ["t2.order", "fig5.order", "t1.latency-ratio", "t1.c10.order"],
     "cifar": ["t2.order", "fig5.order", "t1.latency-ratio", "t1.c100.order"],
-    "pruning": ["t6.order", "t6.drop-similar", "quant.int8-matches"],
+    "pruning": ["t6.order", "t6.drop-similar", "t7.on-par", "quant.int8-matches"],
 }
 
 
@@ -107,13 +127,18 @@ def test_every_experiment_runs_end_to_end(name, tmp_path):
         assert "equilibrium solves and latency" in html and "mdeq / rpg-ms4 =" in html
     # Table 6 and Appendix A: pruned models meet their budget to the weight, quantised ones
     # count as their float selves and store int8 weights; both record accuracy before and after.
+    # Table 7: slimmed models meet their budget before pruning and their FLOPs budget after.
     if any("stages" in r for r in records):
         assert "before and after pruning or quantisation" in html
     for r in records:
         if "pruning" in r:
-            assert r["ledger"]["backbone"] == r["config"]["budget"]
             before = r["stages"]["before-pruning"]
-            assert before["ledger"]["backbone"] > r["config"]["budget"]
+            if r["pruning"]["method"] == "imp":
+                assert r["ledger"]["backbone"] == r["config"]["budget"] < before["ledger"]["backbone"]
+            else:
+                assert before["ledger"]["backbone"] == r["config"]["budget"] > r["ledger"]["backbone"]
+                assert r["flops"]["forward_flops"] == r["pruning"]["flops"] <= r["pruning"]["target_flops"]
+                assert r["pruning"]["target_flops"] == int(0.6 * r["pruning"]["dense_flops"])
             assert r["metrics"]["top1_drop"] == pytest.approx(before["top1"] - r["metrics"]["top1"])
             # Rebuilt in a fresh process, masks and all, for the memory probe.
             assert {m["kind"] for m in r["memory"].values()} == {"cpu-rss-isolated"}, r["memory"]

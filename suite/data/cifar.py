@@ -86,7 +86,9 @@ def load(name: str, data_root: str | None, verify: bool = True) -> dict[str, tup
 
     def tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
         x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).float() / 255.0
-        return (x - mean) / std, torch.tensor(ds.targets, dtype=torch.long)
+        # NCHW in memory, as every other task's: a channels-last batch of one makes
+        # torch.export pin the batch size (ONNX export failed on CIFAR cells).
+        return ((x - mean) / std).contiguous(), torch.tensor(ds.targets, dtype=torch.long)
 
     x, y = tensors(train)
     val_size = min(VAL_SIZE, len(y) // 5)

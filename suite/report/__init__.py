@@ -43,6 +43,7 @@ def frame(recs: list[dict]) -> pd.DataFrame:
             row["onnx_batch1_ms"] = onnx["batch1"]["median_ms"] if onnx.get("status") == "ok" else None
             row["onnx_matches"] = onnx.get("matches")
             row["forward_flops"] = r.get("flops", {}).get("forward_flops")
+            row["forward_macs"] = row["forward_flops"] / 2 if row["forward_flops"] is not None else None
             for workload in ("inference", "train_step"):
                 mem = r["memory"].get(workload, {})
                 row[f"memory_{workload}_kind"] = mem.get("kind", "n/a")
