@@ -45,6 +45,11 @@ def code_version() -> dict:
     return {"rpg_bench": suite.__version__, "git_commit": commit, "git_dirty": dirty}
 
 
+# Read when the code is imported, not when the first cell asks: a run records the commit
+# of the code it loaded, even if a commit lands on disk while it runs.
+code_version()
+
+
 def fingerprint(device: torch.device) -> dict:
     info = {
         "python": sys.version.split()[0],

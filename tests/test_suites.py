@@ -131,7 +131,7 @@ def test_every_experiment_runs_end_to_end(name, tmp_path):
     if any("stages" in r for r in records):
         assert "before and after pruning or quantisation" in html
     for r in records:
-        if "pruning" in r:
+        if "before-pruning" in r.get("stages", {}):
             before = r["stages"]["before-pruning"]
             if r["pruning"]["method"] == "imp":
                 assert r["ledger"]["backbone"] == r["config"]["budget"] < before["ledger"]["backbone"]
