@@ -29,7 +29,7 @@ FLOPS_FRACTION = 0.6  # Table 7: 1.09e9 of ResNet-18's 1.82e9 multiply-adds
 
 
 def _knapsack(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, head: str, target: int, teacher):
-    example = splits.tensors["train"][0][:1]
+    example = splits.head("train", 1)[0]
     _, group_list = knapsack.groups(model, example, head)
     n = math.ceil(knapsack.TAYLOR_IMAGES / recipe.batch_size)
     batches = itertools.islice(task.batches(splits, "train", recipe.batch_size), n)
@@ -40,7 +40,7 @@ def _knapsack(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, head
 
 
 def _l1(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, head: str, target: int, teacher):
-    return filters.prune_to_flops(model, splits.tensors["train"][0][:1], target), None
+    return filters.prune_to_flops(model, splits.head("train", 1)[0], target), None
 
 
 PRUNERS: dict[str, Callable] = {"knapsack": _knapsack, "l1-filters": _l1}
@@ -73,7 +73,7 @@ def train(
 
     dense_round = round_(0)
     dense = copy.deepcopy(model)
-    example = splits.tensors["train"][0][:1]
+    example = splits.head("train", 1)[0]
     dense_flops = knapsack.forward_flops(rpg.materialize(model), example)
     target = math.floor(fraction * dense_flops)
     info, objective = PRUNERS[pruner](model, task, splits, recipe, head, target, dense)

@@ -179,9 +179,9 @@ def run_cell(
         deviation = methods.solver.deviation(counted["backbone"], cell.budget)
         model.eval()
         deployed = rpg.materialize(model)
-        x, y = splits.tensors["test"]
-        xt, yt = splits.tensors["train"]
         n = recipe.eval_batch_size
+        x, y = splits.head("test", n)
+        xt, yt = splits.head("train", recipe.batch_size)
         quantised = "quantisation" in training
         record.update(
             status="ok",

@@ -105,10 +105,7 @@ def fit(
     for epoch in bar:
         trained.train()
         total, count = 0.0, 0
-        for x, y in task.batches(splits, "train", recipe.batch_size, shuffle):
-            if len(y) < distributed.world():
-                continue  # a last batch too small to give every rank a sample
-            xr, yr, share = distributed.local_slice(x, y)
+        for xr, yr, share, size in task.train_batches(splits, recipe.batch_size, shuffle):
             loss = objective(trained, xr, yr) * share
             batch_loss = distributed.mean(loss)  # every rank sees the same loss: all stop together
             if not torch.isfinite(batch_loss):
@@ -120,8 +117,8 @@ def fit(
             step += 1
             if on_step is not None:
                 on_step(step, model)
-            total += batch_loss.item() * len(y)
-            count += len(y)
+            total += batch_loss.item() * size
+            count += size
         for module in model.modules():
             # Methods whose training has phases (LegoNet freezes its selection) hear of each epoch.
             if hasattr(module, "on_epoch_end"):

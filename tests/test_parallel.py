@@ -126,10 +126,11 @@ from torch import nn
 from suite import distributed, tasks
 from suite.train import fit
 device = distributed.setup(torch.device("cpu"))
-task = tasks.get("digits")
+task = tasks.get(sys.argv[2])
 splits = task.load(None, device, "smoke")
 torch.manual_seed(0)
-model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+model = nn.Sequential(nn.Flatten(), nn.LazyLinear(10))
+model(splits.head("train", 1)[0])
 fit(model, task, splits, tasks.Recipe(epochs=1, batch_size=101, lr=0.1), seed=0, progress=False)
 if distributed.is_main():
     torch.save(model.state_dict(), sys.argv[1])
@@ -137,18 +138,22 @@ distributed.teardown()
 """
 
 
-def test_data_parallel_training_takes_the_global_batch_gradient(tmp_path):
-    """Two ranks with uneven slices (a batch of 101) train the weights one process trains."""
+@pytest.mark.parametrize("task_name", ["digits", "imagenet"])
+def test_data_parallel_training_takes_the_global_batch_gradient(task_name, tmp_path):
+    """Two ranks with uneven slices (a batch of 101) train the weights one process trains:
+    in-memory data sliced from the global batch, and ImageNet's stream, where each rank
+    decodes only its share."""
     script = tmp_path / "ddp.py"
     script.write_text(DDP_SCRIPT)
     torchrun = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2"]
-    subprocess.run([*torchrun, str(script), str(tmp_path / "ddp.pt")], check=True, timeout=300, env=ENV)
+    subprocess.run([*torchrun, str(script), str(tmp_path / "ddp.pt"), task_name], check=True, timeout=300, env=ENV)
     distributed_state = torch.load(tmp_path / "ddp.pt", weights_only=True)
 
-    task = tasks.get("digits")
+    task = tasks.get(task_name)
     splits = task.load(None, torch.device("cpu"), "smoke")
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    model = nn.Sequential(nn.Flatten(), nn.LazyLinear(10))
+    model(splits.head("train", 1)[0])
     before = model[1].weight.detach().clone()
     fit(model, task, splits, tasks.Recipe(epochs=1, batch_size=101, lr=0.1), seed=0, progress=False)
     for name, value in model.state_dict().items():

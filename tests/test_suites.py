@@ -1,4 +1,4 @@
-"""The fashion, cifar and pruning suites: how they expand, and every experiment end to end (smoke)."""
+"""The fashion, cifar, pruning and imagenet suites: how they expand, and every experiment end to end (smoke)."""
 
 import json
 
@@ -92,6 +92,8 @@ def test_missing_data_names_the_layouts_and_writes_nothing(tmp_path, capsys, mon
     assert "FashionMNIST/raw" in err and "dataset-fashion-mnist" in err and err.count("\n") == 1
     assert cli.main(["--suite", "cifar", "--out", str(out)]) == 2
     assert "cifar100 needs --data-root" in capsys.readouterr().err
+    assert cli.main(["--suite", "imagenet", "--out", str(out), "--data-root", str(tmp_path)]) == 2
+    assert "imagenet not found under" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -100,6 +102,13 @@ JUDGED = {
     "fashion": ["t2.order", "fig5.order", "t1.latency-ratio", "t1.c10.order"],
     "cifar": ["t2.order", "fig5.order", "t1.latency-ratio", "t1.c100.order"],
     "pruning": ["t6.order", "t6.drop-similar", "t7.on-par", "quant.int8-matches"],
+    "imagenet": [
+        "t3.in.r34-gt-r18-2m",
+        "t3.in.r34-half-matches",
+        "t3.in.r18-half-matches",
+        "t7.on-par",
+        "quant.int8-matches",
+    ],
 }
 
 

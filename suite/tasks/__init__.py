@@ -7,8 +7,11 @@ from suite.tasks.base import Recipe, Splits, Task
 from suite.tasks.cifar import Cifar
 from suite.tasks.digits import Digits
 from suite.tasks.fashion import Fashion
+from suite.tasks.imagenet import Imagenet
 
-TASKS: dict[str, Task] = {t.name: t for t in [Digits(), Fashion(), Cifar("cifar10", 10), Cifar("cifar100", 100)]}
+TASKS: dict[str, Task] = {
+    t.name: t for t in [Digits(), Fashion(), Cifar("cifar10", 10), Cifar("cifar100", 100), Imagenet()]
+}
 
 
 def get(name: str) -> Task:

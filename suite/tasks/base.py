@@ -12,7 +12,9 @@ import torch.nn.functional as F
 from sklearn.model_selection import train_test_split
 from torch import nn
 
+from suite import distributed
 from suite.data import fingerprint
+from suite.data.stream import Stream
 
 
 @dataclass(frozen=True)
@@ -48,15 +50,26 @@ MDEQ_RECIPE = Recipe(epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0, optim
 
 @dataclass
 class Splits:
-    """In-memory splits on the target device: {'train'|'val'|'test': (inputs, targets)}."""
+    """The splits 'train', 'val' and 'test': in memory on the target device as (inputs,
+    targets), or, for a data set too large for that (ImageNet), streamed from disk."""
 
     tensors: dict[str, tuple[torch.Tensor, torch.Tensor]]
     fingerprint: str
     source: str
     sizes: dict[str, int] = field(default_factory=dict)
+    streams: dict[str, Stream] = field(default_factory=dict)
+    device: torch.device = torch.device("cpu")  # where streamed batches go
 
     def __post_init__(self) -> None:
-        self.sizes = {k: len(v[1]) for k, v in self.tensors.items()}
+        self.sizes = {k: len(v[1]) for k, v in self.tensors.items()} | {k: len(s) for k, s in self.streams.items()}
+
+    def head(self, split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split's first ``n`` examples, on the device (what latency, FLOPs, ONNX and
+        memory are measured on)."""
+        if split in self.streams:
+            return self.streams[split].head(n, self.device)
+        x, y = self.tensors[split]
+        return x[:n], y[:n]
 
     @classmethod
     def place(cls, tensors: dict[str, tuple[torch.Tensor, torch.Tensor]], device: torch.device, source: str) -> Splits:
@@ -70,16 +83,21 @@ class Splits:
         cut = {k: n for k, n in sizes.items() if n is not None and n < self.sizes[k]}
         if not cut:
             return self
-        tensors = dict(self.tensors)
+        tensors, streams = dict(self.tensors), dict(self.streams)
         for name, n in cut.items():
-            x, y = tensors[name]
-            keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y.cpu().numpy(), random_state=0)
-            index = torch.from_numpy(np.sort(keep)).to(y.device)
-            tensors[name] = (x[index], y[index])
+            labels = streams[name].targets if name in streams else tensors[name][1].cpu().numpy()
+            keep, _ = train_test_split(np.arange(len(labels)), train_size=n, stratify=labels, random_state=0)
+            keep = np.sort(keep)
+            if name in streams:
+                streams[name] = streams[name].subset(keep)
+            else:
+                x, y = tensors[name]
+                index = torch.from_numpy(keep).to(y.device)
+                tensors[name] = (x[index], y[index])
         tag = ",".join(f"{k}={n}" for k, n in sorted(cut.items()))
         # The subset is a function of the data and the sizes: its fingerprint is too.
         digest = hashlib.sha256(f"{self.fingerprint}:{tag}".encode()).hexdigest()[:16]
-        return Splits(tensors, digest, f"{self.source}; stratified subset {tag}")
+        return Splits(tensors, digest, f"{self.source}; stratified subset {tag}", streams=streams, device=self.device)
 
 
 class Task:
@@ -114,6 +132,10 @@ class Task:
     def batches(
         self, splits: Splits, split: str, batch_size: int, generator: torch.Generator | None = None
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The split in batches, in order; shuffled and augmented when ``generator`` is given."""
+        if split in splits.streams:  # augmented by the stream's own transform
+            yield from splits.streams[split].batches(batch_size, splits.device, generator)
+            return
         x, y = splits.tensors[split]
         order = (
             torch.randperm(len(y), generator=generator).to(y.device)
@@ -125,6 +147,21 @@ class Task:
             # A shuffled pass is a training pass: augment it, from the same generator, so
             # a resumed run draws the same crops.
             yield (self.augment(x[take], generator) if generator is not None else x[take]), y[take]
+
+    def train_batches(
+        self, splits: Splits, batch_size: int, generator: torch.Generator
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, float, int]]:
+        """One shuffled training pass as this rank's share of each global batch, the share's
+        loss weight and the global batch's size (see suite.distributed). Alone, the share is
+        the whole batch; a last batch too small to give every rank an example is skipped."""
+        if "train" in splits.streams:  # each rank decodes only its own share
+            yield from splits.streams["train"].shares(batch_size, splits.device, generator)
+            return
+        for x, y in self.batches(splits, "train", batch_size, generator):
+            if len(y) < distributed.world():
+                continue
+            xr, yr, share = distributed.local_slice(x, y)
+            yield xr, yr, share, len(y)
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> float:

@@ -1,0 +1,103 @@
+"""ImageNet read as a stream from its ImageFolder layout: splits, crops, shards, errors."""
+
+import shutil
+
+import pytest
+import torch
+
+from suite import distributed
+from suite.data import imagenet
+from suite.errors import UsageError
+from suite.tasks import Splits, get
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return imagenet.write_generated(tmp_path_factory.mktemp("in"), classes=4, train=10, val=3, size=24) / "imagenet"
+
+
+def test_the_splits_carve_val_from_train_and_test_on_the_official_val(folder):
+    streams, digest = imagenet.streams(folder, workers=0)
+    assert {k: len(s) for k, s in streams.items()} == {"train": 32, "val": 8, "test": 12}
+    assert torch.bincount(torch.from_numpy(streams["val"].targets)).tolist() == [2] * 4  # stratified
+    assert imagenet.streams(folder, workers=0)[1] == digest  # the same files, the same fingerprint
+    x, y = streams["test"].head(5, torch.device("cpu"))
+    assert x.shape == (5, 3, imagenet.CROP, imagenet.CROP) and y.tolist() == [0, 0, 0, 1, 1]
+    # Evaluation crops are fixed; training crops are drawn per example.
+    assert torch.equal(streams["val"].head(3, torch.device("cpu"))[0], streams["val"].head(3, torch.device("cpu"))[0])
+    assert not torch.equal(*streams["train"].head(2, torch.device("cpu"))[0])
+
+
+def test_the_fingerprint_follows_the_file_list(folder, tmp_path):
+    copy = tmp_path / "imagenet"
+    shutil.copytree(folder, copy)
+    _, before = imagenet.streams(copy, workers=0)
+    extra = next((copy / "val" / "n00000001").iterdir())
+    shutil.copy(extra, extra.with_name("extra.JPEG"))
+    assert imagenet.streams(copy, workers=0)[1] != before
+
+
+def test_shuffled_crops_depend_on_the_seed_only_not_on_loader_workers(folder):
+    streams, _ = imagenet.streams(folder, workers=0)
+
+    def epoch(workers, seed):
+        streams["train"].workers = workers
+        return list(streams["train"].batches(8, torch.device("cpu"), torch.Generator().manual_seed(seed)))
+
+    inline, pooled, other = epoch(0, 1), epoch(2, 1), epoch(0, 2)
+    assert all(torch.equal(a[0], b[0]) and torch.equal(a[1], b[1]) for a, b in zip(inline, pooled, strict=True))
+    assert not torch.equal(inline[0][0], other[0][0])
+
+
+def test_ranks_decode_their_own_shares_of_the_global_batch(folder, monkeypatch):
+    """Under torchrun each rank loads its slice only; the slices are the single-process batch."""
+    streams, _ = imagenet.streams(folder, workers=0)
+    train = streams["train"]  # 32 examples: batches of 12, 12, 8
+    whole = list(train.batches(12, torch.device("cpu"), torch.Generator().manual_seed(0)))
+    monkeypatch.setattr(distributed, "world", lambda: 3)
+    shares = []
+    for r in range(3):
+        monkeypatch.setattr(distributed, "rank", lambda r=r: r)
+        shares.append(list(train.shares(12, torch.device("cpu"), torch.Generator().manual_seed(0))))
+    for i, (x, y) in enumerate(whole):
+        parts = [s[i] for s in shares]
+        assert torch.equal(torch.cat([p[0] for p in parts]), x) and torch.equal(torch.cat([p[1] for p in parts]), y)
+        assert sum(p[2] for p in parts) == pytest.approx(3) and {p[3] for p in parts} == {len(y)}
+
+
+def test_the_task_streams_generated_images_and_subsets_them():
+    task = get("imagenet")
+    splits = task.load(None, torch.device("cpu"), "smoke")
+    assert isinstance(splits, Splits) and not splits.tensors and "not ImageNet" in splits.source
+    cut = splits.subset({"train": 100})
+    assert cut.sizes["train"] == 100 and cut.fingerprint != splits.fingerprint
+    batches = list(task.batches(cut, "train", 64))
+    assert [len(y) for _, y in batches] == [64, 36] and batches[0][0].shape[1:] == (3, 64, 64)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda root: None, "imagenet not found under"),
+        (lambda root: (root / "imagenet" / "train").mkdir(parents=True), "imagenet not found under"),
+        (lambda root: [(root / "imagenet" / s).mkdir(parents=True) for s in ("train", "val")], "cannot be read"),
+    ],
+)
+def test_a_missing_or_empty_layout_is_named(tmp_path, make, message):
+    make(tmp_path)
+    with pytest.raises(UsageError, match=message) as e:
+        imagenet.streams(imagenet.locate(str(tmp_path)), workers=0)
+    assert "ImageFolder" in str(e.value)
+
+
+def test_train_and_val_must_hold_the_same_classes(folder, tmp_path):
+    copy = tmp_path / "imagenet"
+    shutil.copytree(folder, copy)
+    shutil.rmtree(copy / "val" / "n00000003")
+    with pytest.raises(UsageError, match="different class folders"):
+        imagenet.streams(copy, workers=0)
+
+
+def test_imagenet_without_a_data_root_names_the_layout():
+    with pytest.raises(UsageError, match="imagenet needs --data-root"):
+        get("imagenet").load(None, torch.device("cpu"), "full")
