@@ -20,7 +20,6 @@ on the same masks) and resumes the unfinished round.
 from __future__ import annotations
 
 import copy
-import math
 from pathlib import Path
 
 import torch
@@ -30,7 +29,7 @@ from torch.nn.utils import prune
 import rpg
 from suite import distributed
 from suite.tasks import Recipe, Splits, Task
-from suite.train import fit, save
+from suite.train import fit, save, steps_per_epoch
 
 RATE = 0.2  # of the remaining weights, per level (Frankle et al.)
 # k, as a fraction of one training's steps: early in training, as Frankle et al. (2020)
@@ -109,7 +108,7 @@ def train(
     "before-pruning" stage."""
     tensors = targets(model)
     plan = levels(remaining(tensors), keep, rate)
-    steps = math.ceil(splits.sizes["train"] / recipe.batch_size) * recipe.epochs
+    steps = steps_per_epoch(splits.sizes["train"], recipe.batch_size) * recipe.epochs
     k = max(1, round(rewind_fraction * steps))
     saved = checkpoint.with_name(f"{checkpoint.stem}.rewind.pt") if checkpoint else None
     snapshot: dict[str, torch.Tensor] = {}

@@ -18,6 +18,7 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
 from torch import nn
 
 import rpg
@@ -32,7 +33,8 @@ def _knapsack(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, head
     example = splits.head("train", 1)[0]
     _, group_list = knapsack.groups(model, example, head)
     n = math.ceil(knapsack.TAYLOR_IMAGES / recipe.batch_size)
-    batches = itertools.islice(task.batches(splits, "train", recipe.batch_size), n)
+    # A fixed shuffled sample: in file order, ImageFolder's first images are all one class.
+    batches = itertools.islice(task.batches(splits, "train", recipe.batch_size, torch.Generator().manual_seed(0)), n)
     scores = knapsack.taylor(model, group_list, batches, task.loss)
     info = knapsack.prune_to_flops(model, example, head, scores, target)
     kept = info.pop("kept")

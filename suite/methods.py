@@ -234,7 +234,10 @@ class Int8(RPG):
     ) -> dict:
         summary = fit(model, task, splits, recipe, seed, **kw)
         n = math.ceil(int8.CALIBRATION / recipe.batch_size)
-        batches = [x for x, _ in itertools.islice(task.batches(splits, "train", recipe.batch_size), n)]
+        # A fixed shuffled sample of training batches, as they train (torchvision's reference
+        # calibrates on its training loader): in file order ImageNet's first are one class.
+        sample = task.batches(splits, "train", recipe.batch_size, torch.Generator().manual_seed(0))
+        batches = [x for x, _ in itertools.islice(sample, n)]
         quantised = int8.quantise(model, batches)
         return {
             **summary,

@@ -35,6 +35,13 @@ def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {recipe.optimizer!r}")
 
 
+def steps_per_epoch(examples: int, batch_size: int) -> int:
+    """Optimiser steps in one pass: a last batch too small to give every rank an example
+    is skipped (Task.train_batches), so the schedule counts only the batches that train."""
+    full, rest = divmod(examples, batch_size)
+    return full + (rest >= max(1, distributed.world()))
+
+
 def save(path: Path, state: dict) -> None:
     """torch.save, atomically: a kill leaves the previous checkpoint or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +83,7 @@ def fit(
             return task.loss(net(x), y)
 
     optimizer = _optimizer(model, recipe)
-    steps = math.ceil(splits.sizes["train"] / recipe.batch_size)
+    steps = steps_per_epoch(splits.sizes["train"], recipe.batch_size)
     scheduler = _scheduler(optimizer, recipe, steps)
     shuffle = torch.Generator().manual_seed(seed)
     sign = 1.0 if task.higher_is_better else -1.0

@@ -4,11 +4,14 @@ import shutil
 
 import pytest
 import torch
+from torch import nn
 
 from suite import distributed
 from suite.data import imagenet
+from suite.data.stream import Seeded
 from suite.errors import UsageError
-from suite.tasks import Splits, get
+from suite.tasks import Recipe, Splits, get
+from suite.train import fit, steps_per_epoch
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +26,11 @@ def test_the_splits_carve_val_from_train_and_test_on_the_official_val(folder):
     assert imagenet.streams(folder, workers=0)[1] == digest  # the same files, the same fingerprint
     x, y = streams["test"].head(5, torch.device("cpu"))
     assert x.shape == (5, 3, imagenet.CROP, imagenet.CROP) and y.tolist() == [0, 0, 0, 1, 1]
-    # Evaluation crops are fixed; training crops are drawn per example.
-    assert torch.equal(streams["val"].head(3, torch.device("cpu"))[0], streams["val"].head(3, torch.device("cpu"))[0])
-    assert not torch.equal(*streams["train"].head(2, torch.device("cpu"))[0])
+    # Evaluation crops are fixed whatever the seed; training crops follow it.
+    val, train = streams["val"].dataset, streams["train"].dataset
+    assert torch.equal(Seeded(val, 0)[0][0], Seeded(val, 7)[0][0])
+    assert torch.equal(Seeded(train, 7)[0][0], Seeded(train, 7)[0][0])
+    assert not torch.equal(Seeded(train, 0)[0][0], Seeded(train, 7)[0][0])
 
 
 def test_the_fingerprint_follows_the_file_list(folder, tmp_path):
@@ -49,17 +54,21 @@ def test_shuffled_crops_depend_on_the_seed_only_not_on_loader_workers(folder):
     assert not torch.equal(inline[0][0], other[0][0])
 
 
-def test_ranks_decode_their_own_shares_of_the_global_batch(folder, monkeypatch):
-    """Under torchrun each rank loads its slice only; the slices are the single-process batch."""
+@pytest.mark.parametrize("batch", [12, 15])
+def test_ranks_decode_their_own_shares_of_the_global_batch(folder, monkeypatch, batch):
+    """Under torchrun each rank loads its slice only; the slices are the single-process
+    batch, and a last batch smaller than the world (32 = 15 + 15 + 2 on 3 ranks) is skipped,
+    as the schedule counts."""
     streams, _ = imagenet.streams(folder, workers=0)
-    train = streams["train"]  # 32 examples: batches of 12, 12, 8
-    whole = list(train.batches(12, torch.device("cpu"), torch.Generator().manual_seed(0)))
+    train = streams["train"]  # 32 examples
+    whole = list(train.batches(batch, torch.device("cpu"), torch.Generator().manual_seed(0)))
     monkeypatch.setattr(distributed, "world", lambda: 3)
     shares = []
     for r in range(3):
         monkeypatch.setattr(distributed, "rank", lambda r=r: r)
-        shares.append(list(train.shares(12, torch.device("cpu"), torch.Generator().manual_seed(0))))
-    for i, (x, y) in enumerate(whole):
+        shares.append(list(train.shares(batch, torch.device("cpu"), torch.Generator().manual_seed(0))))
+    assert [len(s) for s in shares] == [steps_per_epoch(32, batch)] * 3 == [3 if batch == 12 else 2] * 3
+    for i, (x, y) in enumerate(whole[: len(shares[0])]):
         parts = [s[i] for s in shares]
         assert torch.equal(torch.cat([p[0] for p in parts]), x) and torch.equal(torch.cat([p[1] for p in parts]), y)
         assert sum(p[2] for p in parts) == pytest.approx(3) and {p[3] for p in parts} == {len(y)}
@@ -101,3 +110,28 @@ def test_train_and_val_must_hold_the_same_classes(folder, tmp_path):
 def test_imagenet_without_a_data_root_names_the_layout():
     with pytest.raises(UsageError, match="imagenet needs --data-root"):
         get("imagenet").load(None, torch.device("cpu"), "full")
+
+
+def test_a_resumed_run_draws_the_crops_of_an_uninterrupted_one(tmp_path):
+    task = get("imagenet")
+    splits = task.load(None, torch.device("cpu"), "smoke").subset({"train": 64})
+    recipe = Recipe(epochs=2, batch_size=16, lr=0.05)
+
+    def model():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.AvgPool2d(8), nn.Flatten(), nn.Linear(3 * 8 * 8, 10))
+
+    whole = model()
+    fit(whole, task, splits, recipe, seed=3, progress=False)
+
+    def stop(step, _):
+        if step == 6:  # in the second epoch, after the first epoch's checkpoint
+            raise KeyboardInterrupt
+
+    cut, path = model(), tmp_path / "cell.pt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(cut, task, splits, recipe, seed=3, progress=False, checkpoint=path, on_step=stop)
+    resumed = model()
+    fit(resumed, task, splits, recipe, seed=3, progress=False, checkpoint=path)
+    for name, value in whole.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name

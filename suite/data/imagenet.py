@@ -25,6 +25,7 @@ import torch
 from PIL import Image
 from sklearn.model_selection import train_test_split
 from torchvision.datasets import ImageFolder
+from torchvision.datasets.vision import StandardTransform
 from torchvision.transforms import v2
 
 from suite.data.stream import Stream
@@ -68,7 +69,7 @@ def streams(folder: Path, workers: int, crop: int = CROP) -> tuple[dict[str, Str
     augment, fixed = transforms(crop)
     train, test = _folder(folder / "train", augment), _folder(folder / "val", fixed)
     evaluate = copy.copy(train)  # the same files (listed once: 1.28M of them), cropped as test is
-    evaluate.transform = fixed
+    evaluate.transform, evaluate.transforms = fixed, StandardTransform(fixed)
     if test.classes != train.classes:
         raise UsageError(f"imagenet under {folder}: val/ and train/ hold different class folders; expected {LAYOUT}")
     if len(train.classes) > CLASSES:

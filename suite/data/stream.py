@@ -31,8 +31,10 @@ class Seeded(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, i: int):
+        # The CPU generator only (torch.manual_seed would reseed CUDA's too, which fork_rng
+        # here does not restore): transforms draw on the CPU.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed * 1_000_003 + i)
+            torch.default_generator.manual_seed(self.seed * 1_000_003 + i)
             return self.dataset[i]
 
 
