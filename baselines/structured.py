@@ -29,8 +29,7 @@ from suite.train import fit
 FLOPS_FRACTION = 0.6  # Table 7: 1.09e9 of ResNet-18's 1.82e9 multiply-adds
 
 
-def _knapsack(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, head: str, target: int, teacher):
-    example = splits.head("train", 1)[0]
+def _knapsack(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, head: str, target: int, teacher, example):
     _, group_list = knapsack.groups(model, example, head)
     n = math.ceil(knapsack.TAYLOR_IMAGES / recipe.batch_size)
     # A fixed shuffled sample: in file order, ImageFolder's first images are all one class.
@@ -41,8 +40,8 @@ def _knapsack(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, head
     return info, knapsack.InnerDistillation(teacher, model, kept, task.loss)
 
 
-def _l1(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, head: str, target: int, teacher):
-    return filters.prune_to_flops(model, splits.head("train", 1)[0], target), None
+def _l1(model: nn.Module, task: Task, splits: Splits, recipe: Recipe, head: str, target: int, teacher, example):
+    return filters.prune_to_flops(model, example, target), None
 
 
 PRUNERS: dict[str, Callable] = {"knapsack": _knapsack, "l1-filters": _l1}
@@ -78,7 +77,7 @@ def train(
     example = splits.head("train", 1)[0]
     dense_flops = knapsack.forward_flops(rpg.materialize(model), example)
     target = math.floor(fraction * dense_flops)
-    info, objective = PRUNERS[pruner](model, task, splits, recipe, head, target, dense)
+    info, objective = PRUNERS[pruner](model, task, splits, recipe, head, target, dense, example)
     if objective is None:
         tuned = round_(1)
     else:
