@@ -72,6 +72,8 @@ def test_crop_flip_moves_whole_images_and_repeats_with_the_generator():
     a = crop_flip(x, torch.Generator().manual_seed(0), pad=2)
     b = crop_flip(x, torch.Generator().manual_seed(0), pad=2)
     assert torch.equal(a, b) and a.shape == x.shape
+    # Channels-last here would reach oneDNN's heap-corrupting weight gradient (crop_flip's note).
+    assert a.is_contiguous()
     for i in range(2):
         # Every nonzero output pixel is a pixel of the same image and channel.
         for c in range(3):

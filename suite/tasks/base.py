@@ -176,11 +176,17 @@ class Task:
 
 def crop_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
     """Random crops of a zero-padded batch and random horizontal flips, vectorised on the
-    batch's device (the whole data set can live on the GPU: no loader in the way)."""
+    batch's device (the whole data set can live on the GPU: no loader in the way).
+
+    The result is NCHW-contiguous. Gathering leaves it channels-last, which every conv after
+    it inherits, and oneDNN's CPU weight gradient for channels-last input with an odd number
+    of channels corrupts the heap (torch 2.14.1; the crash or hang comes later, elsewhere).
+    Knapsack's slimmed networks have such channels."""
     n, _, h, w = x.shape
     dy, dx, flip = (torch.randint(k, (n,), generator=generator).to(x.device) for k in (2 * pad + 1, 2 * pad + 1, 2))
     padded = F.pad(x, (pad, pad, pad, pad))
     rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]
     cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]
     cols = torch.where(flip.bool()[:, None, None], cols.flip(-1), cols)
-    return padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+    out = padded[torch.arange(n, device=x.device)[:, None, None], :, rows, cols].permute(0, 3, 1, 2)
+    return out.contiguous()
