@@ -21,15 +21,18 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-import torch_pruning as tp
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from baselines.plain import BasicBlock
+
+if TYPE_CHECKING:
+    import torch_pruning as tp
 
 
 def dp(values: Sequence[float], costs: Sequence[int], capacity: int) -> list[int]:
@@ -89,6 +92,8 @@ def groups(model: nn.Module, example: torch.Tensor, head: str) -> tuple[tp.Depen
     """torch-pruning's channel groups of every conv: channels that must go together (a
     residual stage's channels are one group) and every layer each one touches. The head's
     inputs follow its stage; its outputs (the classes) are never pruned."""
+    import torch_pruning as tp  # here: it imports timm and torchvision's models, seconds every start
+
     graph = tp.DependencyGraph().build_dependency(model, example_inputs=example)
     ignored = [model.get_submodule(head)]
     return graph, list(graph.get_all_groups(ignored_layers=ignored, root_module_types=[nn.Conv2d]))
@@ -135,6 +140,8 @@ def taylor(model: nn.Module, group_list: list, batches, loss) -> list[torch.Tens
     model.zero_grad(set_to_none=True)
     for x, y in batches:
         loss(model(x), y).backward()
+    import torch_pruning as tp
+
     scorer = tp.importance.GroupTaylorImportance(group_reduction="sum", normalizer=None)
     with torch.no_grad():
         scores = [scorer(g).detach().cpu().double() for g in group_list]

@@ -7,10 +7,10 @@ import os
 import platform
 import subprocess
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import torch
-import torchvision
 
 import suite
 from suite import nvml
@@ -54,7 +54,7 @@ def fingerprint(device: torch.device) -> dict:
     info = {
         "python": sys.version.split()[0],
         "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torchvision": metadata.version("torchvision"),  # importing it costs seconds
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
         "platform": platform.platform(),

@@ -18,12 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
-from torchvision.datasets import CIFAR10, CIFAR100
 
 from suite.errors import UsageError
 
-CLASSES = {"cifar10": CIFAR10, "cifar100": CIFAR100}
 SPLIT_SEED = 0
 VAL_SIZE = 5000
 # Channel means and stds of the CIFAR training sets (as commonly used; fixed so that a
@@ -32,8 +29,15 @@ MEAN = {"cifar10": (0.4914, 0.4822, 0.4465), "cifar100": (0.5071, 0.4865, 0.4409
 STD = {"cifar10": (0.2470, 0.2435, 0.2616), "cifar100": (0.2673, 0.2564, 0.2762)}
 
 
+def _cls(name: str):
+    """torchvision's class for the data set (imported here: torchvision's import costs seconds)."""
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    return {"cifar10": CIFAR10, "cifar100": CIFAR100}[name]
+
+
 def layout(name: str) -> str:
-    cls = CLASSES[name]
+    cls = _cls(name)
     files = [f for f, _ in cls.train_list + cls.test_list] + [cls.meta["filename"]]
     return f"<data-root>/{cls.base_folder}/ holding {', '.join(files)} (torchvision's layout)"
 
@@ -50,7 +54,7 @@ class _Generated:
 
 
 def _dataset(name: str, root: Path, train: bool, verify: bool):
-    cls = CLASSES[name] if verify else type(f"Generated{CLASSES[name].__name__}", (_Generated, CLASSES[name]), {})
+    cls = _cls(name) if verify else type(f"Generated{_cls(name).__name__}", (_Generated, _cls(name)), {})
     try:
         return cls(str(root), train=train, download=False)
     except RuntimeError:
@@ -64,7 +68,7 @@ def download(name: str, root: Path) -> None:
     old = socket.getdefaulttimeout()
     socket.setdefaulttimeout(20)
     try:
-        CLASSES[name](str(root), train=True, download=True)
+        _cls(name)(str(root), train=True, download=True)
     except Exception as e:  # any network failure: URLError, timeouts, HTTP errors
         raise UsageError(
             f"{name} is not under {root} and could not be downloaded ({e}); expected {layout(name)}"
@@ -78,7 +82,7 @@ def load(name: str, data_root: str | None, verify: bool = True) -> dict[str, tup
     if data_root is None:
         raise UsageError(f"{name} needs --data-root: {layout(name)}")
     root = Path(data_root)
-    if verify and not (root / CLASSES[name].base_folder).exists():
+    if verify and not (root / _cls(name).base_folder).exists():
         download(name, root)
     train, test = _dataset(name, root, True, verify), _dataset(name, root, False, verify)
     mean = torch.tensor(MEAN[name]).view(1, 3, 1, 1)
@@ -90,6 +94,8 @@ def load(name: str, data_root: str | None, verify: bool = True) -> dict[str, tup
         # torch.export pin the batch size (ONNX export failed on CIFAR cells).
         return ((x - mean) / std).contiguous(), torch.tensor(ds.targets, dtype=torch.long)
 
+    from sklearn.model_selection import train_test_split  # a slow import: only here
+
     x, y = tensors(train)
     val_size = min(VAL_SIZE, len(y) // 5)
     tr, va = train_test_split(np.arange(len(y)), test_size=val_size, stratify=y.numpy(), random_state=SPLIT_SEED)
@@ -99,7 +105,7 @@ def load(name: str, data_root: str | None, verify: bool = True) -> dict[str, tup
 def write_generated(folder: Path, name: str, train: int = 500, test: int = 200, seed: int = 0) -> Path:
     """Generated stand-in data in torchvision's pickle layout: one fixed random 32x32x3
     template per class plus noise. For tests and the smoke profile; it is not CIFAR."""
-    cls = CLASSES[name]
+    cls = _cls(name)
     classes = 10 if name == "cifar10" else 100
     rng = np.random.default_rng(seed)
     templates = rng.uniform(0, 255, size=(classes, 32, 32, 3))

@@ -10,8 +10,6 @@ import hashlib
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from suite.errors import UsageError
 
@@ -30,6 +28,9 @@ def checksum(images: np.ndarray, labels: np.ndarray) -> str:
 def load() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """{'train'|'val'|'test': (images N x 1 x 8 x 8 float32, labels N int64)}, standardised
     with the training split's mean and std."""
+    from sklearn.datasets import load_digits  # a slow import: only here
+    from sklearn.model_selection import train_test_split
+
     data = load_digits()
     if checksum(data.data, data.target) != SHA256:
         raise UsageError(

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from suite.errors import UsageError
 
@@ -94,6 +93,8 @@ def splits(arrays: dict[str, np.ndarray]) -> dict[str, tuple[torch.Tensor, torch
     xt = torch.tensor(arrays["t10k-images-idx3-ubyte"], dtype=torch.float32).unsqueeze(1) / 255.0
     yt = torch.tensor(arrays["t10k-labels-idx1-ubyte"], dtype=torch.long)
     val_size = min(VAL_SIZE, len(y) // 6)
+    from sklearn.model_selection import train_test_split  # a slow import: only here
+
     train, val = train_test_split(np.arange(len(y)), test_size=val_size, stratify=y.numpy(), random_state=SPLIT_SEED)
     mean, std = x[train].mean(), x[train].std()
     return {

@@ -19,17 +19,19 @@ from __future__ import annotations
 import copy
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from PIL import Image
-from sklearn.model_selection import train_test_split
-from torchvision.datasets import ImageFolder
-from torchvision.datasets.vision import StandardTransform
-from torchvision.transforms import v2
 
 from suite.data.stream import Stream
 from suite.errors import UsageError
+
+# torchvision and sklearn are imported where used: each import costs seconds at every start.
+if TYPE_CHECKING:
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms import v2
 
 SPLIT_SEED = 0
 VAL_SIZE = 10_000
@@ -41,6 +43,8 @@ LAYOUT = "<data-root>/imagenet/train/<wnid>/*.JPEG and <data-root>/imagenet/val/
 
 def transforms(crop: int = CROP) -> tuple[v2.Compose, v2.Compose]:
     """The training and the evaluation transform for ``crop``-pixel inputs."""
+    from torchvision.transforms import v2
+
     tensor = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]
     train = v2.Compose([v2.RandomResizedCrop(crop, antialias=True), v2.RandomHorizontalFlip(), *tensor])
     evaluate = v2.Compose([v2.Resize(round(crop * 8 / 7), antialias=True), v2.CenterCrop(crop), *tensor])
@@ -58,6 +62,8 @@ def locate(data_root: str | None) -> Path:
 
 
 def _folder(path: Path, transform) -> ImageFolder:
+    from torchvision.datasets import ImageFolder
+
     try:
         return ImageFolder(str(path), transform=transform)
     except (FileNotFoundError, OSError) as e:
@@ -66,6 +72,9 @@ def _folder(path: Path, transform) -> ImageFolder:
 
 def streams(folder: Path, workers: int, crop: int = CROP) -> tuple[dict[str, Stream], str]:
     """{'train'|'val'|'test': Stream} of ``crop``-pixel images, and the fingerprint of the file lists."""
+    from sklearn.model_selection import train_test_split
+    from torchvision.datasets.vision import StandardTransform
+
     augment, fixed = transforms(crop)
     train, test = _folder(folder / "train", augment), _folder(folder / "val", fixed)
     evaluate = copy.copy(train)  # the same files (listed once: 1.28M of them), cropped as test is
