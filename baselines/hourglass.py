@@ -22,6 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+CHANNELS = 256  # Newell et al.'s sub-network width
+MIN_CHANNELS = 4  # the stem's first conv has a quarter of them
+
 
 class Bottleneck(nn.Module):
     def __init__(self, cin: int, cout: int) -> None:
@@ -86,12 +89,14 @@ class StackedHourglass(nn.Module):
         self,
         stacks: int,
         joints: int = 16,
-        channels: int = 256,
+        channels: int = CHANNELS,
         depth: int = 4,
         in_channels: int = 3,
         shared: bool = False,
     ) -> None:
         super().__init__()
+        if channels < MIN_CHANNELS:
+            raise ValueError(f"a stacked hourglass needs at least {MIN_CHANNELS} channels, got {channels}")
         self.stacks, self.shared = stacks, shared
         half = channels // 2
         self.stem = nn.Sequential(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from baselines import mdeq
+from baselines import hourglass, mdeq
 from baselines.plain import WIDTHS, ResNet, scaled
 from suite.errors import UsageError
 
@@ -42,6 +42,30 @@ class MdeqArch(Arch):
         return mdeq.Unrolled(tuple(widths), in_channels, num_classes, repeats)
 
 
+@dataclass(frozen=True)
+class HourglassArch(Arch):
+    """A stacked hourglass network (Table 4): ``stacks`` sub-networks on one stem, each
+    emitting heat-maps. Its one width is the sub-networks' channels; every parameter
+    counts (no head outside the budget: the paper's 3.3M is the whole network)."""
+
+    stacks: int = 1
+    head: str = ""
+    family: str = "hourglass"
+    widths: tuple[int, ...] = (hourglass.CHANNELS,)
+
+    def build(
+        self, widths: Sequence[int], in_channels: int, num_classes: int, repeats: int | None = None, shared=False
+    ) -> nn.Module:
+        if repeats is not None:
+            raise UsageError(
+                f"{self.name} has no repeated block to unroll (the rpg-msK methods need an mdeq-* network)"
+            )
+        (channels,) = widths
+        return hourglass.StackedHourglass(
+            self.stacks, joints=num_classes, channels=channels, in_channels=in_channels, shared=shared
+        )
+
+
 ARCHS = {
     a.name: a
     for a in [
@@ -56,6 +80,16 @@ ARCHS = {
             "cifar",
             "MDEQ-TINY (2 streams x 24 channels, one multiscale block); K unrolled blocks for rpg-msK",
             widths=mdeq.TINY["widths"],
+        ),
+        *(
+            HourglassArch(
+                f"hourglass-{n}x",
+                0,
+                "hourglass",
+                f"stacked hourglass, {n} sub-network{'s' * (n > 1)} of 256 channels (Newell et al. 2016)",
+                stacks=n,
+            )
+            for n in (1, 2, 4)
         ),
     ]
 }
@@ -81,5 +115,7 @@ class Net:
     def widths(self) -> tuple[int, ...]:
         return scaled(self.arch.widths, self.width)
 
-    def build(self, widths: Sequence[int] | None = None, repeats: int | None = None) -> nn.Module:
+    def build(self, widths: Sequence[int] | None = None, repeats: int | None = None, shared: bool = False) -> nn.Module:
+        if shared:  # CPM-style sharing: only stacked hourglasses have sub-networks to share
+            return self.arch.build(widths or self.widths, self.in_channels, self.num_classes, shared=True)
         return self.arch.build(widths or self.widths, self.in_channels, self.num_classes, repeats)

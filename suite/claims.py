@@ -126,8 +126,18 @@ def _plain_of(rows: pd.DataFrame, plain: dict[tuple, int]) -> int | None:
 
 def _column(metric: str) -> str:
     # The paper's "FLOPs" are multiply-adds (ResNet-18: 1.82e9), torch's counter counts two per.
-    columns = {"latency_ms": "latency_deployed_batch1_ms", "accuracy_drop": "drop", "flops": "forward_macs"}
+    columns = {
+        "latency_ms": "latency_deployed_batch1_ms",
+        "accuracy_drop": "drop",
+        "flops": "forward_macs",
+        "train_minus_test": "train_minus_test",
+    }
     return columns.get(metric, "value")
+
+
+def _claim_arch(claim: dict) -> str | None:
+    """The network a claim about ``subnetworks`` stacked sub-networks names (Table 4)."""
+    return f"hourglass-{claim['subnetworks']}x" if "subnetworks" in claim else None
 
 
 def _ci_ratio(a: pd.Series, b: pd.Series) -> tuple[float, float, float]:
@@ -240,8 +250,11 @@ def _ordering(claim: dict, ok: pd.DataFrame, experiment: str, arch: str) -> list
     resolved = _resolve(claim["order"], data, arch)
     if resolved is None:
         return []
-    for budget, group in data.groupby("budget", sort=True):
-        series = [_rows(group, a, m)["value"] for a, m in resolved]
+    column = _column(claim.get("metric", "top1"))
+    # Entries compared each at its own size (Table 8b: no sharing has 4x the parameters) form one group.
+    groups = data.groupby("budget", sort=True) if claim.get("same_budget", True) else [(None, data)]
+    for budget, group in groups:
+        series = [_rows(group, a, m)[column] for a, m in resolved]
         if any(len(s) == 0 for s in series):
             continue
         pairs, verdicts = [], []
@@ -251,7 +264,8 @@ def _ordering(claim: dict, ok: pd.DataFrame, experiment: str, arch: str) -> list
             holds = REPRODUCED if lo > 0 else NOT_REPRODUCED if hi < 0 else INCONCLUSIVE
             pairs.append({"left": left, "right": right, "diff": diff, "ci": (lo, hi), "verdict": holds})
             verdicts.append(holds)
-        details.append({"experiment": experiment, "budget": int(budget), "pairs": pairs, "verdict": _combine(verdicts)})
+        at = int(budget) if budget is not None else None
+        details.append({"experiment": experiment, "budget": at, "pairs": pairs, "verdict": _combine(verdicts)})
     return details
 
 
@@ -268,7 +282,7 @@ def _combine(verdicts: list[str]) -> str:
 def _value(claim: dict, ok: pd.DataFrame, run: dict, experiment: str) -> list[dict]:
     data = ok[(ok["experiment"] == experiment) & (ok["method"] == claim.get("method"))]
     if claim.get("arch"):
-        data = data[data["arch"] == claim["arch"]]
+        data = data[data["arch"] == (_claim_arch(claim) or claim["arch"])]
     if run.get("profile") != "full" or claim.get("task") not in PAPER_TASKS:
         return []
     details = []
@@ -317,7 +331,7 @@ def judge(claims: list[dict], ok: pd.DataFrame, run: dict) -> list[Verdict]:
             continue
         details = []
         for experiment in measured_by:
-            arch = _default_arch(run, experiment, ok[ok["experiment"] == experiment])
+            arch = _claim_arch(claim) or _default_arch(run, experiment, ok[ok["experiment"] == experiment])
             if claim["kind"] == "ordering":
                 details += _ordering(claim, ok, experiment, arch)
             elif claim["kind"] == "value":

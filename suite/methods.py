@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn.utils import prune
 
 import rpg
-from baselines import filters, imp, int8, knapsack, lego, structured
+from baselines import filters, hourglass, imp, int8, knapsack, lego, structured
 from baselines.plain import scaled
 from suite import solver
 from suite.archs import Net
@@ -30,8 +30,11 @@ from suite.train import fit
 
 
 def backbone(model: nn.Module, head: str) -> int:
-    """Trainable scalars outside the head, by the ledger's rule (meta models included)."""
+    """Trainable scalars outside the head, by the ledger's rule (meta models included).
+    An architecture without a head (``""``) counts every one."""
     total = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if not head:
+        return total
     return total - sum(p.numel() for p in model.get_submodule(head).parameters() if p.requires_grad)
 
 
@@ -91,6 +94,11 @@ class Method:
         """How many times a cell trains the recipe through (for cost estimates)."""
         return 1
 
+    def natural(self, net: Net) -> int:
+        """The backbone this method has on ``net`` with nothing squeezed: what a budget that
+        names the method means (Table 4 runs RPG "at CPM's size", written ``rpg@cpm``)."""
+        raise UsageError(f"{self.name} has no natural size: it is built to a budget (write a count or a fraction)")
+
     def rebuild(self, net: Net, setting: dict, seed: int, state: dict) -> nn.Module:
         """The trained model again, from its setting and state dict (the memory probe's
         fresh process): built, pruned as the state says, loaded."""
@@ -110,22 +118,31 @@ class Plain(Method):
     max_multiplier = 4.0
     family = "resnet"
 
+    min_width = 1
+
+    def _widths(self, net: Net, multiplier: float) -> tuple[int, ...]:
+        return tuple(max(self.min_width, w) for w in scaled(net.widths, multiplier))
+
     def _f(self, net: Net, multiplier: float) -> int:
-        return _plain_backbone(net, scaled(net.widths, multiplier))
+        return _plain_backbone(net, self._widths(net, multiplier))
 
     def reach(self, net: Net) -> tuple[int, int]:
         _family(self, net, self.family)
         return self._f(net, 0.0), self._f(net, self.max_multiplier)
 
+    def natural(self, net: Net) -> int:
+        _family(self, net, self.family)
+        return plain_backbone(net)
+
     def setting(self, net: Net, budget: int) -> dict:
         m = solver.bisect(lambda m: self._f(net, m), 0.0, self.max_multiplier, budget, integer=False)
         # Per-stage widths fine-tune the count; they stay non-decreasing, as in a ResNet.
         widths = solver.refine(
-            scaled(net.widths, m),
+            self._widths(net, m),
             lambda w: _plain_backbone(net, w),
             budget,
             steps=range(-3, 4),
-            valid=lambda w: all(a <= b for a, b in itertools.pairwise(w)),
+            valid=lambda w: all(a <= b for a, b in itertools.pairwise(w)) and min(w) >= self.min_width,
         )
         return {"widths": list(widths)}
 
@@ -153,7 +170,7 @@ class RPG(Method):
 
     def _network(self, net: Net) -> nn.Module:
         if self.repeats is None:
-            _family(self, net, "resnet")
+            _family(self, net, "resnet", "hourglass")
         return net.build(repeats=self.repeats)
 
     def _split(self, net: Net) -> tuple[int, int, int]:
@@ -447,6 +464,48 @@ class Slim(Method):
         return model
 
 
+class Noshare(Plain):
+    """Stacked hourglass sub-networks, each with its own weights (Table 4's "no sharing":
+    parameters grow with the number of sub-networks)."""
+
+    name = "noshare"
+    knob = "channels"
+    description = "stacked hourglass sub-networks with weights of their own (no sharing): Table 4's ceiling"
+    family = "hourglass"
+    min_width = hourglass.MIN_CHANNELS
+
+
+class Cpm(Method):
+    """Convolutional-pose-machine-style sharing (Wei et al. 2016; baselines/hourglass.py,
+    ``shared=True``): one sub-network, BatchNorm included, applied at every stage, so the
+    network has one sub-network's parameters however many stages it runs. It has no knob:
+    it runs at its natural size, and Table 4 matches RPG to it (``rpg@cpm``).
+
+    Counting rule: every trainable scalar (the shared sub-network counted once)."""
+
+    name = "cpm"
+    knob = "none (one sub-network's weights, reused at every stage)"
+    description = (
+        "CPM-style sharing: one hourglass sub-network, BatchNorm included, applied at every stage (Wei et al. 2016)"
+    )
+    counting = "every trainable scalar; the shared sub-network counts once"
+
+    def natural(self, net: Net) -> int:
+        _family(self, net, "hourglass")
+        with torch.device("meta"):
+            return backbone(net.build(shared=True), net.arch.head)
+
+    def reach(self, net: Net) -> tuple[int, int]:
+        n = self.natural(net)
+        return n, n
+
+    def setting(self, net: Net, budget: int) -> dict:
+        return {"channels": net.widths[0], "shared": True}
+
+    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+        return net.build((setting["channels"],), shared=True)
+
+
 SLIM = [
     Slim(
         "knapsack",
@@ -482,13 +541,14 @@ PRUNING = [
 ]
 
 
-def _family(method: Method, net: Net, family: str) -> None:
-    if net.arch.family != family:
-        raise UsageError(f"{method.name} does not run on {net.arch.name} (it needs a {family} network)")
+def _family(method: Method, net: Net, *families: str) -> None:
+    if net.arch.family not in families:
+        raise UsageError(f"{method.name} does not run on {net.arch.name} (it needs a {' or '.join(families)} network)")
 
 
 METHODS: dict[str, Method] = {
-    m.name: m for m in [*VARIANTS, RANDOM, HASH, Lego(), Plain(), Mdeq(), *UNROLLED, *PRUNING, *SLIM, INT8]
+    m.name: m
+    for m in [*VARIANTS, RANDOM, HASH, Lego(), Plain(), Mdeq(), *UNROLLED, *PRUNING, *SLIM, INT8, Noshare(), Cpm()]
 }
 
 

@@ -96,7 +96,9 @@ def expand(suite: Suite, profile: str, seeds: int | None = None, only: list[str]
             if only and method not in only:
                 continue
             reference = net(arch, e.width * scale)
-            if isinstance(budget, float):
+            if isinstance(budget, str):  # a method's natural size on this network
+                count = methods.get(budget).natural(reference)
+            elif isinstance(budget, float):
                 count = round(budget * methods.plain_backbone(reference))
             elif scale != 1:
                 count = max(round(budget * ratio), floor)
@@ -167,6 +169,10 @@ def run_cell(
         test = task.evaluate(model, splits, "test", recipe.eval_batch_size)
         solver = model.solver_record() if hasattr(model, "solver_record") else None
         metrics = {task.metric: test, f"val_{task.metric}": training["val"]}
+        if task.records_gap:  # Table 8: the metric on the training split (no augmentation) minus test's
+            train = task.evaluate(model, splits, "train", recipe.eval_batch_size)
+            metrics |= {f"train_{task.metric}": train, "train_minus_test": train - test}
+        breakdown = task.breakdown(model, splits, "test", recipe.eval_batch_size)
         stages = {  # the model before it was pruned or quantised (Table 6, Appendix A)
             name: {task.metric: task.evaluate(m, splits, "test", recipe.eval_batch_size), "ledger": ledger(m, head)}
             for name, m in training.pop("stages", {}).items()
@@ -209,6 +215,8 @@ def run_cell(
             else {w: {"kind": "n/a", "peak_mb": "n/a", "reason": INT8_MEMORY} for w in ("inference", "train_step")},
             onnx=measure.onnx(deployed, x[:1], x[:n]) if onnx else {"status": "skipped"},
         )
+        if breakdown is not None:  # the test metric's parts (PCKh per joint)
+            record["breakdown"] = breakdown
         if solver is not None:  # an equilibrium model: how its solves went on the test split
             record["solver"] = solver
         if stages:

@@ -6,6 +6,8 @@ An experiment's ``methods`` are method names, run on the experiment's ``arch``, 
 network's backbone (``"50%"``), resolved per architecture at the experiment's width.
 A method written ``"method@budget"`` runs at that budget only (Table 7 compares pruned
 networks of different sizes); ``budgets`` may be left out when every method has one.
+A budget may also name a method: that method's natural size on the architecture
+(``"rpg@cpm"``: RPG with CPM's parameters, as Table 4 matches them).
 ``ceiling = true`` adds each architecture's plain network at its natural size (100%).
 """
 
@@ -35,7 +37,9 @@ _EXPERIMENT_KEYS = {
     "recipe",
 }
 
-Budget = int | float  # an int is a backbone count; a float is a fraction of the plain backbone
+# An int is a backbone count; a float is a fraction of the plain backbone; a str names the
+# method whose natural size it is.
+Budget = int | float | str
 
 
 @dataclass(frozen=True)
@@ -178,12 +182,15 @@ def _flag(raw: dict, key: str, where: str) -> bool:
 
 
 def parse_budget(text: str | int) -> Budget:
-    """``"45K"`` -> 45000; ``"50%"`` -> 0.5 (of the plain network's backbone)."""
+    """``"45K"`` -> 45000; ``"50%"`` -> 0.5 (of the plain network's backbone); ``"cpm"``
+    -> ``"cpm"`` (that method's natural size)."""
+    if isinstance(text, str) and text.strip() in methods.METHODS:
+        return text.strip()
     if isinstance(text, str) and text.strip().endswith("%"):
         try:
             fraction = float(text.strip()[:-1]) / 100
         except ValueError:
-            raise UsageError(f"not a budget: {text!r} (write e.g. 2M, 45K or 50%)") from None
+            raise UsageError(f"not a budget: {text!r} (write e.g. 2M, 45K, 50% or a method's name)") from None
         if not 0 < fraction <= 4:
             raise UsageError(f"a budget fraction must be in (0%, 400%], got {text!r}")
         return fraction

@@ -1,4 +1,4 @@
-"""The fashion, cifar, pruning and imagenet suites: how they expand, and every experiment end to end (smoke)."""
+"""The fashion, cifar, pruning, imagenet and pose suites: how they expand, and every experiment end to end (smoke)."""
 
 import json
 
@@ -6,6 +6,7 @@ import pytest
 
 from suite import archs, cli, methods, runner, spec, tasks
 from suite.data import fashion
+from suite.tasks.pckh import JOINTS
 
 FAST = ["--profile", "smoke", "--seeds", "1", "--no-progress", "--no-open", "--no-onnx"]
 
@@ -94,6 +95,8 @@ def test_missing_data_names_the_layouts_and_writes_nothing(tmp_path, capsys, mon
     assert "cifar100 needs --data-root" in capsys.readouterr().err
     assert cli.main(["--suite", "imagenet", "--out", str(out), "--data-root", str(tmp_path)]) == 2
     assert "imagenet not found under" in capsys.readouterr().err
+    assert cli.main(["--suite", "pose", "--out", str(out), "--data-root", str(tmp_path)]) == 2
+    assert "mpii not found under" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -109,6 +112,7 @@ JUDGED = {
         "t7.on-par",
         "quant.int8-matches",
     ],
+    "pose": ["t4.rpg-gt-cpm-2x", "t4.rpg-gt-cpm-4x", "t8b.4x-gap"],
 }
 
 
@@ -158,3 +162,14 @@ def test_every_experiment_runs_end_to_end(name, tmp_path):
             # ring holds more than a quarter of them (here half).
             assert r["ledger"]["dense"] < r["ledger"]["stored_bytes"] < before["ledger"]["stored_bytes"]
             assert r["metrics"]["top1_drop"] == pytest.approx(before["top1"] - r["metrics"]["top1"])
+    # Table 4 and 8b: RPG at CPM's size and no sharing above it; the gap and PCKh per joint.
+    backbone = {(r["config"]["arch"], r["config"]["method"]): r["ledger"]["backbone"] for r in records}
+    for n in (2, 4):
+        if (f"hourglass-{n}x", "rpg") in backbone:
+            rpg, cpm, noshare = (backbone[(f"hourglass-{n}x", m)] for m in ("rpg", "cpm", "noshare"))
+            assert rpg == cpm < noshare
+    for r in records:
+        if r["config"]["task"] == "mpii":
+            m = r["metrics"]
+            assert m["train_minus_test"] == pytest.approx(m["train_pckh"] - m["pckh"])
+            assert set(r["breakdown"]["pckh_per_joint"]) == set(JOINTS)

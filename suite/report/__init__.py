@@ -24,6 +24,8 @@ def frame(recs: list[dict]) -> pd.DataFrame:
         if r["status"] == "ok":
             row.update(metric=r["metric"], value=r["metrics"][r["metric"]], val=r["metrics"][f"val_{r['metric']}"])
             metrics = r["metrics"]
+            if "train_minus_test" in metrics:  # Table 8's generalisation gap
+                row.update(train_value=metrics[f"train_{r['metric']}"], train_minus_test=metrics["train_minus_test"])
             if "stages" in r:  # pruned or quantised: the model before, and the drop
                 ((stage, before),) = r["stages"].items()
                 row.update(value_before=metrics[f"{r['metric']}_before"], drop=metrics[f"{r['metric']}_drop"])

@@ -8,9 +8,10 @@ from suite.tasks.cifar import Cifar
 from suite.tasks.digits import Digits
 from suite.tasks.fashion import Fashion
 from suite.tasks.imagenet import Imagenet
+from suite.tasks.mpii import Mpii
 
 TASKS: dict[str, Task] = {
-    t.name: t for t in [Digits(), Fashion(), Cifar("cifar10", 10), Cifar("cifar100", 100), Imagenet()]
+    t.name: t for t in [Digits(), Fashion(), Cifar("cifar10", 10), Cifar("cifar100", 100), Imagenet(), Mpii()]
 }
 
 

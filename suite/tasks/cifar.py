@@ -39,8 +39,10 @@ class Cifar(Task):
         self.num_classes = classes
         self.description = f"CIFAR-{classes}: 45k train / 5k val (carved, stratified) / 10k test, 32x32 RGB"
 
-    def augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        return crop_flip(x, generator)
+    def augment(
+        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return crop_flip(x, generator), y
 
     def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
         if profile in self.generated_profiles:

@@ -1,7 +1,8 @@
 """Pose targets and their augmentation, vectorised on the batch's device.
 
 A batch's targets are packed in one tensor, (N, 17, 3): rows 0-15 are the joints as
-(x, y, visible) in input pixels, row 16 holds the head size in its first column. So pose
+(x, y, visible) in input pixels; row 16 holds the head size, and whether the image may be
+flipped (a photograph may; a stick figure, whose sides differ by colour, may not). So pose
 data lives in the same (inputs, targets) splits as classification data.
 """
 
@@ -15,11 +16,14 @@ import torch.nn.functional as F
 SIGMA = 1.0  # of the target Gaussians, in heat-map pixels (Newell et al.)
 
 
-def pack(joints: torch.Tensor, visible: torch.Tensor, head: torch.Tensor) -> torch.Tensor:
-    """(N, 16, 2), (N, 16), (N,) -> (N, 17, 3)."""
+def pack(
+    joints: torch.Tensor, visible: torch.Tensor, head: torch.Tensor, flippable: torch.Tensor | bool = True
+) -> torch.Tensor:
+    """(N, 16, 2), (N, 16), (N,) and ``flippable`` (one flag, or (N,)) -> (N, 17, 3)."""
     rows = torch.cat([joints, visible[..., None].to(joints.dtype)], dim=-1)
     extra = torch.zeros(len(joints), 1, 3, dtype=joints.dtype, device=joints.device)
     extra[:, 0, 0] = head
+    extra[:, 0, 1] = torch.as_tensor(flippable, dtype=joints.dtype)
     return torch.cat([rows, extra], dim=1)
 
 
@@ -49,12 +53,13 @@ def augment(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Random scale (1 ± ``scale``), rotation (± ``rotate`` degrees, about the centre) and
     horizontal flip of every image with its joints (Newell et al.'s augmentation). A
-    flipped image's left and right joints swap; a joint moved outside becomes invisible."""
+    flipped image's left and right joints swap; a joint moved outside becomes invisible.
+    An image whose target says it may not be flipped is only scaled and rotated."""
     n, _, h, w = x.shape
     s = 1 + scale * (2 * torch.rand(n, generator=generator) - 1)
     a = math.radians(rotate) * (2 * torch.rand(n, generator=generator) - 1)
     flip = torch.rand(n, generator=generator) < 0.5
-    s, a, flip = s.to(x.device), a.to(x.device), flip.to(x.device)
+    s, a, flip = s.to(x.device), a.to(x.device), flip.to(x.device) & (target[:, -1, 1] > 0.5)
     # Forward map in normalised coordinates: p' = s * R(a) * F * p, F mirrors x.
     cos, sin = torch.cos(a), torch.sin(a)
     mirror = torch.where(flip, -1.0, 1.0)
@@ -75,4 +80,4 @@ def augment(
     moved_px = torch.where(flip[:, None, None], moved_px[:, order], moved_px)
     visible = torch.where(flip[:, None], visible[:, order], visible)
     inside = ((moved_px >= 0) & (moved_px <= size - 1)).all(-1)
-    return out, pack(moved_px, visible & inside, head * s)
+    return out, pack(moved_px, visible & inside, head * s, target[:, -1, 1])

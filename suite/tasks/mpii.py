@@ -1,0 +1,141 @@
+"""mpii: single-person pose estimation, scored by PCKh@0.5 (Table 4, Table 8b).
+
+Targets are packed (N, 17, 3) tensors (suite.tasks.heatmaps): the 16 joints in input
+pixels with their visibility, and the head size. A network emits heat-maps at a quarter
+of the input's resolution from every stacked sub-network, (stacks, N, 16, H/4, W/4); the
+loss is the mean squared error of every sub-network's maps against Gaussians at the
+joints (intermediate supervision), and the prediction is the last sub-network's peaks.
+
+The paper's validation set is MPII's; here it is the test split, and ``val`` is carved
+from training for model selection (suite/data/mpii.py). So Table 8b's "training minus
+validation" is recorded as ``train_minus_test``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from suite.data import mpii, stickmen
+from suite.tasks import heatmaps
+from suite.tasks.base import Recipe, Splits, Task
+from suite.tasks.pckh import JOINTS, decode, head_size, pckh
+
+STRIDE = 4  # heat-maps are at a quarter of the input's resolution
+SYNTHETIC_SIZE = 64  # stick-figure images, in pixels
+
+# Newell et al.'s recipe as their reference code runs it (and bearpaw/pytorch-pose's
+# defaults): RMSprop, lr 2.5e-4, batch 6, 100 epochs with the lr divided by 10 at 60 and
+# 90, no weight decay, 256x256 crops, scale ±25%, rotation ±30°, flips.
+PAPER = Recipe(
+    epochs=100,
+    batch_size=6,
+    lr=2.5e-4,
+    momentum=0.0,
+    weight_decay=0.0,
+    optimizer="rmsprop",
+    schedule="step",
+    milestones=(60, 90),
+    eval_batch_size=32,
+)
+
+
+class Mpii(Task):
+    name = "mpii"
+    description = (
+        "MPII Human Pose, single persons: 16 joints, 256x256 crops by MPII's centre and scale, PCKh@0.5; "
+        "smoke and cpu profiles use generated stick figures (suite/data/stickmen.py), not MPII"
+    )
+    metric = "pckh"
+    metric_label = "PCKh@0.5 (%)"
+    arch = "hourglass-2x"
+    in_channels = 3
+    num_classes = len(JOINTS)  # one heat-map per joint
+    input_size = (3, mpii.CROP, mpii.CROP)
+    split_sizes = mpii.SPLIT_SIZES
+    records_gap = True
+    profiles = {
+        "full": PAPER,
+        # Synthetic figures on a 2-core CPU: 32-channel sub-networks, 64-pixel images.
+        "cpu": Recipe(
+            epochs=12,
+            batch_size=32,
+            lr=1e-3,
+            momentum=0.0,
+            weight_decay=0.0,
+            optimizer="rmsprop",
+            schedule="cosine",
+            eval_batch_size=128,
+            width_scale=1 / 8,
+        ),
+        "smoke": Recipe(
+            epochs=1,
+            batch_size=32,
+            lr=1e-3,
+            momentum=0.0,
+            weight_decay=0.0,
+            optimizer="rmsprop",
+            eval_batch_size=64,
+            width_scale=1 / 32,
+        ),
+    }
+    generated_profiles = frozenset({"smoke", "cpu"})
+    synthetic_sizes = {"smoke": {"train": 128, "val": 32, "test": 32}, "cpu": {"train": 4000, "val": 500, "test": 1000}}
+
+    def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
+        if profile in self.generated_profiles:
+            sizes = self.synthetic_sizes[profile]
+            tensors = {name: _figures(n, seed) for seed, (name, n) in enumerate(sizes.items())}
+            source = f"generated stick figures, {SYNTHETIC_SIZE}x{SYNTHETIC_SIZE} (not MPII)"
+            return Splits.place(tensors, device, source)
+        return mpii.splits(mpii.locate(data_root), device)
+
+    def augment(
+        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        return heatmaps.augment(x, y, generator, stickmen.flip_order())
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Summed over the stacked sub-networks: each one's mean squared error."""
+        maps = heatmaps.render(target, output.shape[-1], STRIDE)
+        return sum(F.mse_loss(stage, maps) for stage in output)
+
+    @torch.no_grad()
+    def predict(
+        self, model: nn.Module, splits: Splits, split: str, batch_size: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(predicted joints in input pixels, the packed targets), over the whole split."""
+        model.eval()
+        found, targets = [], []
+        for x, y in self.batches(splits, split, batch_size):
+            peaks = decode_last(model(x))
+            found.append((peaks + 0.5) * STRIDE - 0.5)
+            targets.append(y)
+        return torch.cat(found), torch.cat(targets)
+
+    def scores(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> dict:
+        predicted, target = self.predict(model, splits, split, batch_size)
+        joints, visible, head = heatmaps.unpack(target)
+        return pckh(predicted.cpu(), joints.cpu(), visible.cpu(), head.cpu())
+
+    def evaluate(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> float:
+        """Mean PCKh@0.5 in percent (MPII's "Mean": pelvis and thorax left out)."""
+        return self.scores(model, splits, split, batch_size)["mean"]
+
+    def breakdown(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> dict:
+        return {"pckh_per_joint": self.scores(model, splits, split, batch_size)["per_joint"]}
+
+
+def decode_last(output: torch.Tensor) -> torch.Tensor:
+    """The last sub-network's heat-map peaks, (N, 16, 2) in heat-map pixels."""
+    return decode(output[-1])
+
+
+def _figures(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    data = stickmen.generate(n, SYNTHETIC_SIZE, seed)
+    images = torch.from_numpy(data["images"]) - 0.5
+    head = head_size(torch.from_numpy(data["head_box"]))
+    # A stick figure's sides differ by colour, which a flip would not swap: never flipped.
+    target = heatmaps.pack(torch.from_numpy(data["joints"]), torch.from_numpy(data["visible"]), head, False)
+    return images, target
