@@ -173,3 +173,4 @@ def test_every_experiment_runs_end_to_end(name, tmp_path):
             m = r["metrics"]
             assert m["train_minus_test"] == pytest.approx(m["train_pckh"] - m["pckh"])
             assert set(r["breakdown"]["pckh_per_joint"]) == set(JOINTS)
+            assert "generalisation gap" in html

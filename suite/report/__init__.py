@@ -112,10 +112,13 @@ def _mean_std(values: pd.Series) -> str:
     return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
 
 
-def paper_values(claim_list: list[dict], suite: str, experiment: str) -> list[dict]:
-    """The paper's value claims measured by this experiment: (method, budget, value, id)."""
+def paper_values(claim_list: list[dict], suite: str, experiment: str, metric: str | None = None) -> list[dict]:
+    """The paper's value claims measured by this experiment: (method, budget, value, id);
+    with ``metric``, only those of that metric (Table 8b's gaps are not PCKh values)."""
     out = []
     for c in claim_list:
+        if metric is not None and c.get("metric", "top1") != metric:
+            continue
         if c["kind"] == "value" and f"{suite}/{experiment}" in c.get("experiments", []) and c.get("budget"):
             out.append(
                 {
@@ -164,7 +167,7 @@ def _leaderboards(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> list[
                     "commits": sorted({str(c)[:12] for c in g["git_commit"] if c}),
                     "paper": [
                         p
-                        for p in paper_values(claim_list, suite, experiment)
+                        for p in paper_values(claim_list, suite, experiment, g["metric"].iloc[0])
                         if p["method"] == method and p["arch"] in (None, arch) and p["budget"] == budget
                     ],
                 }
@@ -274,11 +277,36 @@ def _compressed(ok: pd.DataFrame) -> list[dict]:
     return out
 
 
+def _gaps(ok: pd.DataFrame) -> list[dict]:
+    """Per experiment that records it (Table 8): each entry's metric on the training split,
+    on test, and the gap (train minus test) with its 95% CI over seeds."""
+    out = []
+    if "train_minus_test" not in ok:
+        return out
+    for experiment, g in ok[ok["train_minus_test"].notna()].groupby("experiment", sort=True):
+        rows = []
+        for (entry, budget), e in g.groupby(["entry", "budget"], sort=True):
+            lo, hi = ci95(e["train_minus_test"].astype(float))
+            rows.append(
+                {
+                    "entry": entry,
+                    "budget": int(budget),
+                    "n": len(e),
+                    "train": float(e["train_value"].mean()),
+                    "test": float(e["value"].mean()),
+                    "gap": float(e["train_minus_test"].mean()),
+                    "ci": (lo, hi),
+                }
+            )
+        out.append({"experiment": experiment, "metric": g["metric"].iloc[0], "rows": rows})
+    return out
+
+
 def _plots(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> dict[str, dict]:
     out = {}
     for experiment, g in ok.groupby("experiment", sort=True):
         metric = g["metric"].iloc[0]
-        svg, fits = plots.metric_vs_params(g, metric, paper_values(claim_list, suite, experiment))
+        svg, fits = plots.metric_vs_params(g, metric, paper_values(claim_list, suite, experiment, metric))
         out[experiment] = {
             "metric_vs_params": Markup(svg),  # generated here from numbers; matplotlib escapes text
             "latency_vs_metric": Markup(plots.latency_vs_metric(g, metric)),
@@ -332,6 +360,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
         methods=_methods(ok) if len(ok) else [],
         solves=_solves(ok) if len(ok) else [],
         compressed=_compressed(ok) if len(ok) else [],
+        gaps=_gaps(ok) if len(ok) else [],
         boards=_leaderboards(ok, claim_list, suite) if len(ok) else [],
         plots=plots,
         verdicts=sorted(verdicts, key=lambda v: v.verdict == claims.NOT_RUN),
