@@ -137,9 +137,8 @@ def test_sigint_stops_cleanly_and_the_rerun_finishes_the_same(tmp_path):
 
 
 def test_corrupt_embedded_data_is_refused_by_its_checksum(tmp_path, monkeypatch, capsys):
+    import sklearn.datasets
     from sklearn.datasets import load_digits
-
-    from suite.data import digits
 
     def corrupt():
         data = load_digits()
@@ -147,7 +146,7 @@ def test_corrupt_embedded_data_is_refused_by_its_checksum(tmp_path, monkeypatch,
         data.data[3, 36] += 1.0
         return data
 
-    monkeypatch.setattr(digits, "load_digits", corrupt)
+    monkeypatch.setattr(sklearn.datasets, "load_digits", corrupt)  # suite.data.digits imports it when it reads
     out = tmp_path / "out"
     assert cli.main([*ARGS, "--out", str(out)]) == 2
     assert "known checksum" in capsys.readouterr().err
