@@ -33,6 +33,9 @@ CHECKPOINTS = "checkpoints"  # per-epoch training state of unfinished cells, und
 # What a quantised model's record says instead of numbers nobody measured.
 INT8_FLOPS = "not counted: torch's flop counter does not see int8 kernels"
 INT8_MEMORY = "not probed: the memory probe rebuilds float models only"
+# A smoke run checks that everything runs, not how fast: one short timing attempt each
+# (its report says its numbers are not comparable). Timing otherwise dominates a smoke cell.
+QUICK_TIMING = {"warmup": 1, "min_repeats": 5, "min_seconds": 0.0, "attempts": 1}
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ def run_cell(
         x, y = splits.head("test", n)
         xt, yt = splits.head("train", recipe.batch_size)
         quantised = "quantisation" in training
+        timing = QUICK_TIMING if cell.profile.endswith("smoke") else {}
         record.update(
             status="ok",
             metrics=metrics,
@@ -199,7 +203,7 @@ def run_cell(
             budget_met=abs(deviation) <= methods.solver.TOLERANCE,
             training={k: training[k] for k in ("best_epoch", "history")},
             latency={
-                form: {"batch1": measure.latency(m, x[:1]), "batchN": measure.latency(m, x[:n])}
+                form: {"batch1": measure.latency(m, x[:1], **timing), "batchN": measure.latency(m, x[:n], **timing)}
                 for form, m in (("deployed", deployed), ("training", model))
             },
             flops=measure.flops(deployed, x) if not quantised else {"forward_flops": None, "reason": INT8_FLOPS},

@@ -29,7 +29,9 @@ def test_smoke_run_records_every_cell_and_renders_the_report(smoke_run):
         assert 0 <= r["metrics"]["top1"] <= 100
         assert r["budget_met"] and abs(r["ledger"]["backbone"] / r["config"]["budget"] - 1) <= 0.005
         assert r["latency"]["deployed"]["batch1"]["median_ms"] > 0
-        assert r["latency"]["deployed"]["batch1"]["repeats"] >= 20
+        # A smoke run times once, briefly: it checks that timing runs, not how fast.
+        assert r["latency"]["deployed"]["batch1"]["repeats"] >= runner.QUICK_TIMING["min_repeats"]
+        assert r["latency"]["deployed"]["batch1"]["attempts"] == 1
         assert r["env"]["torch"] and r["data"]["fingerprint"]
         assert r["training"]["best_epoch"] >= 1
         assert r["flops"]["forward_flops"] > 0
