@@ -25,7 +25,8 @@ def test_fashion_runs_every_method_at_three_fractions_plus_the_ceiling():
     assert budgets == [round(0.05 * full), round(0.15 * full), round(0.5 * full), full]
     multiscale = {"mdeq", "rpg-ms2", "rpg-ms3", "rpg-ms4"}  # Table 1's methods run on MDEQ networks only
     compressing = {"imp", "rpg-imp", "rpg-int8", "knapsack", "rpg-l1-pruned"}  # the pruning suite's
-    assert {c.method for c in sharing} == set(methods.METHODS) - multiscale - compressing
+    pose = {"cpm", "noshare"}  # stacked hourglasses only
+    assert {c.method for c in sharing} == set(methods.METHODS) - multiscale - compressing - pose
     assert len(sharing) == 9 * 3 * 3 + 3
     assert [c for c in sharing if c.budget == full] == [c for c in sharing if c.method == "plain" and c.budget == full]
     table1 = [c for c in cells if c.experiment == "table1"]
