@@ -99,7 +99,7 @@ class Mpii(Task):
         model.eval()
         found, targets = [], []
         for x, y in self.batches(splits, split, batch_size):
-            peaks = decode_last(model(x))
+            peaks = decode(model(x)[-1])  # the last sub-network's maps are the prediction
             found.append((peaks + 0.5) * STRIDE - 0.5)
             targets.append(y)
         return torch.cat(found), torch.cat(targets)
@@ -115,11 +115,6 @@ class Mpii(Task):
 
     def breakdown(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> dict:
         return {"pckh_per_joint": self.scores(model, splits, split, batch_size)["per_joint"]}
-
-
-def decode_last(output: torch.Tensor) -> torch.Tensor:
-    """The last sub-network's heat-map peaks, (N, 16, 2) in heat-map pixels."""
-    return decode(output[-1])
 
 
 def _figures(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
