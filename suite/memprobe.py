@@ -78,15 +78,34 @@ def _measure(request: dict) -> dict:
     return {"rss_before_mb": before / 1024, "rss_peak_mb": peak / 1024, "peak_mb": (peak - before) / 1024}
 
 
+def _die_with_parent() -> None:
+    """Be killed when the parent process dies (Linux's PR_SET_PDEATHSIG): a killed
+    rpg-bench must not leave its probe server, or a probe, running."""
+    import ctypes
+    import signal
+
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    if os.getppid() == 1:  # the parent died before the call
+        os._exit(1)
+
+
 def serve() -> None:
     """Answer one JSON request per stdin line, each in a freshly forked child."""
+    import torch._dynamo  # noqa: F401  (an optimiser's first use imports it: 3 s in every child otherwise)
+
     import suite.methods  # noqa: F401  (imported once here, inherited by every child)
     import suite.runner  # noqa: F401
 
+    _die_with_parent()
     for line in sys.stdin:
         request = json.loads(line)
         pid = os.fork()
         if pid == 0:
+            _die_with_parent()
+            # One thread: a forked child's OpenMP team can spin forever in oneDNN's
+            # convolution backward (torch 2.14.1; seen on 1x1 convolutions, for minutes,
+            # at full CPU, outliving a killed run). Peak memory hardly depends on threads.
+            torch.set_num_threads(1)
             try:
                 result = _measure(request)
             except BaseException as e:  # the child must never return into the loop

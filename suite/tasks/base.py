@@ -23,7 +23,9 @@ class Recipe:
     lr: float
     momentum: float = 0.9
     weight_decay: float = 5e-4
-    schedule: str = "cosine"  # "cosine" (per step, to zero) or "step" (x gamma at milestones)
+    # "cosine" (per step, to zero), "step" (x gamma at milestones) or "poly" (per step,
+    # (1 - step / steps) ** 0.9: SharpNet's)
+    schedule: str = "cosine"
     optimizer: str = "sgd"  # "sgd" (with momentum), "adam" or "rmsprop"
     milestones: tuple[int, ...] = ()
     gamma: float = 0.1
@@ -72,8 +74,11 @@ class Splits:
 
     @classmethod
     def place(cls, tensors: dict[str, tuple[torch.Tensor, torch.Tensor]], device: torch.device, source: str) -> Splits:
-        """Splits from tensors as read: fingerprinted there, then moved to ``device``."""
-        on_device = {k: (x.to(device), y.to(device)) for k, (x, y) in tensors.items()}
+        """Splits from tensors as read: fingerprinted there, then moved to ``device``, each
+        contiguous. A view of numpy's (a generator's transposed array) can be channels-last,
+        which every conv inherits, and oneDNN's CPU weight gradient corrupts the heap for
+        some channels-last shapes (see crop_flip)."""
+        on_device = {k: (x.to(device).contiguous(), y.to(device).contiguous()) for k, (x, y) in tensors.items()}
         return cls(on_device, fingerprint(tensors), source)
 
     def subset(self, sizes: dict[str, int | None]) -> Splits:
@@ -135,6 +140,13 @@ class Task:
     # Tasks whose paper reports the generalisation gap (Table 8) record the metric on the
     # training split too, and the training metric minus the test metric.
     records_gap = False
+
+    # Metrics recorded beside ``metric`` (Table 5's normal RMSE beside depth RMSE).
+    extra_metrics: tuple[str, ...] = ()
+
+    def metrics(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> dict[str, float]:
+        """``metric`` and every one of ``extra_metrics`` on the split, from one pass."""
+        return {self.metric: self.evaluate(model, splits, split, batch_size)}
 
     def breakdown(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> dict | None:
         """The metric's parts, where it has some (PCKh per joint); recorded beside it."""
