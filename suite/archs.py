@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from baselines import hourglass, mdeq
+from baselines import hourglass, mdeq, sharpnet
 from baselines.plain import WIDTHS, ResNet, scaled
 from suite.errors import UsageError
 
@@ -28,6 +28,11 @@ class Arch:
                 f"{self.name} has no repeated block to unroll (the rpg-msK methods need an mdeq-* network)"
             )
         return ResNet(self.depth, widths, stem=self.stem, in_channels=in_channels, num_classes=num_classes)
+
+    def rpg_scope(self):
+        """The rings the paper's RPG uses on this network: one global ring (Table 5's
+        SharpNets override it with a ring per building block)."""
+        return "global"
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,29 @@ class HourglassArch(Arch):
         )
 
 
+@dataclass(frozen=True)
+class SharpArch(Arch):
+    """Stacked SharpNet-style sub-networks for depth and normals (Table 5): ``stacks`` of
+    them on one stem. Its one width is the first encoder stage's channels; every parameter
+    counts (no head outside the budget). ``repeats`` overrides the number of stacks
+    (Table 5's "no reuse" is one sub-network, applied once)."""
+
+    stacks: int = 2
+    head: str = ""
+    family: str = "sharpnet"
+    widths: tuple[int, ...] = (sharpnet.CHANNELS,)
+
+    def build(
+        self, widths: Sequence[int], in_channels: int, num_classes: int, repeats: int | None = None, shared=False
+    ) -> nn.Module:
+        (channels,) = widths
+        share = {False: "none", True: "all"}.get(shared, shared)
+        return sharpnet.StackedSharpNet(repeats or self.stacks, channels, in_channels, share)
+
+    def rpg_scope(self):
+        return sharpnet.block_rings()
+
+
 ARCHS = {
     a.name: a
     for a in [
@@ -91,6 +119,13 @@ ARCHS = {
             )
             for n in (1, 2, 4)
         ),
+        SharpArch(
+            "sharpnet",
+            0,
+            "sharpnet",
+            "SharpNet-style encoder and depth and normal decoders (Ramamonjisoa & Lepetit 2019), compact: "
+            "2 stacked sub-networks of 32, 64 and 128 channels",
+        ),
     ]
 }
 
@@ -115,7 +150,9 @@ class Net:
     def widths(self) -> tuple[int, ...]:
         return scaled(self.arch.widths, self.width)
 
-    def build(self, widths: Sequence[int] | None = None, repeats: int | None = None, shared: bool = False) -> nn.Module:
-        if shared:  # CPM-style sharing: only stacked hourglasses have sub-networks to share
-            return self.arch.build(widths or self.widths, self.in_channels, self.num_classes, shared=True)
+    def build(
+        self, widths: Sequence[int] | None = None, repeats: int | None = None, shared: bool | str = False
+    ) -> nn.Module:
+        if shared:  # sub-networks shared: stacked hourglasses (CPM) and SharpNets (Table 5)
+            return self.arch.build(widths or self.widths, self.in_channels, self.num_classes, repeats, shared=shared)
         return self.arch.build(widths or self.widths, self.in_channels, self.num_classes, repeats)

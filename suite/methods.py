@@ -162,22 +162,30 @@ class RPG(Method):
     name: str = "rpg"
     index: str = "even"
     sign: str = "random"
-    scope: str = "global"
-    description: str = "RPG: every conv generated from one global ring (even sampling, random signs)"
+    # "paper": the rings the paper uses on the network (one global ring; on Table 5's
+    # SharpNets one ring per building block, read by every sub-network's copy of it).
+    scope: str = "paper"
+    description: str = (
+        "RPG: every conv generated from one global ring (even sampling, random signs); on stacked SharpNets "
+        "one ring per building block, shared by the corresponding blocks of every sub-network (Table 5)"
+    )
     repeats: int | None = None  # on a multiscale-block network: K unrolled blocks (Table 1)
     knob = "ring size"
     counting = "the rings' elements, each counted once however many layers read it, plus BN and biases"
 
     def _network(self, net: Net) -> nn.Module:
         if self.repeats is None:
-            _family(self, net, "resnet", "hourglass")
+            _family(self, net, "resnet", "hourglass", "sharpnet")
         return net.build(repeats=self.repeats)
+
+    def _scope(self, net: Net):
+        return net.arch.rpg_scope() if self.scope == "paper" else self.scope
 
     def _split(self, net: Net) -> tuple[int, int, int]:
         """(weights the rings generate, backbone scalars they do not, number of rings)."""
         with torch.device("meta"):
             model = self._network(net)
-        layers = rpg.plan(model, self.scope)
+        layers = rpg.plan(model, self._scope(net))
         modules = dict(model.named_modules())
         generated = sum(modules[n].weight.numel() for names in layers.values() for n in names)
         return generated, backbone(model, net.arch.head) - generated, len(layers)
@@ -194,13 +202,16 @@ class RPG(Method):
 
     def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
         model = self._network(net)
-        return rpg.convert(model, setting["ring_size"], index=self.index, sign=self.sign, scope=self.scope, seed=seed)
+        return rpg.convert(
+            model, setting["ring_size"], index=self.index, sign=self.sign, scope=self._scope(net), seed=seed
+        )
 
 
 RANDOM = RPG(
     "random",
     index="uniform",
     sign="none",
+    scope="global",
     description=(
         "random weight sharing: every conv weight reads one element of a single global pool, "
         "drawn iid uniformly (no balance, no sign); the RPG generator with index 'uniform', sign 'none'"
@@ -506,6 +517,49 @@ class Cpm(Method):
         return net.build((setting["channels"],), shared=True)
 
 
+class Reuse(Method):
+    """Table 5's stacked SharpNet sub-networks at one sub-network's parameters, with no knob:
+    one sub-network applied once (``noreuse``), applied twice with everything shared
+    (``reuse``), or applied twice with its convolutions shared and a BatchNorm per
+    application (``reuse-bn``). RPG, matched to ``reuse-bn`` (``rpg@reuse-bn``), adds a
+    permutation and reflection per application. Runs at its natural size.
+
+    Counting rule: every trainable scalar; a shared tensor counts once."""
+
+    knob = "none (one sub-network's convolutions)"
+    counting = "every trainable scalar; a shared tensor counts once"
+
+    def __init__(self, name: str, applications: int | None, share: str, description: str) -> None:
+        self.name, self.applications, self.share, self.description = name, applications, share, description
+
+    def natural(self, net: Net) -> int:
+        _family(self, net, "sharpnet")
+        with torch.device("meta"):
+            return backbone(self.build(net, self.setting(net, 0), 0), net.arch.head)
+
+    def reach(self, net: Net) -> tuple[int, int]:
+        n = self.natural(net)
+        return n, n
+
+    def setting(self, net: Net, budget: int) -> dict:
+        return {"channels": net.widths[0], "share": self.share, "applications": self.applications}
+
+    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+        return net.build((setting["channels"],), repeats=setting["applications"], shared=setting["share"])
+
+
+REUSE = [
+    Reuse("noreuse", 1, "none", "one SharpNet sub-network, applied once (no reuse): Table 5's first row"),
+    Reuse("reuse", None, "all", "the SharpNet sub-network applied twice, BatchNorm included (plain reuse)"),
+    Reuse(
+        "reuse-bn",
+        None,
+        "conv",
+        "the SharpNet sub-network's convolutions applied twice, a new BatchNorm for the second application",
+    ),
+]
+
+
 SLIM = [
     Slim(
         "knapsack",
@@ -548,7 +602,21 @@ def _family(method: Method, net: Net, *families: str) -> None:
 
 METHODS: dict[str, Method] = {
     m.name: m
-    for m in [*VARIANTS, RANDOM, HASH, Lego(), Plain(), Mdeq(), *UNROLLED, *PRUNING, *SLIM, INT8, Noshare(), Cpm()]
+    for m in [
+        *VARIANTS,
+        RANDOM,
+        HASH,
+        Lego(),
+        Plain(),
+        Mdeq(),
+        *UNROLLED,
+        *PRUNING,
+        *SLIM,
+        INT8,
+        Noshare(),
+        Cpm(),
+        *REUSE,
+    ]
 }
 
 

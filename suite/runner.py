@@ -169,9 +169,10 @@ def run_cell(
             built.ledger["stored_bytes"] = stored_bytes(model)
         if hasattr(model, "solver_record"):
             model.solver_record()  # forget the validation solves: the record is about test
-        test = task.evaluate(model, splits, "test", recipe.eval_batch_size)
+        scores = task.metrics(model, splits, "test", recipe.eval_batch_size)
+        test = scores[task.metric]
         solver = model.solver_record() if hasattr(model, "solver_record") else None
-        metrics = {task.metric: test, f"val_{task.metric}": training["val"]}
+        metrics = {**scores, f"val_{task.metric}": training["val"]}
         if task.records_gap:  # Table 8: the metric on the training split (no augmentation) minus test's
             train = task.evaluate(model, splits, "train", recipe.eval_batch_size)
             metrics |= {f"train_{task.metric}": train, "train_minus_test": train - test}

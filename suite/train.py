@@ -23,6 +23,9 @@ def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch
     if recipe.schedule == "step":
         milestones = [m * steps_per_epoch for m in recipe.milestones]
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, recipe.gamma)
+    if recipe.schedule == "poly":
+        total = recipe.epochs * steps_per_epoch
+        return torch.optim.lr_scheduler.PolynomialLR(optimizer, total_iters=total, power=0.9)
     raise ValueError(f"unknown schedule {recipe.schedule!r}")
 
 

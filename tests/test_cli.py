@@ -186,7 +186,8 @@ def test_the_console_script_runs(tmp_path):
     result = subprocess.run([str(exe), "list"], capture_output=True, text=True, env={**os.environ}, timeout=300)
     assert result.returncode == 0 and "digits" in result.stdout
     result = subprocess.run([str(exe), "--suite", "nope"], capture_output=True, text=True, timeout=300)
-    expected = "rpg-bench: error: unknown suite 'nope'; known: cifar, digits, fashion, imagenet, pose, pruning"
+    known = "cifar, digits, fashion, imagenet, multitask, pose, pruning"
+    expected = f"rpg-bench: error: unknown suite 'nope'; known: {known}"
     assert result.returncode == 2 and result.stderr.strip() == expected
 
 

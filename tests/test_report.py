@@ -18,6 +18,46 @@ def test_overlapping_confidence_intervals_share_a_rank():
     assert [(r["method"], r["rank"], r["tied"]) for r in rows] == [("a", 1, True), ("b", 1, True), ("c", 3, False)]
 
 
+def test_a_lower_is_better_metric_ranks_the_smallest_first():
+    rows = [
+        {"method": m, "mean": pd.Series(v).mean(), "ci": report.ci95(pd.Series(v))}
+        for m, v in {"a": [30.0, 31.0, 30.5], "b": [20.0, 21.0, 20.5]}.items()
+    ]
+    report.tied_ranks(rows, higher_is_better=False)
+    assert [(r["method"], r["rank"]) for r in rows] == [("b", 1), ("a", 2)]
+
+
+def test_table_5s_normal_order_reads_the_normal_column_whatever_the_record_metric():
+    from suite import claims
+
+    order = {
+        "id": "t5",
+        "kind": "ordering",
+        "order": ["rpg", "reuse-bn", "reuse", "noreuse"],
+        "metric": "normal_rmse",
+        "direction": "lower",
+        "same_budget": False,
+        "experiments": ["multitask/table5"],
+    }
+    normal = {
+        "rpg": [39.0, 39.1, 39.2],
+        "reuse-bn": [40, 40.1, 40.2],
+        "reuse": [41, 41.1, 41.2],
+        "noreuse": [42, 42.1, 42.2],
+    }
+    rows = [
+        {"experiment": "table5", "task": "s3dis", "width": 1.0, "arch": "sharpnet", "method": m, "seed": i}
+        | {"budget": 9736 if m in ("rpg", "reuse-bn") else 9480, "normal_rmse": v, "value": 50.0 - v}
+        for m, vs in normal.items()
+        for i, v in enumerate(vs)
+    ]
+    run = {"suite": "multitask", "profile": "cpu"}
+    (verdict,) = claims.judge([order], pd.DataFrame(rows), run)
+    # Depth (value) runs the other way: only the normal column can reproduce the order.
+    assert verdict.verdict == claims.REPRODUCED, verdict
+    assert verdict.details[0]["budget"] is None  # compared across the two budgets
+
+
 def test_one_seed_is_never_separated():
     lo, hi = report.ci95(pd.Series([97.0]))
     assert lo == float("-inf") and hi == float("inf")

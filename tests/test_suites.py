@@ -1,4 +1,5 @@
-"""The fashion, cifar, pruning, imagenet and pose suites: how they expand, and every experiment end to end (smoke)."""
+"""The fashion, cifar, pruning, imagenet, pose and multitask suites: how they expand, and every
+experiment end to end (smoke)."""
 
 import json
 
@@ -25,8 +26,8 @@ def test_fashion_runs_every_method_at_three_fractions_plus_the_ceiling():
     assert budgets == [round(0.05 * full), round(0.15 * full), round(0.5 * full), full]
     multiscale = {"mdeq", "rpg-ms2", "rpg-ms3", "rpg-ms4"}  # Table 1's methods run on MDEQ networks only
     compressing = {"imp", "rpg-imp", "rpg-int8", "knapsack", "rpg-l1-pruned"}  # the pruning suite's
-    pose = {"cpm", "noshare"}  # stacked hourglasses only
-    assert {c.method for c in sharing} == set(methods.METHODS) - multiscale - compressing - pose
+    stacked = {"cpm", "noshare", "noreuse", "reuse", "reuse-bn"}  # stacked hourglasses or SharpNets only
+    assert {c.method for c in sharing} == set(methods.METHODS) - multiscale - compressing - stacked
     assert len(sharing) == 9 * 3 * 3 + 3
     assert [c for c in sharing if c.budget == full] == [c for c in sharing if c.method == "plain" and c.budget == full]
     table1 = [c for c in cells if c.experiment == "table1"]
@@ -98,6 +99,8 @@ def test_missing_data_names_the_layouts_and_writes_nothing(tmp_path, capsys, mon
     assert "imagenet not found under" in capsys.readouterr().err
     assert cli.main(["--suite", "pose", "--out", str(out), "--data-root", str(tmp_path)]) == 2
     assert "mpii not found under" in capsys.readouterr().err
+    assert cli.main(["--suite", "multitask", "--out", str(out), "--data-root", str(tmp_path)]) == 2
+    assert "no S3DIS under" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -114,6 +117,7 @@ JUDGED = {
         "quant.int8-matches",
     ],
     "pose": ["t4.rpg-gt-cpm-2x", "t4.rpg-gt-cpm-4x", "t8b.4x-gap"],
+    "multitask": ["t5.depth-order", "t5.normal-order"],
 }
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 from markupsafe import Markup
 from scipy import stats
 
-from suite import claims, methods, records
+from suite import claims, methods, records, tasks
 from suite.ledger import format_count, parse_count
 from suite.report import compare, plots
 
@@ -24,6 +24,8 @@ def frame(recs: list[dict]) -> pd.DataFrame:
         if r["status"] == "ok":
             row.update(metric=r["metric"], value=r["metrics"][r["metric"]], val=r["metrics"][f"val_{r['metric']}"])
             metrics = r["metrics"]
+            # Metrics recorded beside the record's own (Table 5's normal RMSE), by name.
+            row.update({m: metrics[m] for m in tasks.get(c["task"]).extra_metrics if m in metrics})
             if "train_minus_test" in metrics:  # Table 8's generalisation gap
                 row.update(train_value=metrics[f"train_{r['metric']}"], train_minus_test=metrics["train_minus_test"])
             if "stages" in r:  # pruned or quantised: the model before, and the drop
@@ -133,9 +135,15 @@ def paper_values(claim_list: list[dict], suite: str, experiment: str, metric: st
     return out
 
 
+def _extra(group: pd.DataFrame) -> list[str]:
+    """The metrics recorded beside the group's own (Table 5's normal RMSE)."""
+    return [m for m in tasks.get(group["task"].iloc[0]).extra_metrics if m in group and group[m].notna().all()]
+
+
 def _leaderboards(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> list[dict]:
     boards = []
     for (experiment, budget), group in ok.groupby(["experiment", "budget"], sort=True):
+        extra = _extra(group)
         rows = []
         for entry, g in group.groupby("entry"):
             arch, method = g["arch"].iloc[0], g["method"].iloc[0]
@@ -146,6 +154,7 @@ def _leaderboards(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> list[
                     "mean": g["value"].mean(),
                     "ci": ci95(g["value"]),
                     "value": _mean_std(g["value"]),
+                    "extra": [_mean_std(g[m]) for m in extra],
                     "backbone": int(g["backbone"].iloc[0]),
                     "deviation_pct": g["deviation_pct"].abs().max(),
                     "dense": int(g["dense"].iloc[0]),
@@ -172,13 +181,14 @@ def _leaderboards(ok: pd.DataFrame, claim_list: list[dict], suite: str) -> list[
                     ],
                 }
             )
-        tied_ranks(rows)
+        tied_ranks(rows, tasks.get(group["task"].iloc[0]).higher_is_better)
         boards.append(
             {
                 "experiment": experiment,
                 "budget": int(budget),
                 "budget_label": format_count(budget),
                 "metric": group["metric"].iloc[0],
+                "extra": extra,
                 "rows": rows,
             }
         )
@@ -189,16 +199,21 @@ def _overview(ok: pd.DataFrame) -> list[dict]:
     out = []
     for experiment, g in ok.groupby("experiment", sort=True):
         budgets = sorted(g["budget"].unique())
-        table = []
-        for method, m in g.groupby("entry"):
-            cells = [_mean_std(m[m["budget"] == b]["value"]) if (m["budget"] == b).any() else "" for b in budgets]
-            table.append({"method": method, "cells": cells})
+        tables = {}
+        for column in ["value", *_extra(g)]:
+            table = []
+            for method, m in g.groupby("entry"):
+                cells = [_mean_std(m[m["budget"] == b][column]) if (m["budget"] == b).any() else "" for b in budgets]
+                table.append({"method": method, "cells": cells})
+            tables[g["metric"].iloc[0] if column == "value" else column] = table
+        metric = g["metric"].iloc[0]
         out.append(
             {
                 "experiment": experiment,
                 "budgets": [format_count(b) for b in budgets],
-                "metric": g["metric"].iloc[0],
-                "rows": table,
+                "metric": metric,
+                "rows": tables.pop(metric),
+                "extra": tables,
             }
         )
     return out

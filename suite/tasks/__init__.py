@@ -9,9 +9,10 @@ from suite.tasks.digits import Digits
 from suite.tasks.fashion import Fashion
 from suite.tasks.imagenet import Imagenet
 from suite.tasks.mpii import Mpii
+from suite.tasks.s3dis import S3dis
 
 TASKS: dict[str, Task] = {
-    t.name: t for t in [Digits(), Fashion(), Cifar("cifar10", 10), Cifar("cifar100", 100), Imagenet(), Mpii()]
+    t.name: t for t in [Digits(), Fashion(), Cifar("cifar10", 10), Cifar("cifar100", 100), Imagenet(), Mpii(), S3dis()]
 }
 
 
