@@ -166,3 +166,20 @@ def test_missing_or_partial_data_names_the_layout(tmp_path):
         frame.unlink()
     with pytest.raises(UsageError, match="needs area 5"):
         s3dis.carve(s3dis.frames(s3dis.locate(str(tmp_path))))
+
+
+def test_sharpnets_polynomial_decay_reaches_zero_at_the_last_step():
+    from suite import train
+
+    recipe = TASK.profiles["full"]
+    assert recipe.schedule == "poly"
+    weight = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([weight], lr=recipe.lr)
+    steps = 5
+    scheduler = train._scheduler(optimizer, recipe, steps)
+    total = recipe.epochs * steps
+    for k in range(1, total + 1):
+        optimizer.step()
+        scheduler.step()
+        assert optimizer.param_groups[0]["lr"] == pytest.approx(recipe.lr * (1 - k / total) ** 0.9, abs=1e-12)
+    assert optimizer.param_groups[0]["lr"] == 0
