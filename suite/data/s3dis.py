@@ -20,6 +20,7 @@ rooms of the training areas, drawn by a fixed seed until it has 2,000 frames.
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -96,10 +97,10 @@ def carve(found: dict[str, list[str]]) -> dict[str, list[tuple[str, str]]]:
     training = [(a, f) for a in found if a not in TEST_AREAS for f in found[a]]
     if not test or not training:
         raise UsageError(f"S3DIS needs area 5 (test) and another area (training): found {sorted(found)}")
-    rooms = sorted({(a, room(f)) for a, f in training})
+    per_room = Counter((a, room(f)) for a, f in training)
+    rooms = sorted(per_room)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(rooms))
     held, count = set(), 0
-    per_room = {r: sum(1 for a, f in training if (a, room(f)) == r) for r in rooms}
     for i in order:
         if count >= min(VAL_FRAMES, len(training) // 10 or 1):
             break
