@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from suite.data import mpii
+from suite.data import mpii, stickmen
 from suite.errors import UsageError
 from suite.tasks import heatmaps
 
@@ -15,11 +15,14 @@ def release(tmp_path_factory):
 
 
 def test_every_annotated_person_is_read_with_its_head_size(release):
+    # not the test image, nor the first image's unannotated bystander (no joints, no objpos)
     images = mpii.read(release)
     assert len(images) == 10 and all(len(p) == 1 for p in images)
     person = images[0][0]
     assert person.image == "000000000.jpg" and person.joints.shape == (16, 2)
     assert person.head > 0 and person.scale > 0
+    # is_visible read from numbers and strings alike
+    assert (person.visible == stickmen.generate(10, 160, 0)["visible"][0]).all()
 
 
 def test_held_out_splits_take_whole_images(release):

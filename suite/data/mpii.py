@@ -109,7 +109,9 @@ def _person(image: str, rect) -> Person | None:
     if not {"annopoints", "objpos", "scale", "x1", "y1", "x2", "y2"} <= fields:
         return None
     points = _items(getattr(rect.annopoints, "point", None)) if hasattr(rect.annopoints, "point") else []
-    scale, x, y = _number(rect.scale), _number(rect.objpos.x), _number(rect.objpos.y)
+    # The release leaves objpos an empty array for some persons: no position, no crop.
+    objpos = rect.objpos
+    scale, x, y = _number(rect.scale), _number(getattr(objpos, "x", None)), _number(getattr(objpos, "y", None))
     if not points or scale is None or x is None or y is None:
         return None
     joints, visible = np.zeros((len(JOINTS), 2), np.float32), np.zeros(len(JOINTS), bool)
@@ -221,7 +223,7 @@ def write_generated(folder: Path, images: int = 8, size: int = 160, seed: int = 
     (folder / "images").mkdir(parents=True, exist_ok=True)
     point = [("id", object), ("x", object), ("y", object), ("is_visible", object)]
     rect = [(k, object) for k in ("x1", "y1", "x2", "y2", "annopoints", "scale", "objpos")]
-    annolist = np.empty(images, dtype=[("image", object), ("annorect", object)])
+    annolist = np.empty(images + 1, dtype=[("image", object), ("annorect", object)])
     for i in range(images):
         name = f"{i:09d}.jpg"
         pixels = (np.clip(data["images"][i].transpose(1, 2, 0), 0, 1) * 255).astype(np.uint8)
@@ -229,14 +231,24 @@ def write_generated(folder: Path, images: int = 8, size: int = 160, seed: int = 
         joints, visible = data["joints"][i], data["visible"][i]
         points = np.empty(len(JOINTS), dtype=point)
         for j in range(len(JOINTS)):
-            points[j] = (j, float(joints[j, 0]), float(joints[j, 1]), int(visible[j]))
+            # The release writes is_visible as a number or as a string, as here for odd joints.
+            flag = str(int(visible[j])) if j % 2 else int(visible[j])
+            points[j] = (j, float(joints[j, 0]), float(joints[j, 1]), flag)
         lo, hi = joints.min(0), joints.max(0)
-        person = np.empty(1, dtype=rect)
+        # The release's quirks: an unannotated bystander (empty annopoints, objpos and scale)
+        # beside the first person.
+        person = np.empty(2 if i == 0 else 1, dtype=rect)
+        if i == 0:
+            person[1] = (np.empty(0),) * len(rect)
         x1, y1, x2, y2 = (float(v) for v in data["head_box"][i])
         # MPII's scale: the person's height over 200 pixels; objpos: roughly its centre.
         objpos = {"x": float((lo[0] + hi[0]) / 2), "y": float((lo[1] + hi[1]) / 2)}
         person[0] = (x1, y1, x2, y2, {"point": points}, float(hi[1] - lo[1]) / 200, objpos)
         annolist[i] = ({"name": name}, person)
-    release = {"annolist": annolist, "img_train": np.ones(images, dtype=np.uint8)}
+    # A test image: its persons carry a position and a scale, no joints, and are never read.
+    hidden = np.empty(1, dtype=[("scale", object), ("objpos", object)])
+    hidden[0] = (1.0, {"x": 1.0, "y": 1.0})
+    annolist[images] = ({"name": "test.jpg"}, hidden)
+    release = {"annolist": annolist, "img_train": np.r_[np.ones(images, dtype=np.uint8), 0]}
     savemat(folder / ANNOTATIONS, {"RELEASE": release})
     return folder
