@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from suite.data import mpii, stickmen
 from suite.errors import UsageError
@@ -56,6 +57,20 @@ def test_crop_geometry_centres_the_person_and_flips_about_the_middle():
     assert np.isclose(np.linalg.norm((m @ point)[:2] - 128), np.linalg.norm((rotated @ point)[:2] - 128))
     flipped = mpii.crop_transform((100.0, 80.0), 1.0, 1.25, 0.0, True)
     assert np.allclose((flipped @ point)[0], mpii.CROP - 1 - (m @ point)[0])
+
+
+@pytest.mark.parametrize("angle, flip", [(0.0, False), (30.0, False), (-20.0, True)])
+def test_a_crop_puts_a_pixel_where_the_joint_transform_puts_its_joint(angle, flip):
+    # One bright pixel, zoomed 4x: bilinear spreads it into a tent whose centroid is where
+    # PIL put it, which must be where crop_transform maps the pixel's coordinates.
+    image = np.zeros((120, 120, 3), np.uint8)
+    image[57, 63] = 255  # row y = 57, column x = 63
+    forward = mpii.crop_transform((60.0, 55.0), 0.2, 0.32, angle, flip)  # 256 / (200 x 0.32) = 4x
+    crop = np.asarray(mpii.warp(Image.fromarray(image), forward), dtype=float)[..., 0]
+    rows, cols = np.indices(crop.shape)
+    found = [(cols * crop).sum() / crop.sum(), (rows * crop).sum() / crop.sum()]
+    expected = (forward @ [63, 57, 1])[:2]
+    assert np.allclose(found, expected, atol=0.1), (found, expected)
 
 
 def test_training_crops_are_jittered_and_repeat_with_their_seed(release):
