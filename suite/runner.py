@@ -169,14 +169,13 @@ def run_cell(
             built.ledger["stored_bytes"] = stored_bytes(model)
         if hasattr(model, "solver_record"):
             model.solver_record()  # forget the validation solves: the record is about test
-        scores = task.metrics(model, splits, "test", recipe.eval_batch_size)
+        scores, breakdown = task.metrics(model, splits, "test", recipe.eval_batch_size)
         test = scores[task.metric]
         solver = model.solver_record() if hasattr(model, "solver_record") else None
         metrics = {**scores, f"val_{task.metric}": training["val"]}
         if task.records_gap:  # Table 8: the metric on the training split (no augmentation) minus test's
             train = task.evaluate(model, splits, "train", recipe.eval_batch_size)
             metrics |= {f"train_{task.metric}": train, "train_minus_test": train - test}
-        breakdown = task.breakdown(model, splits, "test", recipe.eval_batch_size)
         stages = {  # the model before it was pruned or quantised (Table 6, Appendix A)
             name: {task.metric: task.evaluate(m, splits, "test", recipe.eval_batch_size), "ledger": ledger(m, head)}
             for name, m in training.pop("stages", {}).items()

@@ -144,13 +144,12 @@ class Task:
     # Metrics recorded beside ``metric`` (Table 5's normal RMSE beside depth RMSE).
     extra_metrics: tuple[str, ...] = ()
 
-    def metrics(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> dict[str, float]:
-        """``metric`` and every one of ``extra_metrics`` on the split, from one pass."""
-        return {self.metric: self.evaluate(model, splits, split, batch_size)}
-
-    def breakdown(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> dict | None:
-        """The metric's parts, where it has some (PCKh per joint); recorded beside it."""
-        return None
+    def metrics(
+        self, model: nn.Module, splits: Splits, split: str, batch_size: int
+    ) -> tuple[dict[str, float], dict | None]:
+        """``metric`` and every one of ``extra_metrics`` on the split, and the metric's parts
+        where it has some (PCKh per joint; else None), all from one pass."""
+        return {self.metric: self.evaluate(model, splits, split, batch_size)}, None
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(output, target)

@@ -115,8 +115,9 @@ class Mpii(Task):
         """Mean PCKh@0.5 in percent (MPII's "Mean": pelvis and thorax left out)."""
         return self.scores(model, splits, split, batch_size)["mean"]
 
-    def breakdown(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> dict:
-        return {"pckh_per_joint": self.scores(model, splits, split, batch_size)["per_joint"]}
+    def metrics(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> tuple[dict[str, float], dict]:
+        scores = self.scores(model, splits, split, batch_size)
+        return {self.metric: scores["mean"]}, {"pckh_per_joint": scores["per_joint"]}
 
 
 def _figures(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

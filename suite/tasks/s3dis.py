@@ -78,16 +78,16 @@ class S3dis(Task):
         return sum(geometry.loss(stage, target) for stage in output)
 
     @torch.no_grad()
-    def metrics(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> dict[str, float]:
+    def metrics(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> tuple[dict[str, float], None]:
         model.eval()
         total: dict[str, float] = {}
         for x, y in self.batches(splits, split, batch_size):
             for k, v in geometry.sums(model(x)[-1], y).items():  # the last sub-network predicts
                 total[k] = total.get(k, 0) + v
-        return geometry.finish(total)
+        return geometry.finish(total), None
 
     def evaluate(self, model: nn.Module, splits: Splits, split: str, batch_size: int) -> float:
-        return self.metrics(model, splits, split, batch_size)[self.metric]
+        return self.metrics(model, splits, split, batch_size)[0][self.metric]
 
 
 def _scenes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
