@@ -108,6 +108,7 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, device) -
     out = Path(args.out or Path(os.environ.get("RPG_BENCH_REPORTS") or "reports") / suite.name)
     _writable(out)
     cells = runner.expand(suite, profile, args.seeds, only)
+    every_key = [c.key() for c in cells]  # the whole run's, which a shard's merge checks against
     shard = shards.parse(args.shard) if args.shard else None
     if shard:
         cells = shards.select(cells, *shard)
@@ -131,7 +132,7 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, device) -
         "keys": [c.key() for c in cells],
         "jobs": args.jobs,
         "world_size": distributed.world(),
-        **({"shard": args.shard} if shard else {}),
+        **({"shard": f"{shard[0]}/{shard[1]}", "run_keys": every_key} if shard else {}),
     }
     results = runner.run(
         cells, out, device, args.data_root, progress=progress, meta=meta, onnx=not args.no_onnx, jobs=args.jobs
@@ -196,10 +197,15 @@ def merge_(argv: list[str]) -> int:
     )
     p.add_argument("shards", nargs="+", help="results folders written by rpg-bench --shard K/N")
     p.add_argument("--out", required=True, help="the merged results folder (created)")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="merge even when shards of the run are missing (their cells are listed as not recorded)",
+    )
     args = p.parse_args(argv)
     out = Path(args.out)
     _writable(out)
-    written = shards.merge(out, [Path(s) for s in args.shards], argv)
+    written = shards.merge(out, [Path(s) for s in args.shards], argv, partial=args.partial)
     path, _, _ = report.render(out)
     print(f"report: {path}  ({written} records merged from {len(args.shards)} folders)")
     return 0

@@ -53,7 +53,9 @@ def read_all(out: Path) -> list[dict]:
 def read_run(out: Path) -> tuple[dict, list[dict]]:
     """The last run's settings and the records of its cells only: a folder may also hold
     other profiles' or seeds' records, and mixing them would average incomparable numbers.
-    The settings say how many records were left out (``other_records``)."""
+    The settings say how many records were left out (``other_records``) and how many of
+    the run's cells have none (``unrecorded``: not run yet, interrupted, or in a shard
+    not merged)."""
     recs = read_all(out)
     path = out / RUN
     run = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -61,6 +63,7 @@ def read_run(out: Path) -> tuple[dict, list[dict]]:
         keys = set(run["keys"])
         run["other_records"] = sum(r["key"] not in keys for r in recs)
         recs = [r for r in recs if r["key"] in keys]
+        run["unrecorded"] = len(keys - {r["key"] for r in recs})
     return run, recs
 
 

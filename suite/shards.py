@@ -10,7 +10,12 @@ for compute within a suite, not a prediction of seconds.
 ``rpg-bench merge SHARD... --out OUT`` checks every shard before writing anything: the shards must come from the same
 suite and profile, and a cell recorded by two shards must have identical results there
 (a cell run twice on one CPU gives the same bits; on different hardware it does not, and
-which one is right is not for merge to guess).
+which one is right is not for merge to guess). Every shard records the keys of the whole
+run it is a part of, so merge also checks that the shards come from one command and that
+none of its N shards is missing: a merge of three of four shards would otherwise render a
+complete-looking report whose claims quietly lack a quarter of their cells. With
+``--partial`` it merges what is there, and the missing shards' cells are listed in the
+merged run without records (the report counts them as not recorded).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 
 from suite import methods, records, runner
@@ -56,7 +62,33 @@ def _comparable(record: dict) -> str:
     return json.dumps(kept, sort_keys=True, default=str)
 
 
-def merge(out: Path, shards: list[Path], argv: list[str]) -> int:
+def _partition(runs: list[dict], shards: list[Path], partial: bool) -> tuple[list[str] | None, list[str]]:
+    """The keys of the whole run the shards partition (None for shards that predate
+    ``run_keys``) and the missing shards, after checking that they come from one command
+    and that none is missing unless ``partial``."""
+    sharded = [(run, folder) for run, folder in zip(runs, shards, strict=True) if "shard" in run]
+    if not sharded:
+        return None, []
+    if len(sharded) < len(runs):
+        raise UsageError("conflicting shards: some folders hold --shard runs and some whole runs")
+    parts = {folder: parse(str(run["shard"])) for run, folder in sharded}
+    sizes = {n for _, n in parts.values()}
+    if len(sizes) > 1:
+        listed = ", ".join(map(str, sorted(sizes)))
+        raise UsageError(f"conflicting shards: they come from different partitions (N = {listed})")
+    every = {json.dumps(run.get("run_keys")) for run, _ in sharded}
+    if len(every) > 1:
+        raise UsageError("conflicting shards: they are shards of different commands (their runs list different cells)")
+    (n,) = sizes
+    missing = [f"{k}/{n}" for k in range(1, n + 1) if k not in {k for k, _ in parts.values()}]
+    if missing and not partial:
+        raise UsageError(f"missing shards: {', '.join(missing)} of this run; merge them all, or pass --partial")
+    if missing:
+        print(f"rpg-bench merge: missing shards: {', '.join(missing)}; their cells are not recorded", file=sys.stderr)
+    return sharded[0][0].get("run_keys"), missing
+
+
+def merge(out: Path, shards: list[Path], argv: list[str], partial: bool = False) -> int:
     """Merge the shards' records into OUT; returns how many records were written."""
     if not shards:
         raise UsageError("merge needs at least one shard folder")
@@ -82,15 +114,17 @@ def merge(out: Path, shards: list[Path], argv: list[str]) -> int:
         values = {r.get(field) for r in runs}
         if len(values) > 1:
             raise UsageError(f"conflicting shards: they ran different {field}s ({', '.join(map(str, sorted(values)))})")
-    keys = list(dict.fromkeys(k for r in runs for k in r.get("keys", [])))
+    every, missing = _partition(runs, shards, partial)
+    keys = every if every is not None else list(dict.fromkeys(k for r in runs for k in r.get("keys", [])))
     with records.lock(out):
         for _, record in found.values():
             records.write_json(out / records.RECORDS / f"{record['key']}.json", record)
-        meta = {k: v for k, v in runs[0].items() if k not in ("keys", "cells", "shard", "other_records")}
+        meta = {k: v for k, v in runs[0].items() if k not in ("keys", "cells", "shard", "run_keys", "other_records")}
         meta.update(
             keys=keys,
             cells=len(keys),
             merged_from=[str(s) for s in shards],
+            **({"missing_shards": missing} if missing else {}),
             command=shlex.join(["rpg-bench", "merge", *argv]),
         )
         records.write_json(out / records.RUN, meta)

@@ -203,6 +203,30 @@ def test_shards_partition_the_cells_and_merge_to_an_unsharded_run(tmp_path, caps
     )
     capsys.readouterr()
 
+    # A shard missing: refused, unless --partial, which lists its cells as not recorded.
+    assert cli.main(["merge", str(one), "--out", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "missing shards: 2/2" in err and err.count("\n") == 1
+    assert not (tmp_path / "nowhere").exists()
+    partial = tmp_path / "partial"
+    assert cli.main(["merge", "--partial", str(one), "--out", str(partial)]) == 0
+    assert "missing shards: 2/2" in capsys.readouterr().err
+    assert sorted(json.loads((partial / "run.json").read_text())["keys"]) == sorted(
+        json.loads((whole / "run.json").read_text())["keys"]
+    )
+    html = (partial / "index.html").read_text()
+    unrecorded = len(_records(two))
+    assert f"{unrecorded} not recorded" in html and "shards 2/2 were not merged" in html
+
+    # Shards of two different commands (another seed count lists other cells) do not merge.
+    other = tmp_path / "other-command"
+    shutil.copytree(two, other)
+    run = json.loads((other / "run.json").read_text())
+    run["run_keys"] = run["run_keys"][:-1]
+    (other / "run.json").write_text(json.dumps(run))
+    assert cli.main(["merge", str(one), str(other), "--out", str(tmp_path / "nowhere")]) == 2
+    assert "shards of different commands" in capsys.readouterr().err
+
     # A cell both shards recorded with different results: refused, nothing written.
     clash = tmp_path / "clash"
     shutil.copytree(one, clash)
