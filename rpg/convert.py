@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 import torch
@@ -121,11 +122,12 @@ def convert(
     seeds = torch.randint(2**62, (len(layers), 2), generator=torch.Generator().manual_seed(seed))
     for (name, names), (index_seed, sign_seed) in zip(layers.items(), seeds.tolist(), strict=True):
         weight = modules[names[0]].weight
-        # W starts at the Kaiming std of the ring's widest-fan-out layer, so every layer's
-        # scale is >= 1 and near it (the official code's choice for ResNets: 512 x 3 x 3).
-        # A unit-variance W would instead need scales ~ 1/sqrt(fan_out), which shrink the
-        # effective learning rate of the generated kernels by orders of magnitude.
-        stds = [kaiming_fan_out_std(modules[n].weight.shape) for n in names]
+        # W starts at the smallest of its layers' initial stds (for a ResNet, the Kaiming std
+        # of its widest-fan-out layer: the official code's choice, 512 x 3 x 3), so every
+        # layer's scale is >= 1 and near it. A unit-variance W would instead need scales ~
+        # 1/sqrt(fan_out), which shrink the effective learning rate of the generated kernels
+        # by orders of magnitude.
+        stds = [initial_std(modules[n].weight) for n in names]
         std = min(stds)
         ring = Ring(
             ring_sizes[name],
@@ -136,7 +138,7 @@ def convert(
             sign_seed=sign_seed,
             std=std,
             name=name,
-            # Each layer's fixed scale brings its kernels from W's std to its own Kaiming std.
+            # Each layer's fixed scale brings its kernels from W's std to the layer's own.
             scales=[s / std for s in stds],
         ).to(device=weight.device, dtype=weight.dtype)
         for slot, layer in enumerate(names):
@@ -145,6 +147,19 @@ def convert(
             parametrize.register_parametrization(module, "weight", generated, unsafe=True)
             module.parametrizations.weight.original.requires_grad_(False)
     return model
+
+
+def initial_std(weight: torch.Tensor) -> float:
+    """The std a generated kernel starts at: that of the weight it replaces, as the
+    architecture initialised it (Kaiming fan-out in torchvision's ResNets, PyTorch's default
+    in the hourglass and SharpNet networks), so RPG starts where its dense counterpart does.
+    Assuming Kaiming everywhere started the hourglass's kernels 2-3x wider than the
+    unshared network's and cost RPG half its PCKh. Kaiming fan-out where the weight holds
+    no values to measure (meta tensors, which only count) or no spread."""
+    if weight.is_meta or weight.numel() < 2:
+        return kaiming_fan_out_std(weight.shape)
+    std = float(weight.detach().double().std())
+    return std if math.isfinite(std) and std > 0 else kaiming_fan_out_std(weight.shape)
 
 
 def _generators(model: nn.Module) -> list[tuple[str, Generated]]:

@@ -216,7 +216,7 @@ class Ring(nn.Module):
         if size < 1:
             raise ValueError(f"a ring needs at least one element, got {size}")
         maps.check_strategy(index, sign)
-        # Each layer's fixed scale brings its kernel from this std to its own Kaiming std.
+        # Each layer's fixed scale brings its kernel from this std to its own initial std.
         self.std = float(std)
         self.weight = nn.Parameter(torch.randn(int(size)) * self.std)
         self.sizes = [int(s) for s in sizes]
@@ -386,6 +386,9 @@ class Ring(nn.Module):
             "index_seed": self.index_seed,
             "sign_seed": self.sign_seed,
             "sizes": list(self.sizes),
+            # The scales follow the initial weights the ring replaced (rpg.convert), which a
+            # model built afresh to load this checkpoint does not share.
+            "scales": list(self.scales),
         }
 
     def set_extra_state(self, state: dict) -> None:
@@ -398,6 +401,8 @@ class Ring(nn.Module):
         maps.check_strategy(state["index"], state["sign"])
         self.index, self.sign = state["index"], state["sign"]
         self.index_seed, self.sign_seed = int(state["index_seed"]), int(state["sign_seed"])
+        if "scales" in state:  # checkpoints from before the scales were stored keep this model's
+            self.scales = [float(s) for s in state["scales"]]
         self._build()
 
     def extra_repr(self) -> str:
@@ -441,9 +446,9 @@ def kaiming_fan_out_std(shape: Sequence[int]) -> float:
 class Generated(nn.Module):
     """A parametrization: the layer's weight is ``scale * sign * W[idx]`` from a ring.
 
-    ``scale`` is the ring's scale for this slot: in ``rpg.convert``, the layer's Kaiming
-    fan-out std over the ring's initial std (the paper's "adaptive scaling"), so every
-    generated kernel starts at its own layer's Kaiming std.
+    ``scale`` is the ring's scale for this slot: in ``rpg.convert``, the std the layer's
+    weight was initialised at over the ring's initial std (the paper's "adaptive
+    scaling"), so every generated kernel starts at the std of the weight it replaces.
 
     The first layer a ring generates owns it as a submodule, so W appears once in
     ``parameters()`` and in the state dict, and moves with ``.to()``; the other layers hold
@@ -461,8 +466,11 @@ class Generated(nn.Module):
         self.shape = tuple(shape)
         if math.prod(self.shape) != ring.sizes[slot]:
             raise ValueError(f"slot {slot} of ring {ring.name} generates {ring.sizes[slot]} weights, not {self.shape}")
+
+    @property
+    def scale(self) -> float:
         # Fixed, not learned: it stays in the forward pass, so it also scales the gradient.
-        self.scale = ring.scales[slot]
+        return self.ring.scales[self.slot]
 
     def forward(self, original: torch.Tensor) -> torch.Tensor:
         return self.ring.layer(self.slot).view(self.shape)

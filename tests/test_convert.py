@@ -82,6 +82,17 @@ def test_each_generated_kernel_starts_at_its_own_kaiming_fan_out_std():
             assert w.std().item() == pytest.approx(target, rel=0.15)
 
 
+def test_each_generated_kernel_starts_at_the_std_of_the_weight_it_replaces():
+    # PyTorch's default conv init (the hourglass's): std 1/sqrt(3 fan_in), far from Kaiming
+    # fan-out's sqrt(2 / fan_out) for these shapes.
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(64, 64, 3), nn.ReLU(), nn.Conv2d(64, 16, 1), nn.ReLU(), nn.Conv2d(16, 256, 1))
+    before = [m.weight.std().item() for m in model if isinstance(m, nn.Conv2d)]
+    rpg.convert(model, 20000, exclude=[])
+    after = [m.weight.std().item() for m in model if isinstance(m, nn.Conv2d)]
+    assert after == pytest.approx(before, rel=0.1)
+
+
 def test_the_same_filter_in_two_layers_is_nearly_orthogonal():
     """Appendix B: permutation + reflection decorrelates what two layers read from one ring."""
 
