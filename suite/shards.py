@@ -80,7 +80,8 @@ def _partition(runs: list[dict], shards: list[Path], partial: bool) -> tuple[lis
     if len(every) > 1:
         raise UsageError("conflicting shards: they are shards of different commands (their runs list different cells)")
     (n,) = sizes
-    missing = [f"{k}/{n}" for k in range(1, n + 1) if k not in {k for k, _ in parts.values()}]
+    present = {k for k, _ in parts.values()}
+    missing = [f"{k}/{n}" for k in range(1, n + 1) if k not in present]
     if missing and not partial:
         raise UsageError(f"missing shards: {', '.join(missing)} of this run; merge them all, or pass --partial")
     if missing:
