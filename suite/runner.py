@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import math
 import time
 import traceback
 from dataclasses import asdict, dataclass
@@ -24,6 +23,7 @@ from tqdm import tqdm
 import rpg
 from suite import archs, distributed, env, measure, methods, records, tasks
 from suite.archs import Net
+from suite.budgets import Budgets
 from suite.errors import UsageError
 from suite.ledger import ledger, stored_bytes
 from suite.spec import Suite
@@ -76,39 +76,15 @@ class Cell:
 def expand(suite: Suite, profile: str, seeds: int | None = None, only: list[str] | None = None) -> list[Cell]:
     cells = []
     for e in suite.experiments:
-        task = tasks.get(e.task)
         task_profile = e.profile(profile)
-        entries = e.runs()
-        runs = [(a, m, budget) for budget in e.budgets for a, m, own in entries if own is None]
-        runs += [(a, m, own) for a, m, own in entries if own is not None]
-        if e.ceiling:
-            runs += [(arch, "plain", 1.0) for arch in dict.fromkeys(a for a, _, _ in e.runs())]
-        scale = task.profiles[task_profile].width_scale
-
-        def net(arch: str, width: float, task: tasks.Task = task) -> Net:
-            return Net(archs.get(arch), width, task.in_channels, task.num_classes)
-
-        if scale != 1:
-            # Counts shrink with the experiment's own network, one factor for all its
-            # architectures, so rows the paper matches stay matched. BN does not shrink as
-            # fast as the convs: a count below what some method of the experiment reaches
-            # on the shrunken networks is raised to just above it.
-            ratio = methods.plain_backbone(net(e.arch, e.width * scale)) / methods.plain_backbone(net(e.arch, e.width))
-            floor = math.ceil(1.1 * max(methods.get(m).reach(net(a, e.width * scale))[0] for a, m, _ in runs))
-        for arch, method, budget in runs:
+        budgets = Budgets(e, task_profile)
+        for arch, method, budget in budgets.runs():
             if only and method not in only:
                 continue
-            reference = net(arch, e.width * scale)
-            if isinstance(budget, str):  # a method's natural size on this network
-                count = methods.get(budget).natural(reference)
-            elif isinstance(budget, float):
-                count = round(budget * methods.plain_backbone(reference))
-            elif scale != 1:
-                count = max(round(budget * ratio), floor)
-            else:
-                count = budget
+            count = budgets.count(arch, budget)
+            width = budgets.net(arch).width
             for seed in range(seeds or e.seeds):
-                cells.append(Cell(suite.name, e.name, e.task, arch, reference.width, method, count, seed, task_profile))
+                cells.append(Cell(suite.name, e.name, e.task, arch, width, method, count, seed, task_profile))
     return list(dict.fromkeys(cells))
 
 
