@@ -119,6 +119,8 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, device) -
     progress = not args.no_progress
     meta = {
         "suite": suite.name,
+        # A suite given as a file: the report resolves the claims' budgets with it.
+        **({"suite_file": str(Path(suite.path).resolve())} if args.suite not in spec.builtin() else {}),
         "description": suite.description,
         "profile": profile,
         "device": str(device),

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+import rpg
 from suite.errors import UsageError
 
 
@@ -90,3 +91,31 @@ def format_count(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.3g}{suffix}"
     return f"{n:.0f}"
+
+
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+
+
+def storage(model: nn.Module) -> dict[str, int]:
+    """What a checkpoint of ``model`` holds, in bytes of tensor data by kind: the rings' W
+    (a pruned ring's mask too), normalisation layers (parameters and running statistics),
+    every other tensor of a layer that runs as stored (biases, the head, a layer left
+    dense), and anything else: a generated weight's stored copy or an index map, which an
+    RPG checkpoint should never hold (Section 3). ``generated_bytes``: what the weights the
+    rings generate would take stored densely."""
+    out = {"ring_bytes": 0, "norm_bytes": 0, "dense_bytes": 0, "other_bytes": 0}
+    rings = {id(r) for r in rpg.rings(model).values()}
+    for module in model.modules():
+        persistent = {k: b for k, b in module._buffers.items() if k not in module._non_persistent_buffers_set}
+        tensors = [t for t in (*module._parameters.values(), *persistent.values()) if t is not None]
+        size = sum(t.numel() * t.element_size() for t in tensors)
+        if id(module) in rings:
+            out["ring_bytes"] += size
+        elif isinstance(module, _NORMS):
+            out["norm_bytes"] += size
+        elif isinstance(module, parametrize.ParametrizationList):
+            out["other_bytes"] += size  # the stored original of a generated weight
+        else:
+            out["dense_bytes"] += size
+    out["generated_bytes"] = sum(r.total * r.parameter().element_size() for r in rpg.rings(model).values())
+    return out

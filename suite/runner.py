@@ -21,11 +21,11 @@ import torch
 from tqdm import tqdm
 
 import rpg
-from suite import archs, distributed, env, measure, methods, records, tasks
+from suite import archs, distributed, env, keys, measure, methods, records, tasks
 from suite.archs import Net
 from suite.budgets import Budgets
 from suite.errors import UsageError
-from suite.ledger import ledger, stored_bytes
+from suite.ledger import ledger, storage, stored_bytes
 from suite.spec import Suite
 
 RECORD_VERSION = 2  # 2: recipes name their optimizer; experiments may name a recipe family
@@ -150,8 +150,12 @@ def run_cell(
         solver = model.solver_record() if hasattr(model, "solver_record") else None
         metrics = {**scores, f"val_{task.metric}": training["val"]}
         if task.records_gap:  # Table 8: the metric on the training split (no augmentation) minus test's
-            train = task.evaluate(model, splits, "train", recipe.eval_batch_size)
+            split = "train_eval" if "train_eval" in splits.streams else "train"  # a stream crops train's at random
+            train = task.evaluate(model, splits, split, recipe.eval_batch_size)
             metrics |= {f"train_{task.metric}": train, "train_minus_test": train - test}
+        other = keys.with_other_seeds(model)
+        if other is not None:  # Section 5.6: the same ring and BN, other index and sign seeds
+            metrics[f"wrong_seeds_{task.metric}"] = task.evaluate(other, splits, "test", recipe.eval_batch_size)
         stages = {  # the model before it was pruned or quantised (Table 6, Appendix A)
             name: {task.metric: task.evaluate(m, splits, "test", recipe.eval_batch_size), "ledger": ledger(m, head)}
             for name, m in training.pop("stages", {}).items()
@@ -174,6 +178,7 @@ def run_cell(
             metrics=metrics,
             metric=task.metric,
             ledger=built.ledger,
+            storage=storage(model),
             setting=built.setting,
             deviation=deviation,
             budget_met=abs(deviation) <= methods.solver.TOLERANCE,

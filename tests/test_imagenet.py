@@ -21,7 +21,7 @@ def folder(tmp_path_factory):
 
 def test_the_splits_carve_val_from_train_and_test_on_the_official_val(folder):
     streams, digest = imagenet.streams(folder, workers=0)
-    assert {k: len(s) for k, s in streams.items()} == {"train": 32, "val": 8, "test": 12}
+    assert {k: len(s) for k, s in streams.items()} == {"train": 32, "val": 8, "test": 12, "train_eval": 32}
     assert torch.bincount(torch.from_numpy(streams["val"].targets)).tolist() == [2] * 4  # stratified
     assert imagenet.streams(folder, workers=0)[1] == digest  # the same files, the same fingerprint
     x, y = streams["test"].head(5, torch.device("cpu"))
@@ -31,6 +31,10 @@ def test_the_splits_carve_val_from_train_and_test_on_the_official_val(folder):
     assert torch.equal(Seeded(val, 0)[0][0], Seeded(val, 7)[0][0])
     assert torch.equal(Seeded(train, 7)[0][0], Seeded(train, 7)[0][0])
     assert not torch.equal(Seeded(train, 0)[0][0], Seeded(train, 7)[0][0])
+    # Table 8's training accuracy reads the training images cropped as test's: no augmentation.
+    unaugmented = streams["train_eval"]
+    assert unaugmented.targets.tolist() == streams["train"].targets.tolist()
+    assert torch.equal(Seeded(unaugmented.dataset, 0)[0][0], Seeded(unaugmented.dataset, 7)[0][0])
 
 
 def test_the_fingerprint_follows_the_file_list(folder, tmp_path):

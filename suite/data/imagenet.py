@@ -92,6 +92,8 @@ def streams(folder: Path, workers: int, crop: int = CROP) -> tuple[dict[str, Str
         "train": whole.subset(tr),
         "val": Stream(evaluate, targets, workers).subset(va),
         "test": Stream(test, np.asarray(test.targets), workers),
+        # The training images cropped as test's, for Table 8's training accuracy.
+        "train_eval": Stream(evaluate, targets, workers).subset(tr),
     }
     h = hashlib.sha256()
     for name, ds in (("train", train), ("test", test)):
@@ -101,18 +103,23 @@ def streams(folder: Path, workers: int, crop: int = CROP) -> tuple[dict[str, Str
     return out, h.hexdigest()[:16]
 
 
+def templates(classes: int = 10, size: int = 64, seed: int = 0) -> np.ndarray:
+    """The generated classes' fixed pictures: write_generated's first draw, to which it adds noise."""
+    return np.random.default_rng(seed).uniform(0, 255, size=(classes, size, size, 3))
+
+
 def write_generated(
     folder: Path, classes: int = 10, train: int = 40, val: int = 10, size: int = 64, seed: int = 0
 ) -> Path:
     """Generated stand-in images in the ImageFolder layout: one fixed random template per
     class plus noise, as JPEG. For tests and the smoke profile; it is not ImageNet."""
     rng = np.random.default_rng(seed)
-    templates = rng.uniform(0, 255, size=(classes, size, size, 3))
+    pictures = rng.uniform(0, 255, size=(classes, size, size, 3))  # = templates(classes, size, seed)
     for split, n in (("train", train), ("val", val)):
         for c in range(classes):
             target = folder / "imagenet" / split / f"n{c:08d}"
             target.mkdir(parents=True, exist_ok=True)
             for i in range(n):
-                image = np.clip(templates[c] * 0.5 + rng.normal(0, 40, size=templates[c].shape) + 64, 0, 255)
+                image = np.clip(pictures[c] * 0.5 + rng.normal(0, 40, size=pictures[c].shape) + 64, 0, 255)
                 Image.fromarray(image.astype(np.uint8)).save(target / f"{split}_{c}_{i}.JPEG", quality=90)
     return folder

@@ -211,6 +211,8 @@ def splits(folder: Path, device: torch.device, workers: int | None = None):
     for name, persons in carved.items():
         no_classes = np.empty((len(persons), 0))  # two-dimensional: subsets are not stratified
         streams[name] = Stream(Persons(folder, persons, jitter=name == "train"), no_classes, workers)
+    # The training persons as test's are cropped, for Table 8's training metric (no jitter).
+    streams["train_eval"] = Stream(Persons(folder, carved["train"], jitter=False), streams["train"].targets, workers)
     h = hashlib.sha256()
     for name in ("train", "val", "test"):
         for p in carved[name]:

@@ -36,6 +36,7 @@ class Cifar(Task):
 
     def __init__(self, name: str, classes: int) -> None:
         self.name = name
+        self.dataset = f"CIFAR-{classes}"
         self.num_classes = classes
         self.description = f"CIFAR-{classes}: 45k train / 5k val (carved, stratified) / 10k test, 32x32 RGB"
 

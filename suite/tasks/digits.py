@@ -10,6 +10,7 @@ from suite.tasks.base import Recipe, Splits, Task
 
 class Digits(Task):
     name = "digits"
+    dataset = "scikit-learn's 8x8 digits"
     description = "scikit-learn's bundled 8x8 digits (1,797 images, 10 classes), fixed split"
     arch = "resnet18-cifar"
     width = 0.25

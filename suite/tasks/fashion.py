@@ -14,6 +14,7 @@ from suite.tasks.base import MDEQ_RECIPE, Recipe, Splits, Task
 
 class Fashion(Task):
     name = "fashion"
+    dataset = "Fashion-MNIST"
     description = "Fashion-MNIST: 55k train / 5k val (carved, stratified) / 10k test, 28x28 grey, 10 classes"
     arch = "resnet10-cifar"
     width = 0.125

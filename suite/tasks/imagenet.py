@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from suite.data import imagenet
+from suite.data import imagenet, objectnet
 from suite.data.stream import default_workers
 from suite.tasks.base import Recipe, Splits, Task
 
@@ -21,6 +21,7 @@ PAPER = Recipe(epochs=225, batch_size=256, lr=0.3, weight_decay=3e-5, schedule="
 
 class Imagenet(Task):
     name = "imagenet"
+    dataset = "ImageNet"
     description = (
         "ImageNet (ILSVRC-2012): 1.27M train / 10k val (carved, stratified) / 50k test (the official val), "
         "224x224 crops, 1000 classes; streamed from disk"
@@ -42,17 +43,34 @@ class Imagenet(Task):
     # images, so that a CPU trains its 14 cells in minutes (plan estimates the real data).
     crops = {"full": imagenet.CROP, "smoke": 64}
 
+    # Table 8(c): where ObjectNet is under the data root, every cell's accuracy on it.
+    extra_metrics = ("objectnet_top1",)
+
     def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
         if profile in self.generated_profiles:
             # Streamed, so the files must outlive this call: the folder goes with the splits.
             folder = tempfile.TemporaryDirectory(prefix="rpg-bench-imagenet-")
             imagenet.write_generated(Path(folder.name))
+            objectnet.write_generated(Path(folder.name))
             streams, digest = imagenet.streams(Path(folder.name) / "imagenet", 0, self.crops[profile])
+            streams["objectnet"] = objectnet.stream(Path(folder.name) / objectnet.FOLDER, self.crops[profile], 0)
             for s in streams.values():
                 s.owner = folder
-            source = "generated stand-in images in ImageNet's ImageFolder layout (not ImageNet)"
+            source = "generated stand-in images in ImageNet's and ObjectNet's layouts (not ImageNet, not ObjectNet)"
         else:
             root = imagenet.locate(data_root)
             streams, digest = imagenet.streams(root, default_workers(), self.crops[profile])
             source = f"imagenet from {root} (ImageFolder; fingerprint of the file list)"
+            found = objectnet.locate(data_root)
+            if found is not None:
+                streams["objectnet"] = objectnet.stream(found, self.crops[profile], default_workers())
+                source += f"; ObjectNet from {found} ({len(streams['objectnet'])} images of its ImageNet classes)"
+            else:
+                source += f"; no ObjectNet under the data root (Table 8c not measured: {objectnet.LAYOUT})"
         return Splits({}, digest, source, streams=streams, device=device)
+
+    def metrics(self, model, splits: Splits, split: str, batch_size: int) -> tuple[dict[str, float], None]:
+        scores, _ = super().metrics(model, splits, split, batch_size)
+        if split == "test" and "objectnet" in splits.streams:
+            scores["objectnet_top1"] = objectnet.top1(model, splits.streams["objectnet"], batch_size, splits.device)
+        return scores, None

@@ -53,6 +53,7 @@ SYNTHETIC = replace(
 
 class Mpii(Task):
     name = "mpii"
+    dataset = "MPII Human Pose"
     description = (
         "MPII Human Pose, single persons: 16 joints, 256x256 crops by MPII's centre and scale, PCKh@0.5; "
         "smoke and cpu profiles use generated stick figures (suite/data/stickmen.py), not MPII"
@@ -64,7 +65,6 @@ class Mpii(Task):
     num_classes = len(JOINTS)  # one heat-map per joint
     input_size = (3, mpii.CROP, mpii.CROP)
     split_sizes = mpii.SPLIT_SIZES
-    records_gap = True
     profiles = {
         "full": PAPER,
         # Synthetic figures on a 2-core CPU: 16-channel sub-networks, 64-pixel images (at 32

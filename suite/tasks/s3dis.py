@@ -44,6 +44,8 @@ SYNTHETIC = replace(PAPER, epochs=10, batch_size=32, lr=2e-2, width_scale=1 / 4)
 
 class S3dis(Task):
     name = "s3dis"
+    dataset = "S3DIS (Stanford 2D-3D-S)"
+    records_gap = False  # the paper reports no gap for Table 5
     description = (
         "Stanford 2D-3D-S (S3DIS) frames, fold 1: depth and surface normals from RGB, 256x256; smoke and cpu "
         "profiles use generated indoor scenes (suite/data/scenes.py), not S3DIS"
