@@ -19,7 +19,6 @@ plain calls interleaved in the same way.
 from __future__ import annotations
 
 import os
-import random
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -28,7 +27,7 @@ import torch
 from torch import nn
 
 import rpg
-from suite import archs, measure
+from suite import archs, measure, stats
 from suite.args import Parser, resolve_device
 from suite.errors import UsageError
 from suite.ledger import format_count, parse_count
@@ -96,21 +95,6 @@ def _p90(xs: Sequence[float]) -> float:
     return s[min(len(s) - 1, int(0.9 * len(s)))]
 
 
-def _ratio(
-    rpg_times: Sequence[float], plain_times: Sequence[float], resamples: int = 2000
-) -> tuple[float, float, float]:
-    """Ratio of medians and its 90% paired-bootstrap interval."""
-    point = statistics.median(rpg_times) / statistics.median(plain_times)
-    rng = random.Random(0)
-    n = len(rpg_times)
-    boot = []
-    for _ in range(resamples):
-        pick = [rng.randrange(n) for _ in range(n)]
-        boot.append(statistics.median(rpg_times[i] for i in pick) / statistics.median(plain_times[i] for i in pick))
-    boot.sort()
-    return point, boot[int(0.05 * resamples)], boot[int(0.95 * resamples) - 1]
-
-
 def _train_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor) -> None:
     loss = nn.functional.cross_entropy(model(x), y)
     optimizer.zero_grad(set_to_none=True)
@@ -138,7 +122,8 @@ _COLUMNS = (
 
 
 def _row(label: str, plain: Sequence[float], rpg_: Sequence[float], target: float) -> tuple[str, float]:
-    ratio, lo, hi = _ratio(rpg_, plain)
+    interval = stats.median_ratio(rpg_, plain)
+    ratio, lo, hi = interval.estimate, interval.low, interval.high
     line = (
         f"{label:<22}{_ms(statistics.median(plain)):>10}{_ms(_p90(plain)):>9}"
         f"{_ms(statistics.median(rpg_)):>10}{_ms(_p90(rpg_)):>9}{ratio:>11.3f}  {f'{lo:.3f}-{hi:.3f}':<13}"

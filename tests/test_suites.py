@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from suite import archs, cli, methods, runner, spec, tasks
+from suite import archs, claims, cli, methods, runner, spec, tasks
 from suite.data import fashion
 from suite.tasks.pckh import JOINTS
 
@@ -105,10 +105,18 @@ def test_missing_data_names_the_layouts_and_writes_nothing(tmp_path, capsys, mon
     assert not out.exists()
 
 
-# Claims each suite's smoke run must judge from its own cells.
+# Claims each suite's smoke run must judge from its own cells. With one seed no comparison
+# can be settled (inconclusive, with no spread to plan seeds from); the paper's own values
+# are not judged off paper scale; a checkpoint holds nothing generated at any scale.
 JUDGED = {
-    "fashion": ["t2.order", "fig5.order", "t1.latency-ratio", "t1.c10.order"],
-    "cifar": ["t2.order", "fig5.order", "t1.latency-ratio", "t1.c100.order"],
+    "fashion": [
+        "t2.rpg-gt-baselines",
+        "fig5.both-best",
+        "t1.latency-ratio",
+        "t1.c10.each-gt-mdeq",
+        "t8a.gap-same-budget",
+    ],
+    "cifar": ["t2.rpg-gt-baselines", "fig5.both-best", "t1.latency-ratio", "t1.c100.each-gt-mdeq", "fig4.rpg-gt-plain"],
     "pruning": ["t6.order", "t6.drop-similar", "t7.on-par", "quant.int8-matches"],
     "imagenet": [
         "t3.in.r34-gt-r18-2m",
@@ -116,10 +124,13 @@ JUDGED = {
         "t3.in.r18-half-matches",
         "t7.on-par",
         "quant.int8-matches",
+        "t8a.r18-gap",
+        "t8c.same-budget",
     ],
-    "pose": ["t4.rpg-gt-cpm-2x", "t4.rpg-gt-cpm-4x", "t8b.4x-gap"],
-    "multitask": ["t5.depth-order", "t5.normal-order"],
+    "pose": ["t4.rpg-gt-cpm-2x", "t4.rpg-gt-cpm-4x", "t8b.4x-gap", "t4.cpm-more-subnets", "t4.noshare-ceiling-4x"],
+    "multitask": ["t5.depth-order", "t5.normal-order", "t5.depth-rpg-gt-noreuse"],
 }
+STORED = {"fashion", "cifar", "imagenet"}  # suites whose RPG cells judge the storage claim
 
 
 @pytest.mark.parametrize("name", list(JUDGED))
@@ -134,7 +145,15 @@ def test_every_experiment_runs_end_to_end(name, tmp_path):
     assert all("generated" in r["data"]["source"] for r in records)
     judged = {c["id"]: c for c in json.loads((out / "claims.json").read_text())["claims"]}
     for claim in JUDGED[name]:
-        assert judged[claim]["details"], claim
+        v = judged[claim]
+        assert v["verdict"] == "inconclusive" and v["seeds_needed"] is None, (claim, v)
+        assert v["scale"] == "stand-in" and v["judged_on"], claim
+    values = [
+        c for c in claims.load() if c["kind"] == "value" and any(e.startswith(f"{name}/") for e in c["experiments"])
+    ]
+    assert all(judged[c["id"]]["verdict"] == "not judged" for c in values)
+    if name in STORED:
+        assert judged["qual.storage"]["verdict"] == "reproduced", judged["qual.storage"]
     html = (out / "index.html").read_text()
     assert "not comparable to the paper" in html and "how their parameters are counted" in html
     assert all(r["budget_met"] for r in records)

@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from suite import stats  # noqa: E402
+
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False})
 # Distinct in grey-scale too: markers and line styles differ, not only colours.
 STYLES = [
@@ -27,56 +29,54 @@ def _svg(fig) -> str:
     return text[text.index("<svg") :]  # drop the XML prolog: the SVG is inlined in HTML
 
 
-def power_law(budgets: np.ndarray, values: np.ndarray) -> tuple[float, float, float] | None:
-    """Fit value = c * budget**k in log-log space: (k, c, R^2), or None below 3 points."""
-    if len(budgets) < 3 or (values <= 0).any():
-        return None
-    x, y = np.log(budgets), np.log(values)
-    k, log_c = np.polyfit(x, y, 1)
-    fitted = k * x + log_c
-    r2 = 1 - ((y - fitted) ** 2).sum() / max(((y - y.mean()) ** 2).sum(), 1e-12)
-    return float(k), float(np.exp(log_c)), float(r2)
-
-
-def metric_vs_params(ok: pd.DataFrame, metric: str, paper: list[dict] | None = None) -> tuple[str, dict]:
+def metric_vs_params(
+    ok: pd.DataFrame, metric: str, paper: list[dict] | None = None, fit_below: dict[str, float] | None = None
+) -> tuple[str, dict]:
     """Metric against backbone parameters (log x), mean and 95% CI per method; the paper's
-    points overlaid; a power-law fit for rpg. Returns (svg, fits by method)."""
-    from suite.report import ci95
-
+    points as markers of their method's colour (a legend entry each, no labels to collide);
+    for rpg, the power law the claims judge (suite.stats.power_law on every seed's point,
+    below ``fit_below[arch]`` parameters when a claim sets a bound). Returns (svg, fits)."""
     fig, ax = plt.subplots(figsize=(6.2, 3.6))
-    fits = {}
-    for (method, g), (marker, line) in zip(ok.groupby("entry"), STYLES * 3, strict=False):
-        stats = g.groupby("budget")["value"].agg(list)
-        budgets = np.array(stats.index, dtype=float)
-        means = np.array([np.mean(v) for v in stats])
-        cis = [ci95(pd.Series(v)) for v in stats]
+    fits, colours = {}, {}
+    for (entry, g), (marker, line) in zip(ok.groupby("entry"), STYLES * 3, strict=False):
+        by_budget = g.groupby("budget")["value"].agg(list)
+        budgets = np.array(by_budget.index, dtype=float)
+        cis = [stats.mean_ci(v) for v in by_budget]
+        means = np.array([c.estimate for c in cis])
         err = np.array(
             [
-                [m - lo if np.isfinite(lo) else 0 for m, (lo, _) in zip(means, cis, strict=True)],
-                [hi - m if np.isfinite(hi) else 0 for m, (_, hi) in zip(means, cis, strict=True)],
+                [c.estimate - c.low if np.isfinite(c.low) else 0 for c in cis],
+                [c.high - c.estimate if np.isfinite(c.high) else 0 for c in cis],
             ]
         )
-        ax.errorbar(budgets, means, yerr=err, marker=marker, linestyle=line, capsize=3, label=method)
-        if method.rpartition("/")[2] == "rpg":
-            fit = power_law(budgets, means)
+        drawn = ax.errorbar(budgets, means, yerr=err, marker=marker, linestyle=line, capsize=3, label=entry)
+        colours[(g["arch"].iloc[0], g["method"].iloc[0])] = drawn[0].get_color()
+        if g["method"].iloc[0] == "rpg":
+            limit = (fit_below or {}).get(g["arch"].iloc[0], np.inf)
+            points = g[g["budget"] < limit]
+            fit = stats.power_law(points["budget"], points["value"])
             if fit:
-                fits[method] = {"exponent": fit[0], "r2": fit[2]}
-                xs = np.geomspace(budgets.min(), budgets.max(), 50)
+                ci = fit.interval()
+                fits[entry] = {"exponent": fit.exponent, "ci": ci.as_tuple(), "r2": fit.r2}
+                fits[entry]["below"] = float(limit) if np.isfinite(limit) else None
+                xs = np.geomspace(points["budget"].min(), points["budget"].max(), 50)
                 ax.plot(
-                    xs,
-                    fit[1] * xs ** fit[0],
-                    color="grey",
-                    linewidth=0.8,
-                    label=f"{method} power-law fit, exponent {fit[0]:.3f} (R² {fit[2]:.2f})",
+                    xs, fit.at(xs), color="grey", linewidth=0.8, label=f"{entry} power law, exponent {fit.exponent:.3f}"
                 )
+    shown = set()
     for point in paper or []:
-        ax.scatter([point["budget"]], [point["value"]], marker="*", s=80, color="black", zorder=5)
-        ax.annotate(
-            f"paper: {point['label']}",
-            (point["budget"], point["value"]),
-            fontsize=7,
-            xytext=(4, 4),
-            textcoords="offset points",
+        colour = colours.get((point["arch"], point["method"]), "black")
+        label = f"paper: {point['method']}" if (point["arch"], point["method"]) not in shown else None
+        shown.add((point["arch"], point["method"]))
+        ax.scatter(
+            [point["budget"]],
+            [point["value"]],
+            marker="*",
+            s=90,
+            color=colour,
+            edgecolors="black",
+            zorder=5,
+            label=label,
         )
     ax.set_xscale("log")
     ax.set_xlabel("backbone parameters (log scale)")

@@ -166,7 +166,7 @@ def test_a_malformed_claims_file_is_named(tmp_path, monkeypatch, smoke_run, caps
     folder = tmp_path / "pkg"
     (folder / "claims").mkdir(parents=True)
     (folder / "claims" / "bad.toml").write_text('[[claim]]\nid = "x"\nkind = \n')
-    monkeypatch.setattr(claims.resources, "files", lambda package: folder)
+    monkeypatch.setattr(claims.schema.resources, "files", lambda package: folder)
     out = tmp_path / "out"
     import shutil
 

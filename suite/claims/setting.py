@@ -1,0 +1,63 @@
+"""What a verdict was judged on: the paper's setting, or a stand-in, and which.
+
+A comparison is at paper scale when it ran on the claim's own data set (real, not
+generated), on the networks the claim names at their full width, under the paper's recipe
+(the ``full`` profile) and, for a claim about speed, on a GPU. Anything else is a stand-in,
+and every difference is named: a verdict on a stand-in is about the stand-in.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from suite import tasks
+from suite.claims.rows import View
+
+PAPER = "paper"
+STAND_IN = "stand-in"
+SCALE_FREE = "scale-free"  # a claim about RPG itself, with no paper setting to stand in for
+
+
+def _dataset(task: str) -> str:
+    try:
+        return tasks.get(task).dataset
+    except Exception:  # noqa: BLE001 - a claim's task the benchmark has no reader for
+        return task
+
+
+def judged_on(fields: dict, view: View, networks: list[tuple[str, str]], rows: pd.DataFrame) -> dict:
+    """The setting of one comparison: ``networks`` pairs each network the claim names with
+    the one that ran; ``rows`` are the rows compared."""
+    differs = []
+    task = tasks.get(view.task)
+    if fields.get("task") and fields["task"] != view.task:
+        differs.append(f"data: {task.dataset} standing in for {_dataset(fields['task'])}")
+    if view.profile in task.generated_profiles:
+        source = str(rows["data_source"].iloc[0]) if "data_source" in rows and len(rows) else "generated data"
+        differs.append(f"data: {source}")
+    for named, actual in dict.fromkeys(networks):
+        width = view.width(actual)
+        shown = f"{actual} at width {width:g}" if width != 1 else actual
+        if named and named != actual:
+            differs.append(f"network: {shown} standing in for {named}")
+        elif width != 1:
+            differs.append(f"network: {shown}")
+    if not view.profile.endswith("full"):
+        differs.append(f"recipe: profile {view.profile}, not the paper's (full)")
+    out = {"scale": PAPER if not differs else STAND_IN, "differs": differs}
+    if not fields.get("task"):
+        networks_text = ", ".join(f"{a} at width {view.width(a):g}" for _, a in dict.fromkeys(networks))
+        text = f"scale-free claim: judged on {task.dataset}, {networks_text}, profile {view.profile}"
+        return {"scale": SCALE_FREE, "differs": [], "text": text}
+    if fields.get("hardware"):
+        # A claim about speed: which device timed it, at which batch (the paper's per-image
+        # times are batched inference: its 0.12 ms per image is below one GPU kernel launch).
+        device = str(rows["device"].iloc[0]) if len(rows) else "?"
+        kind = str(rows["device_type"].iloc[0]) if "device_type" in rows and len(rows) else "cpu"
+        batch = int(rows["eval_batch"].iloc[0]) if "eval_batch" in rows and len(rows) else 0
+        out["device"] = f"{device} ({kind}), per image at batch {batch}"
+        if not kind.startswith("cuda"):
+            differs.append(f"device: {device} ({kind}) standing in for the paper's {fields['hardware']}")
+        out["scale"] = PAPER if not differs else STAND_IN
+    out["text"] = "paper scale" if not differs else "stand-in: " + "; ".join(differs)
+    return out
