@@ -37,7 +37,7 @@ def test_the_release_frame_is_cut_off(release):
     data = objectnet.Images(root, ["toaster"], lambda image: image)
     image = data[0][0]
     assert image.size == (24, 24)  # 28 pixels framed, 2 cut from each side
-    red = torch.from_numpy(np.asarray(image)).float()
+    red = torch.from_numpy(np.array(image)).float()
     assert not ((red[..., 0] == 255) & (red[..., 1] == 0) & (red[..., 2] == 0)).all(dim=1).any()
 
 
