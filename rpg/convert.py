@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from rpg.ring import Generated, Ring, kaiming_fan_out_std
+from rpg.generated import Generated
+from rpg.ring import Ring
 
 Scope = str | Mapping[str, str]
 
@@ -160,6 +161,12 @@ def initial_std(weight: torch.Tensor) -> float:
         return kaiming_fan_out_std(weight.shape)
     std = float(weight.detach().double().std())
     return std if math.isfinite(std) and std > 0 else kaiming_fan_out_std(weight.shape)
+
+
+def kaiming_fan_out_std(shape: Sequence[int]) -> float:
+    """He et al.'s std for a ReLU network, fan-out mode (what torchvision's ResNets use)."""
+    fan_out = shape[0] * math.prod(shape[2:])
+    return math.sqrt(2.0 / fan_out)
 
 
 def _generators(model: nn.Module) -> list[tuple[str, Generated]]:
