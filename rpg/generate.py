@@ -26,6 +26,9 @@ noise.) Both add each element's readers in position order, so they give the same
 
 When autograd records the backward (``create_graph=True``) it is written in
 differentiable torch ops, so double backward works too.
+
+Under ``torch.compile`` none of this runs: each layer generates its own weights with
+plain torch ops (``Ring.layer``), which the compiler traces, fuses and differentiates.
 """
 
 from __future__ import annotations

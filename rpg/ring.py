@@ -1,7 +1,30 @@
-"""The ring: one flat trainable vector W that generates the weights of many layers.
+"""The ring: one flat trainable vector W, and the maps through which it generates the
+weights of many layers (generated weight t is ``scale * signs[t] * W[idx[t]]``).
 
 How one generation runs, and its backward, is rpg/generate.py; the parametrization that
 puts a generated weight in a layer is rpg/generated.py.
+
+The maps
+--------
+``idx``, ``signs`` and the inverse table ``inv`` are plain tensor attributes of the ring,
+not parameters nor buffers: they are a pure function of the seeds, so they stay out of
+the state dict (the seeds travel instead, see Checkpoints) and out of ``named_buffers``,
+which DistributedDataParallel broadcasts every step (for a CIFAR ResNet-18 that would be
+56 MB, 99 MB with the inverse table; every rank regenerates the same maps from the seeds).
+``Ring._apply`` keeps them on W's device: ``.to()``, ``.cuda()``, ``.cpu()`` move them,
+casts (``.double()``) leave their integer dtypes alone, and when W leaves the meta device
+(``to_empty`` after building the model under ``torch.device("meta")``) they are
+regenerated from the seeds. Maps are always generated on the CPU, whatever the default
+device, then moved.
+
+Checkpoints
+-----------
+The state dict holds W (``weight``) and, as extra state, the strategies, seeds, layer
+sizes, scales and a fingerprint of the maps with the torch version that built them. On
+load the maps are regenerated from the seeds and their fingerprint compared: a torch whose
+generators draw differently would regenerate other maps, i.e. load the checkpoint as a
+different network, and loading is refused with both versions named. Checkpoints written
+before the fingerprint existed load without the check.
 
 The cache and when it is dropped
 --------------------------------
@@ -23,6 +46,12 @@ A generation is also dropped when
   moved or cast (``.to``, ``.double()``, ...);
 - it has served every layer (it is then released at once, to free its memory).
 
+Under ``torch.compile`` there is no cache: the cache is Python state keyed on object ids
+and version counters, which a compiled graph cannot consult. Each layer then generates
+its own weights with the plain ops of ``Ring.slot`` (the same values), and the compiler
+fuses them and derives their backward; nothing in the ring breaks the graph or makes it
+recompile.
+
 Pruning W
 ---------
 ``torch.nn.utils.prune`` works on a ring as on a conv (``prune.l1_unstructured(ring,
@@ -30,10 +59,9 @@ Pruning W
 like a layer, so prune's forward pre-hook never refreshes ``ring.weight``; the ring reads
 the product itself at every generation (``source``), and keys its cache on both tensors.
 
-It is never copied: ``copy.deepcopy``, ``pickle`` and ``rpg.materialize`` see an empty
-cache. A model that applies one generated layer twice in a pass (weight tying) pays one
-extra generation of the ring per reuse: correct, only slower. The node saves no tensor
-for backward (only the constant maps), so several backward passes may run through it.
+The cache is never copied: ``copy.deepcopy``, ``pickle`` and ``rpg.materialize`` copy W
+and the maps and see an empty cache. A model that applies one generated layer twice in a
+pass (weight tying) pays one extra generation of the ring per reuse: correct, only slower.
 
 Memory
 ------
@@ -48,6 +76,7 @@ only for rings or maps of 2**31 elements or more.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -57,15 +86,24 @@ from rpg import maps
 from rpg.generate import _Flag, _Generate, _Generation, _Plan, inverse_table
 
 
+def check_count(value: object, what: str) -> int:
+    """``value`` as a positive int; a clear TypeError or ValueError for anything else."""
+    # bool is an int to Python, and a float would be truncated: both are mistakes here.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be a positive int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value}")
+    return int(value)
+
+
 class Ring(nn.Module):
     """W with N scalars, and the index/sign maps for the T weights it generates.
 
     ``sizes`` are the numbers of weights of the generated layers, in layer order; layer k
     reads the slice ``[offset_k, offset_k + sizes[k])`` of the maps and is multiplied by
-    ``scales[k]`` (default 1). The maps live in non-persistent buffers (so they follow
-    ``.to(device)``) and are rebuilt from the seeds, which travel in the state dict as extra
-    state. See the module docstring for how the weights are generated, cached, and what
-    the maps cost.
+    ``scales[k]`` (default 1). A ring larger than T is refused (elements no weight reads)
+    unless ``allow_oversized=True``. See the module docstring for where the maps live, what
+    a checkpoint holds, and how the weights are generated and cached.
     """
 
     def __init__(
@@ -80,15 +118,15 @@ class Ring(nn.Module):
         std: float = 1.0,
         name: str = "global",
         scales: Sequence[float] | None = None,
+        allow_oversized: bool = False,
     ) -> None:
         super().__init__()
         self.name = name
-        if size < 1:
-            raise ValueError(f"a ring needs at least one element, got {size}")
+        size = check_count(size, f"the size of ring {name!r}")
         maps.check_strategy(index, sign)
         # Each layer's fixed scale brings its kernel from this std to its own initial std.
         self.std = float(std)
-        self.weight = nn.Parameter(torch.randn(int(size)) * self.std)
+        self.weight = nn.Parameter(torch.randn(size) * self.std)
         self.sizes = [int(s) for s in sizes]
         self.scales = [1.0] * len(self.sizes) if scales is None else [float(s) for s in scales]
         if len(self.scales) != len(self.sizes):
@@ -96,17 +134,20 @@ class Ring(nn.Module):
         self.offsets = [0]
         for s in self.sizes:
             self.offsets.append(self.offsets[-1] + s)
+        if size > self.total and not allow_oversized:
+            raise ValueError(
+                f"ring {name!r} has {size:,} elements but generates only {self.total:,} weights: "
+                f"{size - self.total:,} elements would never be read; pass allow_oversized=True to allow it"
+            )
         self.index = index
         self.sign = sign
         self.index_seed = int(index_seed)
         self.sign_seed = int(sign_seed)
         # The backward of balanced maps: "auto", "inverse" or "index_add" (rpg/generate.py).
         self.grad_path = "auto"
-        self.register_buffer("idx", torch.empty(0, dtype=torch.int32), persistent=False)
-        self.register_buffer("signs", torch.empty(0, dtype=torch.int8), persistent=False)
-        self.register_buffer("inv", torch.empty(0, self.size, dtype=torch.int32), persistent=False)
-        self._plan: _Plan | None = None
-        self._generation: _Generation | None = None
+        # A checkpoint's fingerprint, and the torch that wrote it, waiting for maps to check
+        # against (a checkpoint loaded while W is on the meta device).
+        self._expected: tuple[str, str] | None = None
         self._build()
 
     @property
@@ -118,19 +159,75 @@ class Ring(nn.Module):
         """T: how many weights this ring generates."""
         return self.offsets[-1]
 
-    def _build(self) -> None:
-        idx = maps.INDEX[self.index](self.sizes, self.size, maps.generator(self.index_seed))
-        sign = maps.SIGN[self.sign](self.sizes, maps.generator(self.sign_seed))
+    # --- The maps ---------------------------------------------------------------------
+
+    def _index_dtype(self) -> torch.dtype:
         # int32 halves the map's memory; it is enough for any ring below 2**31 elements.
-        dtype = torch.int32 if max(self.size, self.total + 1) < 2**31 else torch.long
+        return torch.int32 if max(self.size, self.total + 1) < 2**31 else torch.long
+
+    def _generate_maps(self, index: str, sign: str, index_seed: int, sign_seed: int):
+        """The maps these settings give, on the CPU (whatever the default device): (idx, signs)."""
+        with torch.device("cpu"):
+            idx = maps.INDEX[index](self.sizes, self.size, maps.generator(index_seed))
+            signs = maps.SIGN[sign](self.sizes, maps.generator(sign_seed))
+        return idx.to(self._index_dtype()), signs.to(torch.int8)
+
+    def _verify(self, idx: torch.Tensor, signs: torch.Tensor, expected: tuple[str, str] | None):
+        """Raise if the maps' fingerprint is not the checkpoint's; return (fingerprint, torch version),
+        or None with no checkpoint to compare with (the fingerprint is then computed when asked)."""
+        if expected is None:
+            return None
+        found = maps.fingerprint(idx, signs)
+        if found != expected[0]:
+            raise RuntimeError(
+                f"ring {self.name!r}: the checkpoint's maps (fingerprint {expected[0]}, built by torch "
+                f"{expected[1]}) differ from the maps torch {torch.__version__} regenerates from the same seeds "
+                f"({found}), so the checkpoint would load as a different network; load it with torch "
+                f"{expected[1]} (and rpg.materialize it there to move it)"
+            )
+        return found, str(torch.__version__)  # a str: weights_only loads refuse a TorchVersion
+
+    def _build(self) -> None:
+        """Regenerate the maps from the seeds onto W's device (on the meta device: shapes only)."""
         device = self.parameter().device
-        self.idx = idx.to(device=device, dtype=dtype)
-        self.signs = sign.to(device=device, dtype=torch.int8)
+        if device.type == "meta":
+            idx = torch.empty(self.total, dtype=self._index_dtype(), device=device)
+            signs = torch.empty(self.total, dtype=torch.int8, device=device)
+            self._set_maps(idx, signs, None)
+            return
+        idx, signs = self._generate_maps(self.index, self.sign, self.index_seed, self.sign_seed)
+        fingerprint = self._verify(idx, signs, self._expected)
+        self._expected = None
+        self._set_maps(idx.to(device), signs.to(device), fingerprint)
+
+    def _set_maps(self, idx: torch.Tensor, signs: torch.Tensor, fingerprint: tuple[str, str] | None) -> None:
+        self.idx = idx
+        self.signs = signs
+        self._fingerprint = fingerprint
         # The inverse table is built on first need (the first recorded generation): models
         # that are only counted, evaluated or materialized never pay for it.
-        self.inv = torch.empty(0, self.size, device=device, dtype=dtype)
+        self.inv = torch.empty(0, self.size, device=idx.device, dtype=idx.dtype)
         self._inverse_built = False
         self._reset()
+
+    def _place_maps(self) -> None:
+        """Keep the maps on W's device: moved with it, regenerated when W leaves the meta device."""
+        device = self.parameter().device
+        if self.idx.device == device:
+            return
+        if self.idx.is_meta:
+            self._build()
+        else:
+            self.idx, self.signs, self.inv = (t.to(device) for t in (self.idx, self.signs, self.inv))
+            self._reset()
+
+    def _apply(self, fn, recurse: bool = True):
+        # .to(), .cuda(), .double(), to_empty(): the cached multipliers and weights are of
+        # the old kind, and the maps (no buffers) follow W here.
+        self._reset()
+        module = super()._apply(fn, recurse)
+        self._place_maps()
+        return module
 
     def inverse(self) -> torch.Tensor:
         """The inverse table of a balanced map, shape (ceil(T/N), N); (0, N) for other maps."""
@@ -141,14 +238,40 @@ class Ring(nn.Module):
             self._plan = None
         return self.inv
 
+    def usage(self) -> torch.Tensor:
+        """How many generated weights read each element of W."""
+        return torch.bincount(self.idx.long(), minlength=self.size)
+
+    def fingerprint(self) -> str | None:
+        """A hash of the maps (``maps.fingerprint``); None while they are on the meta device."""
+        if self._expected is not None:
+            return self._expected[0]
+        if self._fingerprint is None and not self.idx.is_meta:
+            self._fingerprint = (maps.fingerprint(self.idx, self.signs), str(torch.__version__))
+        return None if self._fingerprint is None else self._fingerprint[0]
+
+    # --- W ----------------------------------------------------------------------------
+
+    def parameter(self) -> nn.Parameter:
+        """W's trainable tensor (``weight_orig`` once pruned: ``weight`` is then derived)."""
+        return self.weight_orig if hasattr(self, "weight_orig") else self.weight
+
+    def source(self) -> torch.Tensor:
+        """W as the generated weights read it: masked, if the ring was pruned."""
+        if hasattr(self, "weight_mask"):
+            return self.weight_orig * self.weight_mask
+        return self.weight
+
+    def reset_parameters(self) -> None:
+        """Draw W afresh at its initial std (e.g. after ``to_empty``, as for any module)."""
+        with torch.no_grad():
+            self.parameter().normal_(0.0, self.std)
+
+    # --- Generation -------------------------------------------------------------------
+
     def _reset(self) -> None:
         self._plan = None
         self._generation = None
-
-    def _apply(self, fn, recurse: bool = True):
-        # .to(), .cuda(), .double(): the cached multipliers and weights are of the old kind.
-        self._reset()
-        return super()._apply(fn, recurse)
 
     def __getstate__(self) -> dict:
         # deepcopy and pickle: caches are rebuilt on demand, never copied (a generation
@@ -161,21 +284,12 @@ class Ring(nn.Module):
             state["weight"] = state["weight"].detach()
         return state
 
-    def parameter(self) -> nn.Parameter:
-        """W's trainable tensor (``weight_orig`` once pruned: ``weight`` is then derived)."""
-        return self.weight_orig if hasattr(self, "weight_orig") else self.weight
-
-    def source(self) -> torch.Tensor:
-        """W as the generated weights read it: masked, if the ring was pruned."""
-        if hasattr(self, "weight_mask"):
-            return self.weight_orig * self.weight_mask
-        return self.weight
-
     def slot(self, k: int) -> torch.Tensor:
         """The flat generated weights of layer k, before its scale: the plain reference path.
 
         One index_select per call, no cache (the training path is ``layer``/``generate``).
         """
+        self._place_maps()
         lo, hi = self.offsets[k], self.offsets[k + 1]
         # index_select, not W[idx]: its backward (index_add) is deterministic on CPU,
         # the advanced-indexing backward is not.
@@ -193,6 +307,7 @@ class Ring(nn.Module):
         return "inverse" if self.uses_inverse() and self.inverse().numel() else "index_add"
 
     def plan(self) -> _Plan:
+        self._place_maps()
         w = self.parameter()
         inverse = self.uses_inverse()
         plan = self._plan
@@ -214,9 +329,12 @@ class Ring(nn.Module):
         return self._generate(_Flag())
 
     def _generate(self, flag: _Flag) -> tuple[torch.Tensor, ...]:
+        self._place_maps()
         weight = self.source()
-        if torch.is_grad_enabled() and weight.requires_grad and self.uses_inverse():
-            self.inverse()  # built on the first generation autograd records
+        # The inverse table is built on the first generation autograd records (meta tensors
+        # only count: no table).
+        if torch.is_grad_enabled() and weight.requires_grad and self.uses_inverse() and not weight.is_meta:
+            self.inverse()
         return _Generate.apply(weight, self.plan(), flag)
 
     def _key(self) -> tuple:
@@ -233,6 +351,9 @@ class Ring(nn.Module):
 
     def layer(self, k: int) -> torch.Tensor:
         """Layer k's flat generated weights (sign and scale applied), from the cached generation."""
+        if torch.compiler.is_compiling():
+            # No cache under compile (module docstring): the plain ops, the same values.
+            return self.slot(k) * self.scales[k]
         key = self._key()
         gen = self._generation
         if gen is None or gen.served[k] or gen.flag.consumed or gen.key != key:
@@ -245,35 +366,52 @@ class Ring(nn.Module):
             self._generation = None
         return weight
 
-    def usage(self) -> torch.Tensor:
-        """How many generated weights read each element of W."""
-        return torch.bincount(self.idx.long(), minlength=self.size)
+    # --- Checkpoints ------------------------------------------------------------------
 
     def get_extra_state(self) -> dict:
-        return {
+        state = {
             "index": self.index,
             "sign": self.sign,
             "index_seed": self.index_seed,
             "sign_seed": self.sign_seed,
             "sizes": list(self.sizes),
+            "size": self.size,
             # The scales follow the initial weights the ring replaced (rpg.convert), which a
             # model built afresh to load this checkpoint does not share.
             "scales": list(self.scales),
         }
+        fingerprint = self.fingerprint()
+        if fingerprint is not None:
+            state["fingerprint"] = fingerprint
+            state["torch"] = (self._expected or self._fingerprint)[1]
+        return state
 
     def set_extra_state(self, state: dict) -> None:
-        if list(state["sizes"]) != self.sizes:
+        if list(state["sizes"]) != self.sizes or state.get("size", self.size) != self.size:
             raise RuntimeError(
-                "ring layout mismatch: the checkpoint's ring generates layers of sizes "
-                f"{state['sizes'][:4]}... but this model's ring generates {self.sizes[:4]}...; "
-                "convert the same architecture with the same scope before loading"
+                "ring layout mismatch: the checkpoint's ring has "
+                f"{state.get('size', '?')} elements generating layers of sizes {state['sizes'][:4]}... but "
+                f"this model's has {self.size} elements generating {self.sizes[:4]}...; convert the same "
+                "architecture with the same scope and ring size before loading"
             )
         maps.check_strategy(state["index"], state["sign"])
-        self.index, self.sign = state["index"], state["sign"]
-        self.index_seed, self.sign_seed = int(state["index_seed"]), int(state["sign_seed"])
+        settings = (state["index"], state["sign"], int(state["index_seed"]), int(state["sign_seed"]))
+        expected = (state["fingerprint"], state.get("torch", "unknown")) if "fingerprint" in state else None
+        device = self.parameter().device
+        built = None
+        if device.type != "meta":
+            idx, signs = self._generate_maps(*settings)
+            # Checked before anything changes: a refused load leaves the maps as they were.
+            built = (idx.to(device), signs.to(device), self._verify(idx, signs, expected))
+        self.index, self.sign, self.index_seed, self.sign_seed = settings
         if "scales" in state:  # checkpoints from before the scales were stored keep this model's
             self.scales = [float(s) for s in state["scales"]]
-        self._build()
+        if built is None:
+            self._expected = expected  # checked when the maps are built, off the meta device
+            self._build()
+        else:
+            self._expected = None
+            self._set_maps(*built)
 
     def extra_repr(self) -> str:
         return (
