@@ -9,7 +9,8 @@ This package imports only torch.
 """
 
 from rpg.convert import convert, generated_layers, materialize, plan, rings
+from rpg.generated import Generated
 from rpg.maps import INDEX, SIGN
-from rpg.ring import Generated, Ring
+from rpg.ring import Ring
 
 __all__ = ["INDEX", "SIGN", "Generated", "Ring", "convert", "generated_layers", "materialize", "plan", "rings"]

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize, prune
 
-from rpg.ring import Generated, Ring, kaiming_fan_out_std
+from rpg.generated import Generated, picklable
+from rpg.ring import Ring, check_count
 
 Scope = str | Mapping[str, str]
 
@@ -73,6 +74,36 @@ def plan(
     return layers
 
 
+def _ring_sizes(ring_size: int | Mapping[str, int], generates: dict[str, int], allow_oversized: bool) -> dict[str, int]:
+    """Each ring's size, checked: ``generates`` maps each ring to the weights it generates."""
+    if isinstance(ring_size, Mapping):
+        unknown = set(ring_size) - set(generates)
+        if unknown:
+            raise ValueError(f"ring_size names rings {sorted(unknown)} that the scope does not make: {list(generates)}")
+        missing = set(generates) - set(ring_size)
+        if missing:
+            raise ValueError(f"ring_size names no size for rings {sorted(missing)}")
+        sizes = {r: check_count(ring_size[r], f"ring_size[{r!r}]") for r in generates}
+    else:
+        total = check_count(ring_size, "ring_size")
+        if total < len(generates):
+            raise ValueError(f"ring_size {total} is smaller than the number of rings ({len(generates)})")
+        generated = sum(generates.values())
+        if total > generated and not allow_oversized:
+            raise ValueError(
+                f"ring_size {total:,} is larger than the {generated:,} weights the rings generate: "
+                f"{total - generated:,} elements would never be read; pass allow_oversized=True to allow it"
+            )
+        sizes = dict(zip(generates, _split(total, list(generates.values())), strict=True))
+    for ring, size in sizes.items():
+        if size > generates[ring] and not allow_oversized:
+            raise ValueError(
+                f"ring {ring!r} of {size:,} elements is larger than the {generates[ring]:,} weights it generates: "
+                f"{size - generates[ring]:,} elements would never be read; pass allow_oversized=True to allow it"
+            )
+    return sizes
+
+
 def convert(
     model: nn.Module,
     ring_size: int | Mapping[str, int],
@@ -83,6 +114,7 @@ def convert(
     seed: int = 0,
     exclude: Iterable[str] | None = None,
     linear: bool = False,
+    allow_oversized: bool = False,
 ) -> nn.Module:
     """Generate the weights of ``model``'s layers from rings, in place; return the model.
 
@@ -97,8 +129,10 @@ def convert(
     holds generated layers: ResNet's stem and its four stages), ``"layer"`` (one ring per
     layer, named after it with '.' as '-': HashedNets' per-layer buckets), or a mapping of fnmatch
     patterns of layer names to ring names (first match wins; unmatched layers stay dense).
-    ``ring_size``: the total number of ring elements, split across rings in proportion to
-    the weights each generates, or a mapping of ring name to size.
+    ``ring_size``: the total number of ring elements (a positive int), split across rings in
+    proportion to the weights each generates, or a mapping of ring name to size. A ring
+    larger than the weights it generates is refused, since no weight would read its extra
+    elements, unless ``allow_oversized=True``.
     """
     if rings(model):
         raise ValueError("this model is already converted; rpg.materialize() it first")
@@ -108,18 +142,10 @@ def convert(
 
     modules = dict(model.named_modules())
     sizes = {r: [modules[n].weight.numel() for n in names] for r, names in layers.items()}
-    if isinstance(ring_size, Mapping):
-        missing = set(layers) - set(ring_size)
-        if missing:
-            raise ValueError(f"ring_size names no size for rings {sorted(missing)}")
-        ring_sizes = {r: int(ring_size[r]) for r in layers}
-    else:
-        if int(ring_size) < len(layers):
-            raise ValueError(f"ring_size {ring_size} is smaller than the number of rings ({len(layers)})")
-        split = _split(int(ring_size), [sum(s) for s in sizes.values()])
-        ring_sizes = dict(zip(layers, split, strict=True))
+    ring_sizes = _ring_sizes(ring_size, {r: sum(s) for r, s in sizes.items()}, allow_oversized)
 
-    seeds = torch.randint(2**62, (len(layers), 2), generator=torch.Generator().manual_seed(seed))
+    # On the CPU, whatever the default device (a model built under torch.device("meta") too).
+    seeds = torch.randint(2**62, (len(layers), 2), generator=torch.Generator().manual_seed(seed), device="cpu")
     for (name, names), (index_seed, sign_seed) in zip(layers.items(), seeds.tolist(), strict=True):
         weight = modules[names[0]].weight
         # W starts at the smallest of its layers' initial stds (for a ResNet, the Kaiming std
@@ -140,12 +166,14 @@ def convert(
             name=name,
             # Each layer's fixed scale brings its kernels from W's std to the layer's own.
             scales=[s / std for s in stds],
+            allow_oversized=allow_oversized,
         ).to(device=weight.device, dtype=weight.dtype)
         for slot, layer in enumerate(names):
             module = modules[layer]
             generated = Generated(ring, slot, module.weight.shape)
             parametrize.register_parametrization(module, "weight", generated, unsafe=True)
             module.parametrizations.weight.original.requires_grad_(False)
+            picklable(module)
     return model
 
 
@@ -162,8 +190,22 @@ def initial_std(weight: torch.Tensor) -> float:
     return std if math.isfinite(std) and std > 0 else kaiming_fan_out_std(weight.shape)
 
 
+def kaiming_fan_out_std(shape: Sequence[int]) -> float:
+    """He et al.'s std for a ReLU network, fan-out mode (what torchvision's ResNets use)."""
+    fan_out = shape[0] * math.prod(shape[2:])
+    return math.sqrt(2.0 / fan_out)
+
+
 def _generators(model: nn.Module) -> list[tuple[str, Generated]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, Generated)]
+
+
+def _layer_of(name: str) -> str | None:
+    """The layer a Generated module named ``name`` generates the weight of ("" for the root), if any."""
+    suffix = "parametrizations.weight.0"
+    if name == suffix:
+        return ""
+    return name[: -len(suffix) - 1] if name.endswith("." + suffix) else None
 
 
 def rings(model: nn.Module) -> dict[str, Ring]:
@@ -172,15 +214,14 @@ def rings(model: nn.Module) -> dict[str, Ring]:
     for name, g in _generators(model):
         if g.ring not in found.values():
             # Submodules converted separately can each have a ring called "global".
-            key = g.ring.name if g.ring.name not in found else f"{g.ring.name}@{name.split('.parametrizations')[0]}"
+            key = g.ring.name if g.ring.name not in found else f"{g.ring.name}@{_layer_of(name)}"
             found[key] = g.ring
     return found
 
 
 def generated_layers(model: nn.Module) -> list[str]:
-    """Names of the modules whose weight a ring generates."""
-    suffix = ".parametrizations.weight.0"
-    return [n[: -len(suffix)] for n, _ in _generators(model) if n.endswith(suffix)]
+    """Names of the modules whose weight a ring generates ("" for the model itself, as in named_modules)."""
+    return [layer for layer in (_layer_of(n) for n, _ in _generators(model)) if layer is not None]
 
 
 def materialize(model: nn.Module) -> nn.Module:

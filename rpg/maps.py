@@ -20,10 +20,17 @@ Sign strategies:
 
 New strategies register themselves in INDEX or SIGN; a strategy receives the layer sizes
 so it can depend on (layer, position).
+
+Regenerating is only as faithful as torch's generators: a torch release whose randperm or
+randint draws differently from the same seed makes other maps, i.e. another network from
+the same checkpoint. ``fingerprint`` is what a checkpoint stores to notice that.
 """
 
 from __future__ import annotations
 
+import ctypes
+import hashlib
+import sys
 from collections.abc import Callable, Sequence
 
 import torch
@@ -102,3 +109,24 @@ def check_strategy(index: str, sign: str) -> None:
         raise ValueError(f"unknown index strategy {index!r}; known: {', '.join(INDEX)}")
     if sign not in SIGN:
         raise ValueError(f"unknown sign strategy {sign!r}; known: {', '.join(SIGN)}")
+
+
+def fingerprint(idx: torch.Tensor, signs: torch.Tensor) -> str:
+    """A short hash of a ring's maps: equal maps give equal fingerprints on any device.
+
+    sha256 over the indices as little-endian int64 and the signs as int8 (so neither the
+    index dtype a ring picks nor the device it lives on changes it), truncated to 16 hex
+    digits: 64 bits, ample to tell two maps apart.
+    """
+    digest = hashlib.sha256()
+    chunk = 1 << 20  # bounded temporaries, even for maps of hundreds of millions of weights
+    for values, dtype in ((idx, torch.int64), (signs, torch.int8)):
+        flat = values.reshape(-1)
+        for start in range(0, flat.numel(), chunk):
+            part = flat[start : start + chunk].to(device="cpu", dtype=dtype).contiguous()
+            raw = part.view(torch.uint8)
+            if sys.byteorder == "big" and dtype.itemsize > 1:
+                raw = raw.view(-1, dtype.itemsize).flip(1).contiguous()
+            # The tensor's bytes as they are in memory (hashlib takes no tensor; numpy is not a dependency).
+            digest.update(ctypes.string_at(raw.data_ptr(), raw.numel()))
+    return digest.hexdigest()[:16]

@@ -1,31 +1,30 @@
-"""The ring: one flat trainable vector W that generates the weights of many layers.
+"""The ring: one flat trainable vector W, and the maps through which it generates the
+weights of many layers (generated weight t is ``scale * signs[t] * W[idx[t]]``).
 
-Run time
+How one generation runs, and its backward, is rpg/generate.py; the parametrization that
+puts a generated weight in a layer is rpg/generated.py.
+
+The maps
 --------
-A ring generates the weights of all its layers at once, in one custom autograd Function
-(``_Generate``, one node per generation): generated weight t is ``mult[t] * W[idx[t]]``,
-where the multiplier ``mult`` folds the weight's sign and its layer's scale into one
-number. The backward is eq. 2 of the paper, ``dL/dW[n] = sum_{t: idx[t] = n} mult[t] *
-dL/dK[t]``, by one of two deterministic paths (``Ring.grad_path``):
+``idx``, ``signs`` and the inverse table ``inv`` are plain tensor attributes of the ring,
+not parameters nor buffers: they are a pure function of the seeds, so they stay out of
+the state dict (the seeds travel instead, see Checkpoints) and out of ``named_buffers``,
+which DistributedDataParallel broadcasts every step (for a CIFAR ResNet-18 that would be
+56 MB, 99 MB with the inverse table; every rank regenerates the same maps from the seeds).
+``Ring._apply`` keeps them on W's device: ``.to()``, ``.cuda()``, ``.cpu()`` move them,
+casts (``.double()``) leave their integer dtypes alone, and when W leaves the meta device
+(``to_empty`` after building the model under ``torch.device("meta")``) they are
+regenerated from the seeds. Maps are always generated on the CPU, whatever the default
+device, then moved.
 
-- ``"inverse"``, for balanced maps (every ring element read floor(T/N) or ceil(T/N) times:
-  ``even``, a union of permutations, and ``sequential``): an inverse table ``inv`` of
-  shape (J, N), J = ceil(T/N), whose row j lists each ring element's j-th reader, or T (a
-  zero slot) if it has fewer. The gradient is a gather and a dense sum over J rows: no
-  atomics, so deterministic on GPU as on CPU.
-- ``"index_add"``: one index_add over the ring, layer by layer (deterministic on CPU; on
-  CUDA it uses atomics). Maps that are not balanced (``uniform``, ``hash``)
-  always take it.
-
-``"auto"`` (the default) takes the inverse table wherever the map is balanced, on every
-device, so the path the tests check on CPU is the one that runs on GPU. (On this
-project's 2-core CPU, index_add alone runs about 1.5x faster than the gather + sum, its
-random accesses going to W, which stays in cache, the gather's to the T gradients, which
-do not; inside a training step, with cold caches, the two measured the same within
-noise.) Both add each element's readers in position order, so they give the same bits.
-
-When autograd records the backward (``create_graph=True``) it is written in
-differentiable torch ops, so double backward works too.
+Checkpoints
+-----------
+The state dict holds W (``weight``) and, as extra state, the strategies, seeds, layer
+sizes, scales and a fingerprint of the maps with the torch version that built them. On
+load the maps are regenerated from the seeds and their fingerprint compared: a torch whose
+generators draw differently would regenerate other maps, i.e. load the checkpoint as a
+different network, and loading is refused with both versions named. Checkpoints written
+before the fingerprint existed load without the check.
 
 The cache and when it is dropped
 --------------------------------
@@ -47,6 +46,12 @@ A generation is also dropped when
   moved or cast (``.to``, ``.double()``, ...);
 - it has served every layer (it is then released at once, to free its memory).
 
+Under ``torch.compile`` there is no cache: the cache is Python state keyed on object ids
+and version counters, which a compiled graph cannot consult. Each layer then generates
+its own weights with the plain ops of ``Ring.slot`` (the same values), and the compiler
+fuses them and derives their backward; nothing in the ring breaks the graph or makes it
+recompile.
+
 Pruning W
 ---------
 ``torch.nn.utils.prune`` works on a ring as on a conv (``prune.l1_unstructured(ring,
@@ -54,10 +59,9 @@ Pruning W
 like a layer, so prune's forward pre-hook never refreshes ``ring.weight``; the ring reads
 the product itself at every generation (``source``), and keys its cache on both tensors.
 
-It is never copied: ``copy.deepcopy``, ``pickle`` and ``rpg.materialize`` see an empty
-cache. A model that applies one generated layer twice in a pass (weight tying) pays one
-extra generation of the ring per reuse: correct, only slower. The node saves no tensor
-for backward (only the constant maps), so several backward passes may run through it.
+The cache is never copied: ``copy.deepcopy``, ``pickle`` and ``rpg.materialize`` copy W
+and the maps and see an empty cache. A model that applies one generated layer twice in a
+pass (weight tying) pays one extra generation of the ring per reuse: correct, only slower.
 
 Memory
 ------
@@ -72,119 +76,24 @@ only for rings or maps of 2**31 elements or more.
 
 from __future__ import annotations
 
-import math
+import numbers
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from rpg import maps
+from rpg.generate import _Flag, _Generate, _Generation, _Plan, inverse_table
 
 
-class _Plan:
-    """The maps of a ring on one device, in W's dtype, sliced per layer: what a generation runs."""
-
-    def __init__(self, ring: Ring, weight: torch.Tensor, inverse: bool) -> None:
-        self.device, self.dtype = weight.device, weight.dtype
-        self.size = ring.size
-        self.total = ring.total
-        self.bounds = list(zip(ring.offsets[:-1], ring.offsets[1:], strict=True))
-        self.idx = ring.idx
-        self.inv_source = ring.inv
-        self.inv = ring.inv if inverse and ring.inv.numel() else None
-        mult = ring.signs.to(dtype=self.dtype)
-        for (lo, hi), scale in zip(self.bounds, ring.scales, strict=True):
-            mult[lo:hi].mul_(scale)  # the rounding of `slot(k) * scale` in W's dtype
-        self.mult = mult
-        self.idx_slices = [self.idx[lo:hi] for lo, hi in self.bounds]
-        self.mult_slices = [mult[lo:hi] for lo, hi in self.bounds]
-
-    def generate(self, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        # Layer by layer inside one node: each layer's weights are their own allocation (a
-        # ring-wide buffer would be one large allocation, fresh pages every step on CPU).
-        return tuple(
-            torch.index_select(weight, 0, idx).mul_(mult)
-            for idx, mult in zip(self.idx_slices, self.mult_slices, strict=True)
-        )
-
-    def weight_grad(self, grads: Sequence[torch.Tensor | None]) -> torch.Tensor:
-        """dL/dW from the layers' gradients (None: a layer this generation did not serve)."""
-        if torch.is_grad_enabled():  # create_graph=True: stay differentiable
-            return self._weight_grad_differentiable(grads)
-        if self.inv is None:
-            # index_add in position order, layer by layer: deterministic on CPU.
-            grad = torch.zeros(self.size, device=self.device, dtype=self.dtype)
-            scratch = torch.empty(max(hi - lo for lo, hi in self.bounds), device=self.device, dtype=self.dtype)
-            for g, idx, mult in zip(grads, self.idx_slices, self.mult_slices, strict=True):
-                if g is not None:
-                    grad.index_add_(0, idx, torch.mul(g.reshape(-1), mult, out=scratch[: len(idx)]))
-            return grad
-        buf = torch.empty(self.total + 1, device=self.device, dtype=self.dtype)
-        for g, mult, (lo, hi) in zip(grads, self.mult_slices, self.bounds, strict=True):
-            if g is None:
-                buf[lo:hi].zero_()
-            else:
-                torch.mul(g.reshape(-1), mult, out=buf[lo:hi])
-        buf[self.total] = 0
-        # Row by row: the temporaries stay ring-sized, and each element's readers are summed
-        # in position order, as index_add does (so both paths give the same bits).
-        grad = torch.index_select(buf, 0, self.inv[0])
-        if len(self.inv) > 1:
-            row = torch.empty_like(grad)
-            for j in range(1, len(self.inv)):
-                grad.add_(torch.index_select(buf, 0, self.inv[j], out=row))
-        return grad
-
-    def _weight_grad_differentiable(self, grads: Sequence[torch.Tensor | None]) -> torch.Tensor:
-        flat = torch.cat(
-            [
-                mult.new_zeros(mult.shape) if g is None else g.reshape(-1) * mult
-                for g, mult in zip(grads, self.mult_slices, strict=True)
-            ]
-        )
-        if self.inv is None:
-            return flat.new_zeros(self.size).index_add(0, self.idx, flat)
-        padded = torch.cat([flat, flat.new_zeros(1)])
-        return torch.index_select(padded, 0, self.inv.reshape(-1)).view(self.inv.shape).sum(0)
-
-
-class _Flag:
-    """Set by the backward of a generation; the ring drops a generation whose flag is set."""
-
-    __slots__ = ("consumed",)
-
-    def __init__(self) -> None:
-        self.consumed = False
-
-
-class _Generate(torch.autograd.Function):
-    """All layers of a ring from W at once; backward: eq. 2 by the plan's path.
-
-    Nothing is saved for backward but the (constant) maps, so the node can be run by
-    several backward passes, like the index ops it replaces.
-    """
-
-    @staticmethod
-    def forward(ctx, weight: torch.Tensor, plan: _Plan, flag: _Flag) -> tuple[torch.Tensor, ...]:
-        ctx.plan, ctx.flag = plan, flag
-        ctx.set_materialize_grads(False)
-        return plan.generate(weight)
-
-    @staticmethod
-    def backward(ctx, *grads: torch.Tensor | None):
-        ctx.flag.consumed = True
-        if all(g is None for g in grads):
-            return None, None, None
-        return ctx.plan.weight_grad(grads), None, None
-
-
-class _Generation:
-    __slots__ = ("key", "weights", "served", "left", "flag")
-
-    def __init__(self, key: tuple, weights: tuple[torch.Tensor, ...], flag: _Flag) -> None:
-        self.key, self.weights, self.flag = key, weights, flag
-        self.served = [False] * len(weights)
-        self.left = len(weights)
+def check_count(value: object, what: str) -> int:
+    """``value`` as a positive int; a clear TypeError or ValueError for anything else."""
+    # bool is an int to Python, and a float would be truncated: both are mistakes here.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{what} must be a positive int, got {type(value).__name__} {value!r}")
+    if value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value}")
+    return int(value)
 
 
 class Ring(nn.Module):
@@ -192,10 +101,9 @@ class Ring(nn.Module):
 
     ``sizes`` are the numbers of weights of the generated layers, in layer order; layer k
     reads the slice ``[offset_k, offset_k + sizes[k])`` of the maps and is multiplied by
-    ``scales[k]`` (default 1). The maps live in non-persistent buffers (so they follow
-    ``.to(device)``) and are rebuilt from the seeds, which travel in the state dict as extra
-    state. See the module docstring for how the weights are generated, cached, and what
-    the maps cost.
+    ``scales[k]`` (default 1). A ring larger than T is refused (elements no weight reads)
+    unless ``allow_oversized=True``. See the module docstring for where the maps live, what
+    a checkpoint holds, and how the weights are generated and cached.
     """
 
     def __init__(
@@ -210,15 +118,15 @@ class Ring(nn.Module):
         std: float = 1.0,
         name: str = "global",
         scales: Sequence[float] | None = None,
+        allow_oversized: bool = False,
     ) -> None:
         super().__init__()
         self.name = name
-        if size < 1:
-            raise ValueError(f"a ring needs at least one element, got {size}")
+        size = check_count(size, f"the size of ring {name!r}")
         maps.check_strategy(index, sign)
         # Each layer's fixed scale brings its kernel from this std to its own initial std.
         self.std = float(std)
-        self.weight = nn.Parameter(torch.randn(int(size)) * self.std)
+        self.weight = nn.Parameter(torch.randn(size) * self.std)
         self.sizes = [int(s) for s in sizes]
         self.scales = [1.0] * len(self.sizes) if scales is None else [float(s) for s in scales]
         if len(self.scales) != len(self.sizes):
@@ -226,17 +134,20 @@ class Ring(nn.Module):
         self.offsets = [0]
         for s in self.sizes:
             self.offsets.append(self.offsets[-1] + s)
+        if size > self.total and not allow_oversized:
+            raise ValueError(
+                f"ring {name!r} has {size:,} elements but generates only {self.total:,} weights: "
+                f"{size - self.total:,} elements would never be read; pass allow_oversized=True to allow it"
+            )
         self.index = index
         self.sign = sign
         self.index_seed = int(index_seed)
         self.sign_seed = int(sign_seed)
-        # The backward of balanced maps: "auto", "inverse" or "index_add" (module docstring).
+        # The backward of balanced maps: "auto", "inverse" or "index_add" (rpg/generate.py).
         self.grad_path = "auto"
-        self.register_buffer("idx", torch.empty(0, dtype=torch.int32), persistent=False)
-        self.register_buffer("signs", torch.empty(0, dtype=torch.int8), persistent=False)
-        self.register_buffer("inv", torch.empty(0, self.size, dtype=torch.int32), persistent=False)
-        self._plan: _Plan | None = None
-        self._generation: _Generation | None = None
+        # A checkpoint's fingerprint, and the torch that wrote it, waiting for maps to check
+        # against (a checkpoint loaded while W is on the meta device).
+        self._expected: tuple[str, str] | None = None
         self._build()
 
     @property
@@ -248,19 +159,75 @@ class Ring(nn.Module):
         """T: how many weights this ring generates."""
         return self.offsets[-1]
 
-    def _build(self) -> None:
-        idx = maps.INDEX[self.index](self.sizes, self.size, maps.generator(self.index_seed))
-        sign = maps.SIGN[self.sign](self.sizes, maps.generator(self.sign_seed))
+    # --- The maps ---------------------------------------------------------------------
+
+    def _index_dtype(self) -> torch.dtype:
         # int32 halves the map's memory; it is enough for any ring below 2**31 elements.
-        dtype = torch.int32 if max(self.size, self.total + 1) < 2**31 else torch.long
+        return torch.int32 if max(self.size, self.total + 1) < 2**31 else torch.long
+
+    def _generate_maps(self, index: str, sign: str, index_seed: int, sign_seed: int):
+        """The maps these settings give, on the CPU (whatever the default device): (idx, signs)."""
+        with torch.device("cpu"):
+            idx = maps.INDEX[index](self.sizes, self.size, maps.generator(index_seed))
+            signs = maps.SIGN[sign](self.sizes, maps.generator(sign_seed))
+        return idx.to(self._index_dtype()), signs.to(torch.int8)
+
+    def _verify(self, idx: torch.Tensor, signs: torch.Tensor, expected: tuple[str, str] | None):
+        """Raise if the maps' fingerprint is not the checkpoint's; return (fingerprint, torch version),
+        or None with no checkpoint to compare with (the fingerprint is then computed when asked)."""
+        if expected is None:
+            return None
+        found = maps.fingerprint(idx, signs)
+        if found != expected[0]:
+            raise RuntimeError(
+                f"ring {self.name!r}: the checkpoint's maps (fingerprint {expected[0]}, built by torch "
+                f"{expected[1]}) differ from the maps torch {torch.__version__} regenerates from the same seeds "
+                f"({found}), so the checkpoint would load as a different network; load it with torch "
+                f"{expected[1]} (and rpg.materialize it there to move it)"
+            )
+        return found, str(torch.__version__)  # a str: weights_only loads refuse a TorchVersion
+
+    def _build(self) -> None:
+        """Regenerate the maps from the seeds onto W's device (on the meta device: shapes only)."""
         device = self.parameter().device
-        self.idx = idx.to(device=device, dtype=dtype)
-        self.signs = sign.to(device=device, dtype=torch.int8)
+        if device.type == "meta":
+            idx = torch.empty(self.total, dtype=self._index_dtype(), device=device)
+            signs = torch.empty(self.total, dtype=torch.int8, device=device)
+            self._set_maps(idx, signs, None)
+            return
+        idx, signs = self._generate_maps(self.index, self.sign, self.index_seed, self.sign_seed)
+        fingerprint = self._verify(idx, signs, self._expected)
+        self._expected = None
+        self._set_maps(idx.to(device), signs.to(device), fingerprint)
+
+    def _set_maps(self, idx: torch.Tensor, signs: torch.Tensor, fingerprint: tuple[str, str] | None) -> None:
+        self.idx = idx
+        self.signs = signs
+        self._fingerprint = fingerprint
         # The inverse table is built on first need (the first recorded generation): models
         # that are only counted, evaluated or materialized never pay for it.
-        self.inv = torch.empty(0, self.size, device=device, dtype=dtype)
+        self.inv = torch.empty(0, self.size, device=idx.device, dtype=idx.dtype)
         self._inverse_built = False
         self._reset()
+
+    def _place_maps(self) -> None:
+        """Keep the maps on W's device: moved with it, regenerated when W leaves the meta device."""
+        device = self.parameter().device
+        if self.idx.device == device:
+            return
+        if self.idx.is_meta:
+            self._build()
+        else:
+            self.idx, self.signs, self.inv = (t.to(device) for t in (self.idx, self.signs, self.inv))
+            self._reset()
+
+    def _apply(self, fn, recurse: bool = True):
+        # .to(), .cuda(), .double(), to_empty(): the cached multipliers and weights are of
+        # the old kind, and the maps (no buffers) follow W here.
+        self._reset()
+        module = super()._apply(fn, recurse)
+        self._place_maps()
+        return module
 
     def inverse(self) -> torch.Tensor:
         """The inverse table of a balanced map, shape (ceil(T/N), N); (0, N) for other maps."""
@@ -271,14 +238,40 @@ class Ring(nn.Module):
             self._plan = None
         return self.inv
 
+    def usage(self) -> torch.Tensor:
+        """How many generated weights read each element of W."""
+        return torch.bincount(self.idx.long(), minlength=self.size)
+
+    def fingerprint(self) -> str | None:
+        """A hash of the maps (``maps.fingerprint``); None while they are on the meta device."""
+        if self._expected is not None:
+            return self._expected[0]
+        if self._fingerprint is None and not self.idx.is_meta:
+            self._fingerprint = (maps.fingerprint(self.idx, self.signs), str(torch.__version__))
+        return None if self._fingerprint is None else self._fingerprint[0]
+
+    # --- W ----------------------------------------------------------------------------
+
+    def parameter(self) -> nn.Parameter:
+        """W's trainable tensor (``weight_orig`` once pruned: ``weight`` is then derived)."""
+        return self.weight_orig if hasattr(self, "weight_orig") else self.weight
+
+    def source(self) -> torch.Tensor:
+        """W as the generated weights read it: masked, if the ring was pruned."""
+        if hasattr(self, "weight_mask"):
+            return self.weight_orig * self.weight_mask
+        return self.weight
+
+    def reset_parameters(self) -> None:
+        """Draw W afresh at its initial std (e.g. after ``to_empty``, as for any module)."""
+        with torch.no_grad():
+            self.parameter().normal_(0.0, self.std)
+
+    # --- Generation -------------------------------------------------------------------
+
     def _reset(self) -> None:
         self._plan = None
         self._generation = None
-
-    def _apply(self, fn, recurse: bool = True):
-        # .to(), .cuda(), .double(): the cached multipliers and weights are of the old kind.
-        self._reset()
-        return super()._apply(fn, recurse)
 
     def __getstate__(self) -> dict:
         # deepcopy and pickle: caches are rebuilt on demand, never copied (a generation
@@ -291,21 +284,12 @@ class Ring(nn.Module):
             state["weight"] = state["weight"].detach()
         return state
 
-    def parameter(self) -> nn.Parameter:
-        """W's trainable tensor (``weight_orig`` once pruned: ``weight`` is then derived)."""
-        return self.weight_orig if hasattr(self, "weight_orig") else self.weight
-
-    def source(self) -> torch.Tensor:
-        """W as the generated weights read it: masked, if the ring was pruned."""
-        if hasattr(self, "weight_mask"):
-            return self.weight_orig * self.weight_mask
-        return self.weight
-
     def slot(self, k: int) -> torch.Tensor:
         """The flat generated weights of layer k, before its scale: the plain reference path.
 
         One index_select per call, no cache (the training path is ``layer``/``generate``).
         """
+        self._place_maps()
         lo, hi = self.offsets[k], self.offsets[k + 1]
         # index_select, not W[idx]: its backward (index_add) is deterministic on CPU,
         # the advanced-indexing backward is not.
@@ -323,6 +307,7 @@ class Ring(nn.Module):
         return "inverse" if self.uses_inverse() and self.inverse().numel() else "index_add"
 
     def plan(self) -> _Plan:
+        self._place_maps()
         w = self.parameter()
         inverse = self.uses_inverse()
         plan = self._plan
@@ -344,9 +329,12 @@ class Ring(nn.Module):
         return self._generate(_Flag())
 
     def _generate(self, flag: _Flag) -> tuple[torch.Tensor, ...]:
+        self._place_maps()
         weight = self.source()
-        if torch.is_grad_enabled() and weight.requires_grad and self.uses_inverse():
-            self.inverse()  # built on the first generation autograd records
+        # The inverse table is built on the first generation autograd records (meta tensors
+        # only count: no table).
+        if torch.is_grad_enabled() and weight.requires_grad and self.uses_inverse() and not weight.is_meta:
+            self.inverse()
         return _Generate.apply(weight, self.plan(), flag)
 
     def _key(self) -> tuple:
@@ -363,6 +351,9 @@ class Ring(nn.Module):
 
     def layer(self, k: int) -> torch.Tensor:
         """Layer k's flat generated weights (sign and scale applied), from the cached generation."""
+        if torch.compiler.is_compiling():
+            # No cache under compile (module docstring): the plain ops, the same values.
+            return self.slot(k) * self.scales[k]
         key = self._key()
         gen = self._generation
         if gen is None or gen.served[k] or gen.flag.consumed or gen.key != key:
@@ -375,109 +366,55 @@ class Ring(nn.Module):
             self._generation = None
         return weight
 
-    def usage(self) -> torch.Tensor:
-        """How many generated weights read each element of W."""
-        return torch.bincount(self.idx.long(), minlength=self.size)
+    # --- Checkpoints ------------------------------------------------------------------
 
     def get_extra_state(self) -> dict:
-        return {
+        state = {
             "index": self.index,
             "sign": self.sign,
             "index_seed": self.index_seed,
             "sign_seed": self.sign_seed,
             "sizes": list(self.sizes),
+            "size": self.size,
             # The scales follow the initial weights the ring replaced (rpg.convert), which a
             # model built afresh to load this checkpoint does not share.
             "scales": list(self.scales),
         }
+        fingerprint = self.fingerprint()
+        if fingerprint is not None:
+            state["fingerprint"] = fingerprint
+            state["torch"] = (self._expected or self._fingerprint)[1]
+        return state
 
     def set_extra_state(self, state: dict) -> None:
-        if list(state["sizes"]) != self.sizes:
+        if list(state["sizes"]) != self.sizes or state.get("size", self.size) != self.size:
             raise RuntimeError(
-                "ring layout mismatch: the checkpoint's ring generates layers of sizes "
-                f"{state['sizes'][:4]}... but this model's ring generates {self.sizes[:4]}...; "
-                "convert the same architecture with the same scope before loading"
+                "ring layout mismatch: the checkpoint's ring has "
+                f"{state.get('size', '?')} elements generating layers of sizes {state['sizes'][:4]}... but "
+                f"this model's has {self.size} elements generating {self.sizes[:4]}...; convert the same "
+                "architecture with the same scope and ring size before loading"
             )
         maps.check_strategy(state["index"], state["sign"])
-        self.index, self.sign = state["index"], state["sign"]
-        self.index_seed, self.sign_seed = int(state["index_seed"]), int(state["sign_seed"])
+        settings = (state["index"], state["sign"], int(state["index_seed"]), int(state["sign_seed"]))
+        expected = (state["fingerprint"], state.get("torch", "unknown")) if "fingerprint" in state else None
+        device = self.parameter().device
+        built = None
+        if device.type != "meta":
+            idx, signs = self._generate_maps(*settings)
+            # Checked before anything changes: a refused load leaves the maps as they were.
+            built = (idx.to(device), signs.to(device), self._verify(idx, signs, expected))
+        self.index, self.sign, self.index_seed, self.sign_seed = settings
         if "scales" in state:  # checkpoints from before the scales were stored keep this model's
             self.scales = [float(s) for s in state["scales"]]
-        self._build()
+        if built is None:
+            self._expected = expected  # checked when the maps are built, off the meta device
+            self._build()
+        else:
+            self._expected = None
+            self._set_maps(*built)
 
     def extra_repr(self) -> str:
         return (
             f"{self.name}: size={self.size}, generates={self.total}, layers={len(self.sizes)}, "
             f"index={self.index}, sign={self.sign}"
         )
-
-
-def inverse_table(idx: torch.Tensor, n: int) -> torch.Tensor:
-    """For a balanced map, each ring element's readers: shape (ceil(T/N), N), padded with T.
-
-    Row j holds, for every element, the position of its j-th reader in increasing position
-    order, or T (the zero slot) if it has only j readers. Balanced: every element is read
-    floor(T/N) or ceil(T/N) times (a union of permutations, like ``even``). For other
-    maps the table would be mostly padding: returns an empty (0, N) table, and the ring
-    falls back to index_add.
-    """
-    idx = idx.long()
-    device = idx.device
-    total = idx.numel()
-    rows = -(-total // n)
-    counts = torch.bincount(idx, minlength=n)
-    if total == 0 or int(counts.max()) > rows or int(counts.min()) < total // n:
-        return torch.empty(0, n, dtype=torch.long, device=device)
-    order = torch.argsort(idx, stable=True)  # positions grouped by element, in position order
-    element = idx[order]
-    first = torch.cumsum(counts, 0) - counts
-    rank = torch.arange(total, device=device) - first[element]
-    table = torch.full((rows, n), total, dtype=torch.long, device=device)
-    table[rank, element] = order
-    return table
-
-
-def kaiming_fan_out_std(shape: Sequence[int]) -> float:
-    """He et al.'s std for a ReLU network, fan-out mode (what torchvision's ResNets use)."""
-    fan_out = shape[0] * math.prod(shape[2:])
-    return math.sqrt(2.0 / fan_out)
-
-
-class Generated(nn.Module):
-    """A parametrization: the layer's weight is ``scale * sign * W[idx]`` from a ring.
-
-    ``scale`` is the ring's scale for this slot: in ``rpg.convert``, the std the layer's
-    weight was initialised at over the ring's initial std (the paper's "adaptive
-    scaling"), so every generated kernel starts at the std of the weight it replaces.
-
-    The first layer a ring generates owns it as a submodule, so W appears once in
-    ``parameters()`` and in the state dict, and moves with ``.to()``; the other layers hold
-    a plain reference. (Registering rings on the model itself would add a child to
-    containers such as ``nn.Sequential`` and change what their forward runs.)
-    """
-
-    def __init__(self, ring: Ring, slot: int, shape: Sequence[int]) -> None:
-        super().__init__()
-        if slot == 0:
-            self.ring = ring
-        else:
-            object.__setattr__(self, "ring", ring)
-        self.slot = slot
-        self.shape = tuple(shape)
-        if math.prod(self.shape) != ring.sizes[slot]:
-            raise ValueError(f"slot {slot} of ring {ring.name} generates {ring.sizes[slot]} weights, not {self.shape}")
-
-    @property
-    def scale(self) -> float:
-        # Fixed, not learned: it stays in the forward pass, so it also scales the gradient.
-        return self.ring.scales[self.slot]
-
-    def forward(self, original: torch.Tensor) -> torch.Tensor:
-        return self.ring.layer(self.slot).view(self.shape)
-
-    def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
-        # The dense weight is replaced by the ring: keep only an empty placeholder.
-        return weight.new_empty(0)
-
-    def extra_repr(self) -> str:
-        return f"slot={self.slot}, shape={self.shape}, scale={self.scale:.4g}"

@@ -1,0 +1,173 @@
+"""One generation of a ring: all its layers' weights from W in one autograd node.
+
+Run time
+--------
+A ring generates the weights of all its layers at once, in one custom autograd Function
+(``_Generate``, one node per generation): generated weight t is ``mult[t] * W[idx[t]]``,
+where the multiplier ``mult`` folds the weight's sign and its layer's scale into one
+number. The backward is eq. 2 of the paper, ``dL/dW[n] = sum_{t: idx[t] = n} mult[t] *
+dL/dK[t]``, by one of two deterministic paths (``Ring.grad_path``):
+
+- ``"inverse"``, for balanced maps (every ring element read floor(T/N) or ceil(T/N) times:
+  ``even``, a union of permutations, and ``sequential``): an inverse table ``inv`` of
+  shape (J, N), J = ceil(T/N), whose row j lists each ring element's j-th reader, or T (a
+  zero slot) if it has fewer. The gradient is a gather and a dense sum over J rows: no
+  atomics, so deterministic on GPU as on CPU.
+- ``"index_add"``: one index_add over the ring, layer by layer (deterministic on CPU; on
+  CUDA it uses atomics). Maps that are not balanced (``uniform``, ``hash``)
+  always take it.
+
+``"auto"`` (the default) takes the inverse table wherever the map is balanced, on every
+device, so the path the tests check on CPU is the one that runs on GPU. (On this
+project's 2-core CPU, index_add alone runs about 1.5x faster than the gather + sum, its
+random accesses going to W, which stays in cache, the gather's to the T gradients, which
+do not; inside a training step, with cold caches, the two measured the same within
+noise.) Both add each element's readers in position order, so they give the same bits.
+
+When autograd records the backward (``create_graph=True``) it is written in
+differentiable torch ops, so double backward works too.
+
+Under ``torch.compile`` none of this runs: each layer generates its own weights with
+plain torch ops (``Ring.layer``), which the compiler traces, fuses and differentiates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import torch
+
+if TYPE_CHECKING:
+    from rpg.ring import Ring
+
+
+class _Plan:
+    """The maps of a ring on one device, in W's dtype, sliced per layer: what a generation runs."""
+
+    def __init__(self, ring: Ring, weight: torch.Tensor, inverse: bool) -> None:
+        self.device, self.dtype = weight.device, weight.dtype
+        self.size = ring.size
+        self.total = ring.total
+        self.bounds = list(zip(ring.offsets[:-1], ring.offsets[1:], strict=True))
+        self.idx = ring.idx
+        self.inv_source = ring.inv
+        self.inv = ring.inv if inverse and ring.inv.numel() else None
+        mult = ring.signs.to(dtype=self.dtype)
+        for (lo, hi), scale in zip(self.bounds, ring.scales, strict=True):
+            mult[lo:hi].mul_(scale)  # the rounding of `slot(k) * scale` in W's dtype
+        self.mult = mult
+        self.idx_slices = [self.idx[lo:hi] for lo, hi in self.bounds]
+        self.mult_slices = [mult[lo:hi] for lo, hi in self.bounds]
+
+    def generate(self, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        # Layer by layer inside one node: each layer's weights are their own allocation (a
+        # ring-wide buffer would be one large allocation, fresh pages every step on CPU).
+        return tuple(
+            torch.index_select(weight, 0, idx).mul_(mult)
+            for idx, mult in zip(self.idx_slices, self.mult_slices, strict=True)
+        )
+
+    def weight_grad(self, grads: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        """dL/dW from the layers' gradients (None: a layer this generation did not serve)."""
+        if torch.is_grad_enabled():  # create_graph=True: stay differentiable
+            return self._weight_grad_differentiable(grads)
+        if self.inv is None:
+            # index_add in position order, layer by layer: deterministic on CPU.
+            grad = torch.zeros(self.size, device=self.device, dtype=self.dtype)
+            scratch = torch.empty(max(hi - lo for lo, hi in self.bounds), device=self.device, dtype=self.dtype)
+            for g, idx, mult in zip(grads, self.idx_slices, self.mult_slices, strict=True):
+                if g is not None:
+                    grad.index_add_(0, idx, torch.mul(g.reshape(-1), mult, out=scratch[: len(idx)]))
+            return grad
+        buf = torch.empty(self.total + 1, device=self.device, dtype=self.dtype)
+        for g, mult, (lo, hi) in zip(grads, self.mult_slices, self.bounds, strict=True):
+            if g is None:
+                buf[lo:hi].zero_()
+            else:
+                torch.mul(g.reshape(-1), mult, out=buf[lo:hi])
+        buf[self.total] = 0
+        # Row by row: the temporaries stay ring-sized, and each element's readers are summed
+        # in position order, as index_add does (so both paths give the same bits).
+        grad = torch.index_select(buf, 0, self.inv[0])
+        if len(self.inv) > 1:
+            row = torch.empty_like(grad)
+            for j in range(1, len(self.inv)):
+                grad.add_(torch.index_select(buf, 0, self.inv[j], out=row))
+        return grad
+
+    def _weight_grad_differentiable(self, grads: Sequence[torch.Tensor | None]) -> torch.Tensor:
+        flat = torch.cat(
+            [
+                mult.new_zeros(mult.shape) if g is None else g.reshape(-1) * mult
+                for g, mult in zip(grads, self.mult_slices, strict=True)
+            ]
+        )
+        if self.inv is None:
+            return flat.new_zeros(self.size).index_add(0, self.idx, flat)
+        padded = torch.cat([flat, flat.new_zeros(1)])
+        return torch.index_select(padded, 0, self.inv.reshape(-1)).view(self.inv.shape).sum(0)
+
+
+class _Flag:
+    """Set by the backward of a generation; the ring drops a generation whose flag is set."""
+
+    __slots__ = ("consumed",)
+
+    def __init__(self) -> None:
+        self.consumed = False
+
+
+class _Generate(torch.autograd.Function):
+    """All layers of a ring from W at once; backward: eq. 2 by the plan's path.
+
+    Nothing is saved for backward but the (constant) maps, so the node can be run by
+    several backward passes, like the index ops it replaces.
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, plan: _Plan, flag: _Flag) -> tuple[torch.Tensor, ...]:
+        ctx.plan, ctx.flag = plan, flag
+        ctx.set_materialize_grads(False)
+        return plan.generate(weight)
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor | None):
+        ctx.flag.consumed = True
+        if all(g is None for g in grads):
+            return None, None, None
+        return ctx.plan.weight_grad(grads), None, None
+
+
+class _Generation:
+    __slots__ = ("key", "weights", "served", "left", "flag")
+
+    def __init__(self, key: tuple, weights: tuple[torch.Tensor, ...], flag: _Flag) -> None:
+        self.key, self.weights, self.flag = key, weights, flag
+        self.served = [False] * len(weights)
+        self.left = len(weights)
+
+
+def inverse_table(idx: torch.Tensor, n: int) -> torch.Tensor:
+    """For a balanced map, each ring element's readers: shape (ceil(T/N), N), padded with T.
+
+    Row j holds, for every element, the position of its j-th reader in increasing position
+    order, or T (the zero slot) if it has only j readers. Balanced: every element is read
+    floor(T/N) or ceil(T/N) times (a union of permutations, like ``even``). For other
+    maps the table would be mostly padding: returns an empty (0, N) table, and the ring
+    falls back to index_add.
+    """
+    idx = idx.long()
+    device = idx.device
+    total = idx.numel()
+    rows = -(-total // n)
+    counts = torch.bincount(idx, minlength=n)
+    if total == 0 or int(counts.max()) > rows or int(counts.min()) < total // n:
+        return torch.empty(0, n, dtype=torch.long, device=device)
+    order = torch.argsort(idx, stable=True)  # positions grouped by element, in position order
+    element = idx[order]
+    first = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(total, device=device) - first[element]
+    table = torch.full((rows, n), total, dtype=torch.long, device=device)
+    table[rank, element] = order
+    return table
