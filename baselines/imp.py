@@ -19,17 +19,11 @@ on the same masks) and resumes the unfinished round.
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
-
 import torch
 from torch import nn
 from torch.nn.utils import prune
 
 import rpg
-from suite import distributed
-from suite.tasks import Recipe, Splits, Task
-from suite.train import fit, save, steps_per_epoch
 
 RATE = 0.2  # of the remaining weights, per level (Frankle et al.)
 # k, as a fraction of one training's steps: early in training, as Frankle et al. (2020)
@@ -87,65 +81,3 @@ def rewind(model: nn.Module, snapshot: dict[str, torch.Tensor]) -> None:
         if source in snapshot:
             state[key] = snapshot[source]
     model.load_state_dict(state)
-
-
-def train(
-    model: nn.Module,
-    task: Task,
-    splits: Splits,
-    recipe: Recipe,
-    seed: int,
-    *,
-    keep: int,
-    rate: float = RATE,
-    rewind_fraction: float = REWIND,
-    progress: bool = True,
-    desc: str = "",
-    checkpoint: Path | None = None,
-) -> dict:
-    """IMP on ``model`` down to ``keep`` prunable weights; returns fit's summary of the last
-    round, every round's, and the dense network after the first round as the
-    "before-pruning" stage."""
-    tensors = targets(model)
-    plan = levels(remaining(tensors), keep, rate)
-    steps = steps_per_epoch(splits.sizes["train"], recipe.batch_size) * recipe.epochs
-    k = max(1, round(rewind_fraction * steps))
-    saved = checkpoint.with_name(f"{checkpoint.stem}.rewind.pt") if checkpoint else None
-    snapshot: dict[str, torch.Tensor] = {}
-    if saved is not None and saved.exists():
-        snapshot = torch.load(saved, weights_only=True)
-
-    def take(step: int, net: nn.Module) -> None:
-        if step == k and not snapshot:
-            snapshot.update(copy.deepcopy(net.state_dict()))
-            if saved is not None and distributed.is_main():  # under torchrun, rank 0 writes
-                save(saved, snapshot)
-
-    def round_(level: int, on_step=None) -> dict:
-        path = checkpoint.with_name(f"{checkpoint.stem}.round{level}.pt") if checkpoint else None
-        label = f"{desc} round {level}/{len(plan)}"
-        return fit(model, task, splits, recipe, seed, progress=progress, desc=label, checkpoint=path, on_step=on_step)
-
-    rounds = [{"remaining": remaining(tensors), **round_(0, take)}]
-    if not snapshot:
-        raise RuntimeError(f"the rewind point (step {k}) was never reached")
-    dense = copy.deepcopy(model)
-    for level, left in enumerate(plan, start=1):
-        prune_to(tensors, left)
-        rewind(model, snapshot)
-        rounds.append({"remaining": left, **round_(level)})
-    last = rounds[-1]
-    return {
-        "best_epoch": last["best_epoch"],
-        "val": last["val"],
-        "history": last["history"],
-        "pruning": {
-            "method": "imp",
-            "rate": rate,
-            "rewind_step": k,
-            "levels": plan,
-            "rounds": [{key: r[key] for key in ("remaining", "best_epoch", "val")} for r in rounds],
-            "latency": "dense kernels with zeros",
-        },
-        "stages": {"before-pruning": dense},
-    }

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from suite import archs, distributed, methods, records, report, runner, shards, spec, tasks
 from suite.args import Parser, resolve_device
+from suite.cells import now
 from suite.errors import UsageError
 from suite.ledger import parse_count
 
@@ -129,7 +130,7 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, device) -
             e.name: {"description": e.description, "task": e.task, "arch": e.arch, "width": e.width}
             for e in suite.experiments
         },
-        "started": runner.now(),
+        "started": now(),
         "cells": len(cells),
         "keys": [c.key() for c in cells],
         "jobs": args.jobs,

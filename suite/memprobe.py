@@ -40,9 +40,10 @@ def _status_kb(field: str) -> int:
 
 def _model(request: dict) -> nn.Module:
     import rpg
-    from suite import methods, runner
+    from suite import methods
+    from suite.cells import Cell
 
-    cell = runner.Cell.from_config(request["config"])
+    cell = Cell.from_config(request["config"])
     state = torch.load(request["state"], weights_only=True)
     # The parent's knob setting: rebuilding needs no second budget solve.
     model = methods.get(cell.method).rebuild(cell.net(), request["setting"], cell.seed, state)
@@ -93,8 +94,8 @@ def serve() -> None:
     """Answer one JSON request per stdin line, each in a freshly forked child."""
     import torch._dynamo  # noqa: F401  (an optimiser's first use imports it: 3 s in every child otherwise)
 
+    import suite.cells  # noqa: F401
     import suite.methods  # noqa: F401  (imported once here, inherited by every child)
-    import suite.runner  # noqa: F401
 
     _die_with_parent()
     for line in sys.stdin:

@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from suite import runner, tasks
+from suite import pipeline, tasks
+from suite.cells import Cell, checkpoint, data_key, now
 from suite.errors import UsageError
 
 _data: dict[tuple[str, bool], tasks.Splits] = {}  # per worker process: the splits it has loaded
@@ -40,20 +41,20 @@ def _start(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _work(cell: runner.Cell, data_root: str | None, device: str, onnx: bool, checkpoint: Path, jobs: int) -> dict:
+def _work(cell: Cell, data_root: str | None, device: str, onnx: bool, checkpoint: Path, jobs: int) -> dict:
     device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.set_device(device)
-    key = runner.data_key(cell)
+    key = data_key(cell)
     if key not in _data:
         _data[key] = tasks.get(cell.task).load(data_root, device, cell.profile)
-    record = runner.run_cell(cell, _data[key], device, False, onnx, checkpoint)
+    record = pipeline.run_cell(cell, _data[key], device, False, onnx, checkpoint)
     # Latency was timed while the other workers trained: on a shared CPU that slows it.
     record["jobs"] = jobs
     return record
 
 
-def _lost(cell: runner.Cell, error: BaseException) -> dict:
+def _lost(cell: Cell, error: BaseException) -> dict:
     """The record of a cell whose worker failed outside the cell's own error handling."""
     what = "its worker process died (killed, or out of memory?)" if isinstance(error, BrokenProcessPool) else ""
     return {
@@ -61,7 +62,7 @@ def _lost(cell: runner.Cell, error: BaseException) -> dict:
         "config": cell.config(),
         "status": "failed",
         "started": None,
-        "finished": runner.now(),
+        "finished": now(),
         "error": f"{type(error).__name__}: {what or error}",
         "worker_lost": isinstance(error, BrokenProcessPool),  # its checkpoint is kept for the rerun
         "traceback": "".join(traceback.format_exception(error)),
@@ -69,13 +70,13 @@ def _lost(cell: runner.Cell, error: BaseException) -> dict:
 
 
 def run(
-    cells: list[runner.Cell],
+    cells: list[Cell],
     out: Path,
     device: torch.device,
     data_root: str | None,
     jobs: int,
     onnx: bool,
-    finish: Callable[[runner.Cell, dict], None],
+    finish: Callable[[Cell, dict], None],
     bar: tqdm,
 ) -> None:
     """Run ``cells`` on ``jobs`` workers; hand each cell's record to ``finish`` as it ends."""
@@ -88,13 +89,13 @@ def run(
 
     pools = [worker() for _ in slots]
     todo = list(cells)
-    running: dict[Future, tuple[runner.Cell, int]] = {}
+    running: dict[Future, tuple[Cell, int]] = {}
     try:
         while todo or running:
             for slot in set(range(len(slots))) - {s for _, s in running.values()}:
                 if todo:
                     cell = todo.pop(0)
-                    args = (cell, data_root, str(slots[slot]), onnx, runner.checkpoint(out, cell), jobs)
+                    args = (cell, data_root, str(slots[slot]), onnx, checkpoint(out, cell), jobs)
                     running[pools[slot].submit(_work, *args)] = (cell, slot)
             bar.set_postfix_str(", ".join(c.label() for c, _ in running.values()))
             ended, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -18,30 +18,34 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from suite import archs, measure, methods, records, runner, tasks
+from suite import measure, methods, records, tasks
+from suite.cells import Cell
 from suite.errors import UsageError
 
 DEFAULT_TFLOPS = 10.0  # an assumption, stated wherever it is used; see the README
 
 
 @functools.cache
-def _forward(arch: str, width: float, task: str, method: str, budget: int) -> int:
-    """Forward FLOPs of one example through the network the method trains."""
-    t = tasks.get(task)
-    net = archs.Net(archs.get(arch), width, t.in_channels, t.num_classes)
-    how = methods.get(method)
-    if isinstance(how, methods.Plain):  # plain-like methods shrink the network to the budget
-        model = how.build(net, how.setting(net, budget), 0)
-    else:  # the sharing methods run the reference network (K unrolled blocks for rpg-msK)
-        model = net.build(repeats=getattr(how, "repeats", None))
+def _flops_of(signature: str, model: nn.Module, input_size: tuple[int, ...]) -> int:
     # A random image, not zeros: an equilibrium solve on zeros converges at once, and the
     # count would miss the iterations a real image costs.
-    example = torch.randn(1, *t.input_size, generator=torch.Generator().manual_seed(0))
+    example = torch.randn(1, *input_size, generator=torch.Generator().manual_seed(0))
     return measure.flops(model.eval(), example)["forward_flops"]
 
 
-def cell_flops(cell: runner.Cell) -> float:
+def forward_flops(cell: Cell) -> int:
+    """Forward FLOPs of one example through the network the cell's method trains (the
+    method says which: suite.methods.base.Method.counted). Networks of one structure are
+    counted once: a suite's RPG cells at seven budgets all run the same reference network."""
+    model = methods.get(cell.method).counted(cell.net(), cell.budget)
+    return _flops_of(repr(model), model, tasks.get(cell.task).input_size)
+
+
+def cell_flops(cell: Cell) -> float:
+    """The cell's compute: forward FLOPs x (3 per training example, 1 per validation
+    example) x epochs x trainings, plus one pass over test."""
     task = tasks.get(cell.task)
     # Smoke profiles read stand-in data of the real data set's split sizes or smaller:
     # the estimate is for the real data.
@@ -49,12 +53,9 @@ def cell_flops(cell: runner.Cell) -> float:
     sizes = {**task.split_sizes}
     for split, n in (("train", recipe.train_size), ("val", recipe.val_size)):
         sizes[split] = min(sizes[split], n or sizes[split])
-    how = methods.get(cell.method)
-    plain_like = isinstance(how, methods.Plain)
-    forward = _forward(cell.arch, cell.width, cell.task, cell.method, cell.budget if plain_like else 0)
     per_epoch = 3 * sizes["train"] + sizes["val"]
-    trainings = how.trainings(cell.net(), cell.budget)  # IMP: once per level
-    return float(forward) * (trainings * recipe.epochs * per_epoch + sizes["test"])
+    trainings = methods.get(cell.method).trainings(cell.net(), cell.budget)  # IMP: once per level
+    return float(forward_flops(cell)) * (trainings * recipe.epochs * per_epoch + sizes["test"])
 
 
 def calibrate(out: Path) -> float:
@@ -66,14 +67,14 @@ def calibrate(out: Path) -> float:
     for r in recs:
         if r["status"] != "ok":
             continue
-        flops += cell_flops(runner.Cell.from_config(r["config"]))
+        flops += cell_flops(Cell.from_config(r["config"]))
         seconds += r["seconds"]
     if not seconds:
         raise UsageError(f"--calibrate {out}: no finished cell to calibrate from")
     return flops / seconds / 1e12
 
 
-def summarise(cells: list[runner.Cell], tflops: float) -> list[dict]:
+def summarise(cells: list[Cell], tflops: float) -> list[dict]:
     """Rows per experiment, then a total row: cells, PFLOP and hours at ``tflops``."""
     rows: dict[str, dict] = defaultdict(lambda: {"cells": 0, "flops": 0.0})
     for cell in cells:

@@ -3,10 +3,9 @@
 Shard K of N runs its share of a deterministic partition of the run's cells, balanced by
 estimated cost: cells are dealt, costliest first, to the shard with the least estimated
 work so far (ties to the lowest shard), so the shards of one command partition its
-cells whatever N is. The estimate is epochs times the parameters of the network that
-actually runs (the reference network for every method but plain, whose network shrinks
-with its budget) times the trainings a cell runs (IMP retrains once per level): a proxy
-for compute within a suite, not a prediction of seconds.
+cells whatever N is. The estimate is the cell's counted compute, the same one
+``rpg-bench plan`` reports (suite.plan.cell_flops): FLOPs of the network that trains,
+times the examples of every training the cell runs (IMP retrains once per level).
 ``rpg-bench merge SHARD... --out OUT`` checks every shard before writing anything: the shards must come from the same
 suite and profile, and a cell recorded by two shards must have identical results there
 (a cell run twice on one CPU gives the same bits; on different hardware it does not, and
@@ -26,7 +25,8 @@ import shlex
 import sys
 from pathlib import Path
 
-from suite import methods, records, runner
+from suite import plan, records
+from suite.cells import Cell
 from suite.errors import UsageError
 
 
@@ -40,12 +40,11 @@ def parse(text: str) -> tuple[int, int]:
     return k, n
 
 
-def cost(cell: runner.Cell) -> int:
-    size = cell.budget if cell.method == "plain" else methods.plain_backbone(cell.net())
-    return cell.recipe().epochs * size * methods.get(cell.method).trainings(cell.net(), cell.budget)
+def cost(cell: Cell) -> float:
+    return plan.cell_flops(cell)
 
 
-def select(cells: list[runner.Cell], k: int, n: int) -> list[runner.Cell]:
+def select(cells: list[Cell], k: int, n: int) -> list[Cell]:
     """Shard k (1-based) of n, in the run's cell order."""
     load, owner = [0] * n, {}
     for i in sorted(range(len(cells)), key=lambda i: -cost(cells[i])):  # stable: ties keep order

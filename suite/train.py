@@ -6,6 +6,7 @@ import copy
 import math
 import os
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -15,6 +16,33 @@ from tqdm import tqdm
 from suite import distributed
 from suite.errors import Diverged
 from suite.tasks import Recipe, Splits, Task
+
+
+@dataclass
+class Trained:
+    """What a method's training gives the runner: the model to test and measure, and how it
+    got there. ``before`` is the model before pruning or quantisation, under its stage's
+    name ("before-pruning", "before-quantisation"); a record shows the metric before and
+    the drop. ``solver`` reads (and resets) an equilibrium model's solver statistics."""
+
+    model: nn.Module
+    best_epoch: int
+    history: list[dict]
+    val: float
+    before: tuple[str, nn.Module] | None = None
+    pruning: dict | None = None
+    quantisation: dict | None = None
+    solver: Callable[[], dict] | None = None
+    rounds: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, model: nn.Module, summary: dict, **extra) -> Trained:
+        """From suite.train.fit's summary of the (last) training."""
+        return cls(model, summary["best_epoch"], summary["history"], summary["val"], **extra)
+
+    @property
+    def quantised(self) -> bool:
+        return self.quantisation is not None
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):

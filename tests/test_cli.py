@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite import cli, methods, runner, spec, train
+from suite import cli, pipeline, runner, spec, train
 
 # ONNX export is checked on the shared smoke run (conftest); these runs leave it out.
 SMOKE = ["--profile", "smoke", "--seeds", "1", "--no-progress", "--no-open", "--no-onnx"]
@@ -31,7 +31,7 @@ def test_smoke_run_records_every_cell_and_renders_the_report(smoke_run):
         assert r["budget_met"] and abs(r["ledger"]["backbone"] / r["config"]["budget"] - 1) <= 0.005
         assert r["latency"]["deployed"]["batch1"]["median_ms"] > 0
         # A smoke run times once, briefly: it checks that timing runs, not how fast.
-        assert r["latency"]["deployed"]["batch1"]["repeats"] >= runner.QUICK_TIMING["min_repeats"]
+        assert r["latency"]["deployed"]["batch1"]["repeats"] >= pipeline.QUICK_TIMING["min_repeats"]
         assert r["latency"]["deployed"]["batch1"]["attempts"] == 1
         assert r["env"]["torch"] and r["data"]["fingerprint"]
         assert r["training"]["best_epoch"] >= 1
@@ -70,7 +70,7 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch)
             raise RuntimeError("boom <script>")
         return real_fit(model, task, splits, recipe, seed, **kw)
 
-    monkeypatch.setattr(methods, "fit", fit)
+    monkeypatch.setattr(train, "fit", fit)
     out = tmp_path / "out"
     code = cli.main([*SMOKE, "--out", str(out), "--methods", "plain"])
     assert code == 1
@@ -81,7 +81,7 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch)
     html = (out / "index.html").read_text()
     assert "Failed cells" in html and "boom &lt;script&gt;" in html and "boom <script>" not in html
     # The failed cell is retried on the next run; the finished ones are not.
-    monkeypatch.setattr(methods, "fit", real_fit)
+    monkeypatch.setattr(train, "fit", real_fit)
     assert cli.main([*SMOKE, "--out", str(out), "--methods", "plain"]) == 0
     assert sorted(r["status"] for r in records(out).values()) == ["ok"] * 4
 

@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from baselines.mdeq import MDEQ, Unrolled
-from suite import archs, cli, methods
+from suite import archs, cli, methods, solver
 
 
 def _contractive(widths=(4, 4), **solver) -> MDEQ:
@@ -99,7 +99,7 @@ def test_mdeq_and_its_unrolled_rpg_forms_meet_one_budget_by_the_same_ledger():
     assert built["mdeq"].ledger["backbone"] == budget
     for name in ("rpg-ms2", "rpg-ms4"):
         model = built[name].model
-        assert abs(built[name].deviation) <= methods.solver.TOLERANCE
+        assert abs(built[name].deviation) <= solver.TOLERANCE
         # Every conv of every application reads the one ring ...
         convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
         assert convs and all(parametrize.is_parametrized(c, "weight") for c in convs)

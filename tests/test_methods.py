@@ -26,10 +26,10 @@ def test_settings_meet_the_budget_within_tolerance(method, arch, budget):
     m, n = methods.get(method), net(arch)
     setting = m.setting(n, budget)
     if method == "rpg":
-        reached = methods.RPG()._split(n)[1] + setting["ring_size"]
+        reached = methods.RPG().split(n)[1] + setting["ring_size"]
         assert reached == budget
     else:
-        reached = methods._plain_backbone(n, tuple(setting["widths"]))
+        reached = methods.plain_backbone_at(n, tuple(setting["widths"]))
     assert abs(reached / budget - 1) <= TOLERANCE
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-from suite import runner, tasks
+from suite import cells, tasks
 from suite.train import fit
 
 BIN = Path(sys.executable).parent
@@ -82,7 +82,7 @@ def test_a_killed_worker_costs_only_its_cell_and_the_rerun_completes_it(serial, 
     suite, expected = serial
     out = tmp_path / "killed"
     proc = subprocess.Popen([EXE, "--suite", str(suite), "--out", str(out), "--jobs", "2", *ARGS], env=ENV)
-    checkpoints = out / runner.CHECKPOINTS
+    checkpoints = out / cells.CHECKPOINTS
     deadline = time.time() + 300
     while not (checkpoints.is_dir() and any(checkpoints.glob("*.pt"))) and time.time() < deadline:
         time.sleep(0.01)
@@ -108,7 +108,7 @@ def test_torchrun_trains_each_cell_across_ranks_and_rank_0_records_it(serial, tm
     assert set(got) == set(expected)
     assert all(r["status"] == "ok" and r["distributed"] == {"world_size": 2} for r in got.values())
     assert json.loads((out / "run.json").read_text())["world_size"] == 2
-    assert not list((out / runner.CHECKPOINTS).glob("*.pt"))
+    assert not list((out / cells.CHECKPOINTS).glob("*.pt"))
     assert (out / "index.html").exists()
 
 

@@ -28,10 +28,10 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from suite.data import joints as heatmaps
+from suite.data.joints import HEAD_BOX_FACTOR, JOINTS
 from suite.data.stream import Stream, default_workers
 from suite.errors import UsageError
-from suite.tasks import heatmaps
-from suite.tasks.pckh import HEAD_BOX_FACTOR, JOINTS
 
 CROP = 256
 ANNOTATIONS = "mpii_human_pose_v1_u12_1.mat"
@@ -40,7 +40,7 @@ HELD_OUT = {"test": 2958, "val": 1000}  # persons, whole images at a time
 SPLIT_SIZES = {"train": 24_000, "val": 1000, "test": 2958}  # about: the carving goes by image
 SPLIT_SEED = 0
 MEAN = (0.485, 0.456, 0.406)
-# Flip partners in MPII's joint order (suite.tasks.pckh.JOINTS).
+# Flip partners in MPII's joint order (suite.data.joints.JOINTS).
 FLIP_ORDER = [5, 4, 3, 2, 1, 0, 6, 7, 8, 9, 15, 14, 13, 12, 11, 10]
 
 
@@ -203,7 +203,7 @@ def warp(image: Image.Image, forward: np.ndarray) -> Image.Image:
 
 def splits(folder: Path, device: torch.device, workers: int | None = None):
     """The train, val and test streams of MPII under ``folder``, as Splits."""
-    from suite.tasks.base import Splits
+    from suite.data.splits import Splits
 
     workers = default_workers() if workers is None else workers
     carved = carve(read(folder))

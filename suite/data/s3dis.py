@@ -149,7 +149,7 @@ class Frames(Dataset):
 
 def splits(folder: Path, device: torch.device, workers: int | None = None, size: int = SIZE):
     """The train, val and test streams of S3DIS under ``folder``, as Splits."""
-    from suite.tasks.base import Splits
+    from suite.data.splits import Splits
 
     workers = default_workers() if workers is None else workers
     carved = carve(frames(folder))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from suite.tasks.pckh import JOINTS
+from suite.data.joints import JOINTS
 
 J = {name: i for i, name in enumerate(JOINTS)}
 LIMBS = [

@@ -26,6 +26,7 @@ import pandas as pd
 
 from suite import claims, records, stats, tasks
 from suite.errors import UsageError
+from suite.report.frame import frame, ok_rows
 
 MIN_EFFECT = {"top1": 0.5, "pckh": 0.5, "depth_rmse": 0.5, "normal_rmse": 0.5}  # in the metric's own unit
 MIN_RELATIVE = 0.05  # for a metric not listed: this share of the previous mean
@@ -39,8 +40,6 @@ def min_effect(metric: str, before_mean: float) -> float:
 def previous(prev: Path, profile: str | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
     """The previous run's ok rows and its claim verdicts by id; a run of another profile
     is refused (a smoke night against a full one compares nothing alike)."""
-    from suite.report import frame, ok_rows
-
     if not (prev / records.RECORDS).is_dir():
         raise UsageError(f"--compare {prev}: it holds no rpg-bench records (expected {prev / records.RECORDS}/)")
     run, recs = records.read_run(prev)

@@ -11,26 +11,11 @@ from __future__ import annotations
 
 import torch
 
-JOINTS = (
-    "r_ankle",
-    "r_knee",
-    "r_hip",
-    "l_hip",
-    "l_knee",
-    "l_ankle",
-    "pelvis",
-    "thorax",
-    "upper_neck",
-    "head_top",
-    "r_wrist",
-    "r_elbow",
-    "r_shoulder",
-    "l_shoulder",
-    "l_elbow",
-    "l_wrist",
-)
+from suite.data.joints import HEAD_BOX_FACTOR, JOINTS
+
+__all__ = ["HEAD_BOX_FACTOR", "JOINTS", "LEFT_OUT_OF_MEAN", "decode", "head_size", "pckh"]
+
 LEFT_OUT_OF_MEAN = (JOINTS.index("pelvis"), JOINTS.index("thorax"))
-HEAD_BOX_FACTOR = 0.6
 
 
 def head_size(head_box: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from suite import cli, runner, tasks
+from suite import cells, cli, pipeline, runner, tasks
 
 EXE = str(Path(sys.executable).with_name("rpg-bench"))
 SUITE = """name = "kill"
@@ -43,7 +43,7 @@ def test_sigkill_mid_training_then_rerun_equals_an_uninterrupted_run(tmp_path):
     subprocess.run([EXE, "--suite", str(suite), "--out", str(clean), *ARGS], check=True, timeout=600)
 
     proc = subprocess.Popen([EXE, "--suite", str(suite), "--out", str(killed), *ARGS])
-    checkpoints = killed / runner.CHECKPOINTS
+    checkpoints = killed / cells.CHECKPOINTS
     deadline = time.time() + 300
     while not (checkpoints.is_dir() and any(checkpoints.glob("*.pt"))) and time.time() < deadline:
         time.sleep(0.01)
@@ -105,7 +105,7 @@ def test_checkpoints_load_without_unpickling_code(tmp_path):
     cell = runner.Cell("t", "t", "digits", "resnet18-cifar", 0.25, "rpg", 20_000, 0, "smoke")
     splits = tasks.get("digits").load(None, torch.device("cpu"), "full")
     path = tmp_path / "c.pt"
-    runner.run_cell(cell, splits, torch.device("cpu"), progress=False, onnx=False, checkpoint=path)
+    pipeline.run_cell(cell, splits, torch.device("cpu"), progress=False, onnx=False, checkpoint=path)
     state = torch.load(path, weights_only=True)
     assert state["epoch"] == cell.recipe().epochs and set(state) >= {"model", "optimizer", "scheduler", "shuffle"}
 
@@ -124,7 +124,7 @@ def test_sigint_stops_cleanly_and_the_rerun_finishes_the_same(tmp_path):
         text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    checkpoints = stopped / runner.CHECKPOINTS
+    checkpoints = stopped / cells.CHECKPOINTS
     deadline = time.time() + 300
     while not (checkpoints.is_dir() and any(checkpoints.glob("*.pt"))) and time.time() < deadline:
         time.sleep(0.01)

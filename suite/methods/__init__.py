@@ -1,0 +1,55 @@
+"""Methods: a name, one size knob, and how to build and train a model that meets a backbone
+budget (suite.methods.base). One module per family, each registering its methods where it
+defines them (suite.methods.registry):
+
+- sharing: RPG and the schemes that are its generator with other maps (random sharing,
+  the hashing trick, the ablations, block-level rings, unrolled MDEQ blocks);
+- widths: the plain network; stacked: CPM, SharpNet reuse, unshared hourglasses;
+- lego: LegoNet; equilibrium: MDEQ; pruning: IMP and structured pruning; quantisation: int8 RPG.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from suite.archs import Net
+from suite.errors import BudgetError
+from suite.ledger import format_count, ledger
+from suite.methods import equilibrium, lego, pruning, quantisation, sharing, stacked, widths  # noqa: F401 (they register)
+from suite.methods.base import Built, Method, Trained, backbone, plain_backbone, plain_backbone_at
+from suite.methods.registry import METHODS, get, register
+from suite.methods.sharing import RPG
+
+__all__ = [
+    "METHODS",
+    "RPG",
+    "Built",
+    "Method",
+    "Trained",
+    "backbone",
+    "build",
+    "check_budget",
+    "get",
+    "plain_backbone",
+    "plain_backbone_at",
+    "register",
+]
+
+
+def check_budget(method: Method, net: Net, budget: int) -> None:
+    lo, hi = method.reach(net)
+    if not lo <= budget <= hi:
+        raise BudgetError(
+            f"{method.name} cannot reach {format_count(budget)} ({budget}) backbone parameters on "
+            f"{net.arch.name} at width {net.width:g}: it reaches {format_count(lo)} ({lo}) "
+            f"to {format_count(hi)} ({hi})"
+        )
+
+
+def build(method: Method, net: Net, budget: int, seed: int) -> Built:
+    """The method's model at the budget, with its ledger. Seeds torch first."""
+    check_budget(method, net, budget)
+    setting = method.setting(net, budget)
+    torch.manual_seed(seed)
+    model = method.build(net, setting, seed)
+    return Built(model, setting, ledger(method.pruned(model, setting), net.arch.head), budget)

@@ -1,0 +1,142 @@
+"""One cell, start to end: build at the budget, train, test, measure, and the record that says so.
+
+A cell that raises is recorded as failed with its error, and the suite goes on.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from pathlib import Path
+
+import torch
+
+import rpg
+from suite import distributed, env, keys, measure, methods, solver, tasks
+from suite.cells import Cell, now
+from suite.ledger import ledger, storage, stored_bytes
+
+# What a quantised model's record says instead of numbers nobody measured.
+INT8_FLOPS = "not counted: torch's flop counter does not see int8 kernels"
+INT8_MEMORY = "not probed: the memory probe rebuilds float models only"
+# A smoke run checks that everything runs, not how fast: one short timing attempt each
+# (its report says its numbers are not comparable). Timing otherwise dominates a smoke cell.
+QUICK_TIMING = {"warmup": 1, "min_repeats": 5, "min_seconds": 0.0, "attempts": 1}
+
+
+def run_cell(
+    cell: Cell,
+    splits: tasks.Splits,
+    device: torch.device,
+    progress: bool,
+    onnx: bool = True,
+    checkpoint: Path | None = None,
+) -> dict:
+    recipe = cell.recipe()
+    splits = splits.subset({"train": recipe.train_size, "val": recipe.val_size})
+    record = {
+        "key": cell.key(),
+        "config": cell.config(),
+        "status": "running",
+        "started": now(),
+        "env": env.fingerprint(device),
+        "data": {"source": splits.source, "fingerprint": splits.fingerprint, "sizes": splits.sizes},
+        "distributed": {"world_size": distributed.world()},
+    }
+    t0 = time.perf_counter()
+    try:
+        method = methods.get(cell.method)
+        built = methods.build(method, cell.net(), cell.budget, cell.seed)
+        label = cell.label()
+        trained = method.train(
+            built.model.to(device), tasks.get(cell.task), splits, recipe, cell.seed, built.setting,
+            progress=progress, desc=label, checkpoint=checkpoint,
+        )  # fmt: skip
+        if distributed.is_main():  # the other ranks trained their share; rank 0 measures and records
+            record |= _tested(cell, method, built, trained, splits)
+            record |= _measured(cell, built, trained, splits, onnx)
+            record["status"] = "ok"
+    except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
+        if distributed.world() > 1:
+            # The other ranks may be inside a collective this rank will never join: stop the
+            # process so torchrun tears the group down; a rerun resumes from the checkpoint.
+            raise
+        record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
+    record["seconds"] = time.perf_counter() - t0
+    record["finished"] = now()
+    return record
+
+
+def _tested(cell: Cell, method: methods.Method, built: methods.Built, trained: methods.Trained, splits) -> dict:
+    """The trained model's metrics on test (and on train, with other seeds, before pruning
+    or quantisation), its ledger and what its checkpoint holds."""
+    task, recipe = tasks.get(cell.task), cell.recipe()
+    batch = recipe.eval_batch_size
+    model, head = trained.model, cell.net().arch.head
+
+    def score(m, split: str = "test") -> float:
+        return task.evaluate(m, splits, split, batch)
+
+    # What the trained model holds: a pruning method meets its budget only now. A quantised
+    # one counts as the float network it quantises, and is stored as itself.
+    counted = ledger(trained.before[1] if trained.quantised else model, head)
+    if trained.quantised:
+        counted["stored_bytes"] = stored_bytes(model)
+    if trained.solver is not None:
+        trained.solver()  # forget the validation solves: the record is about test
+    scores, breakdown = task.metrics(model, splits, "test", batch)
+    test = scores[task.metric]
+    metrics = {**scores, f"val_{task.metric}": trained.val}
+    out = {"metric": task.metric, "ledger": counted, "storage": storage(model), "setting": built.setting}
+    out["training"] = {"best_epoch": trained.best_epoch, "history": trained.history}
+    if trained.solver is not None:  # an equilibrium model: how its solves went on the test split
+        out["solver"] = trained.solver()
+    if task.records_gap:  # Table 8: the metric on the training split (no augmentation) minus test's
+        train = score(model, "train_eval" if "train_eval" in splits.streams else "train")
+        metrics |= {f"train_{task.metric}": train, "train_minus_test": train - test}
+    other = keys.with_other_seeds(model)
+    if other is not None:  # Section 5.6: the same ring and BN, other index and sign seeds
+        metrics[f"wrong_seeds_{task.metric}"] = score(other)
+    if breakdown is not None:  # the test metric's parts (PCKh per joint)
+        out["breakdown"] = breakdown
+    before = None
+    if trained.before is not None:  # the model before it was pruned or quantised (Table 6, Appendix A)
+        stage, previous = trained.before
+        before, earlier = ledger(previous, head), score(previous)
+        out["stages"] = {stage: {task.metric: earlier, "ledger": before}}
+        metrics |= {f"{task.metric}_before": earlier, f"{task.metric}_drop": earlier - test}
+    if trained.pruning is not None:  # its levels or its slimming, and what the latency measures
+        out["pruning"] = trained.pruning
+    if trained.quantisation is not None:
+        out["quantisation"] = {**trained.quantisation, "latency": "int8 kernels on the CPU"}
+    # A method whose budget is its size before pruning (Table 7) is held to that.
+    deviation = solver.deviation((before if method.budget_before_pruning else counted)["backbone"], cell.budget)
+    return out | {"metrics": metrics, "deviation": deviation, "budget_met": abs(deviation) <= solver.TOLERANCE}
+
+
+def _measured(cell: Cell, built: methods.Built, trained: methods.Trained, splits, onnx: bool) -> dict:
+    """Latency, FLOPs, peak memory and the ONNX check of the trained model's forms."""
+    task, recipe = tasks.get(cell.task), cell.recipe()
+    model = trained.model.eval()
+    deployed = rpg.materialize(model)
+    n = recipe.eval_batch_size
+    x, y = splits.head("test", n)
+    xt, yt = splits.head("train", recipe.batch_size)
+    timing = QUICK_TIMING if cell.profile.endswith("smoke") else {}
+    out = {
+        "latency": {
+            form: {"batch1": measure.latency(m, x[:1], **timing), "batchN": measure.latency(m, x[:n], **timing)}
+            for form, m in (("deployed", deployed), ("training", model))
+        },
+        "onnx": measure.onnx(deployed, x[:1], x[:n]) if onnx else {"status": "skipped"},
+    }
+    if trained.quantised:
+        out["flops"] = {"forward_flops": None, "reason": INT8_FLOPS}
+        out["memory"] = {
+            w: {"kind": "n/a", "peak_mb": "n/a", "reason": INT8_MEMORY} for w in ("inference", "train_step")
+        }
+        return out
+    out["flops"] = measure.flops(deployed, x)
+    workloads = {"inference": (x[:n], y[:n]), "train_step": (xt[: recipe.batch_size], yt[: recipe.batch_size])}
+    out["memory"] = measure.memory(cell.config(), built.setting, model, deployed, workloads, task.loss)
+    return out
