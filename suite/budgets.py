@@ -25,10 +25,11 @@ from suite.spec import Budget, Experiment, parse_budget
 class Budgets:
     """The counts of one experiment's budgets at one (task) profile."""
 
-    def __init__(self, experiment: Experiment, task_profile: str) -> None:
+    def __init__(self, experiment: Experiment, task_profile: str, overrides: tuple = ()) -> None:
         self.experiment = experiment
         self.task = tasks.get(experiment.task)
-        self.scale = self.task.profiles[task_profile].width_scale
+        # A recipe override may set the width scale too (the suite's or --set's).
+        self.scale = dict(overrides).get("width_scale", self.task.profiles[task_profile].width_scale)
 
     def net(self, arch: str) -> archs.Net:
         """The network ``arch`` as this experiment builds it at this profile."""
@@ -57,12 +58,18 @@ class Budgets:
         """The backbone count ``budget`` (as a suite writes it, or parsed) means for ``arch``."""
         if isinstance(budget, str):
             budget = parse_budget(budget)
-        net = self.net(arch)
-        if isinstance(budget, str):  # a method's natural size on this network
-            return methods.get(budget).natural(net)
-        if isinstance(budget, float):
-            return round(budget * methods.plain_backbone(net))
-        if self.scale != 1:
+        if isinstance(budget, int) and self.scale != 1:
             ratio, floor = self._ratio_and_floor
             return max(round(budget * ratio), floor)
-        return budget
+        return at(self.net(arch), budget)
+
+
+def at(net: archs.Net, budget: Budget | str) -> int:
+    """The backbone count ``budget`` means on ``net`` itself (nothing rescaled)."""
+    if isinstance(budget, str):
+        budget = parse_budget(budget)
+    if isinstance(budget, str):  # a method's natural size on this network
+        return methods.get(budget).natural(net)
+    if isinstance(budget, float):
+        return round(budget * methods.plain_backbone(net))
+    return budget

@@ -15,8 +15,12 @@ from pathlib import Path
 
 from suite import archs, tasks
 from suite.archs import Net
+from suite.tasks import recipes
 
-RECORD_VERSION = 2  # 2: recipes name their optimizer; experiments may name a recipe family
+# 2: recipes name their optimizer; experiments may name a recipe family. 3: a number not
+# measured is null with a reason (was the string "n/a"); records carry the training metric,
+# the wrong-seed metric of RPG networks and the checkpoint's breakdown (suite/schemas/record.json).
+RECORD_VERSION = 3
 CHECKPOINTS = "checkpoints"  # per-epoch training state of unfinished cells, under OUT
 
 
@@ -35,12 +39,20 @@ class Cell:
     budget: int
     seed: int
     profile: str
+    # Recipe fields the suite or --set changes, as (field, value) pairs: part of the key
+    # through the recipe, and named in the config (a cell without them keeps its old key).
+    overrides: tuple = ()
 
     def recipe(self) -> tasks.Recipe:
-        return tasks.get(self.task).profiles[self.profile]
+        base = tasks.get(self.task).profiles[self.profile]
+        return recipes.with_changes(base, dict(self.overrides)) if self.overrides else base
 
     def config(self) -> dict:
-        return {**asdict(self), "recipe": self.recipe().as_dict(), "record_version": RECORD_VERSION}
+        fields = {k: v for k, v in asdict(self).items() if k != "overrides"}
+        config = {**fields, "recipe": self.recipe().as_dict(), "record_version": RECORD_VERSION}
+        if self.overrides:
+            config["recipe_overrides"] = dict(self.overrides)
+        return config
 
     def key(self) -> str:
         blob = json.dumps(self.config(), sort_keys=True).encode()
@@ -53,7 +65,10 @@ class Cell:
     @classmethod
     def from_config(cls, config: dict) -> Cell:
         """The cell a record's (or a request's) ``config`` describes."""
-        return cls(**{k: config[k] for k in cls.__dataclass_fields__})
+        overrides = tuple(
+            sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in config.get("recipe_overrides", {}).items())
+        )
+        return cls(**{k: config[k] for k in cls.__dataclass_fields__ if k != "overrides"}, overrides=overrides)
 
     def label(self) -> str:
         return f"{self.experiment} {self.method}@{self.budget} seed {self.seed}"

@@ -11,7 +11,7 @@ inference on the deployed form and for one training step (forward, backward, SGD
 momentum) on the training form. On CUDA: the allocator's peak above what was allocated
 before (peak reset first), with the allocated and reserved totals and NVML's view of the
 device. On CPU: the resident-set growth in a freshly forked process (suite.memprobe).
-"n/a" with the reason where neither can be read.
+null with the reason where neither can be read.
 
 FLOPs: one forward of one image, counted by torch.utils.flop_counter (a multiply-add is
 2 FLOPs; convolutions and matmuls only).
@@ -160,7 +160,7 @@ def memory(config: dict, setting: dict, model: nn.Module, deployed: nn.Module, b
             probe = memprobe.probe(config, setting, model.state_dict(), (x.cpu(), y.cpu()), form=form, workload=name)
             out[name] = {"kind": "cpu-rss-isolated", **probe}
         except Exception as e:  # no /proc, no fork: say so rather than guess
-            out[name] = {"kind": "n/a", "peak_mb": "n/a", "reason": f"{type(e).__name__}: {e}"}
+            out[name] = {"kind": "not measured", "peak_mb": None, "reason": f"{type(e).__name__}: {e}"}
     return out
 
 
@@ -169,7 +169,10 @@ def onnx(deployed: nn.Module, x1: torch.Tensor, xn: torch.Tensor) -> dict:
     try:
         import onnxruntime as ort
     except ImportError as e:
-        return {"status": "n/a", "reason": f"onnxruntime not installed: {e}"}
+        return {
+            "status": "not installed",
+            "reason": f"onnxruntime is not installed ({e}): pip install 'rpg-bench[onnx]'",
+        }
     deployed = deployed.eval()
     cuda = x1.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers()
     provider = "CUDAExecutionProvider" if cuda else "CPUExecutionProvider"

@@ -10,7 +10,7 @@ peak) against ``VmRSS`` before it (the model, runtime and optimiser state alread
 resident, after one untimed warm-up call). glibc is
 told to serve every allocation over 64 KiB by mmap and to return it on free, so freed
 memory cannot be silently reused: the growth is what the workload's tensors needed.
-Linux only; elsewhere callers record "n/a".
+Linux only; elsewhere callers record null with the reason.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-TIMEOUT = 600  # seconds one probe may take before the server is killed and "n/a" recorded
+TIMEOUT = 600  # seconds one probe may take before the server is killed and null recorded
 _ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 
 

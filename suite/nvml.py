@@ -1,4 +1,5 @@
-"""NVIDIA's management library (nvidia-ml-py), where there is one: "n/a" everywhere else.
+"""NVIDIA's management library (nvidia-ml-py), where there is one: null numbers (and "not
+available" in the environment record) everywhere else.
 
 pynvml raises NVMLError without a GPU or driver; nothing here lets that escape.
 """
@@ -9,7 +10,7 @@ import functools
 
 import torch
 
-NA = "n/a"
+NA = None  # a number NVML cannot give
 
 
 @functools.cache
@@ -53,4 +54,4 @@ def fingerprint(device: torch.device) -> dict:
         }
 
     found = _read(device, read)
-    return found if isinstance(found, dict) else {"nvml": NA}
+    return found if isinstance(found, dict) else {"nvml": "not available"}

@@ -133,7 +133,7 @@ def _measured(cell: Cell, built: methods.Built, trained: methods.Trained, splits
     if trained.quantised:
         out["flops"] = {"forward_flops": None, "reason": INT8_FLOPS}
         out["memory"] = {
-            w: {"kind": "n/a", "peak_mb": "n/a", "reason": INT8_MEMORY} for w in ("inference", "train_step")
+            w: {"kind": "not measured", "peak_mb": None, "reason": INT8_MEMORY} for w in ("inference", "train_step")
         }
         return out
     out["flops"] = measure.flops(deployed, x)

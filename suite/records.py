@@ -14,6 +14,7 @@ from suite.errors import UsageError
 
 RECORDS = "records"
 RUN = "run.json"  # the last run's settings and the keys of its cells
+SCHEMA = "schemas/record.json"  # under the suite package: the JSON Schema of a record
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -35,6 +36,13 @@ def write_json(path: Path, data: dict) -> None:
     write_atomic(path, json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
 
+def write_record(out: Path, record: dict) -> Path:
+    """A cell's record, as OUT/records/<key>.json (its form: suite/schemas/record.json)."""
+    path = out / RECORDS / f"{record['key']}.json"
+    write_json(path, record)
+    return path
+
+
 def read(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -48,6 +56,17 @@ def read(path: Path) -> dict:
 def read_all(out: Path) -> list[dict]:
     folder = out / RECORDS
     return [read(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def older(folder: Path, version: int) -> int:
+    """How many records in ``folder`` an older rpg-bench wrote (a record format before ``version``)."""
+    count = 0
+    for path in folder.glob("*.json") if folder.is_dir() else []:
+        try:
+            count += json.loads(path.read_text(encoding="utf-8"))["config"].get("record_version", 0) < version
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # an unreadable record is reported where it is read, not here
+    return count
 
 
 def read_run(out: Path) -> tuple[dict, list[dict]]:

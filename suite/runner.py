@@ -4,6 +4,7 @@ record each, skip recorded ones; several at once with --jobs (suite.parallel).""
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 
 import torch
@@ -11,25 +12,36 @@ from tqdm import tqdm
 
 from suite import distributed, methods, parallel, pipeline, records, tasks
 from suite.budgets import Budgets
-from suite.cells import Cell, checkpoint, data_key, now
+from suite.cells import RECORD_VERSION, Cell, checkpoint, data_key, now
 from suite.errors import UsageError
 from suite.spec import Suite
+from suite.tasks import recipes
 
 __all__ = ["Cell", "check", "checkpoint", "data_key", "expand", "now", "run"]
 
 
-def expand(suite: Suite, profile: str, seeds: int | None = None, only: list[str] | None = None) -> list[Cell]:
+def expand(
+    suite: Suite, profile: str, seeds: int | None = None, only: list[str] | None = None, sets: dict | None = None
+) -> list[Cell]:
+    """The suite's cells at ``profile``; ``sets`` are recipe fields the command line changes
+    in every experiment (after the suite's own overrides), each checked against the recipe."""
     cells = []
     for e in suite.experiments:
         task_profile = e.profile(profile)
-        budgets = Budgets(e, task_profile)
+        changes = dict(e.overrides) | (sets or {})
+        if sets:
+            where = f"--set {', '.join(f'{k}={v}' for k, v in sets.items())} (experiment {e.name})"
+            recipes.override(tasks.get(e.task).profiles[task_profile], changes, where)
+        overrides = recipes.freeze(changes)
+        budgets = Budgets(e, task_profile, overrides)
         for arch, method, budget in budgets.runs():
             if only and method not in only:
                 continue
             count = budgets.count(arch, budget)
             width = budgets.net(arch).width
             for seed in range(seeds or e.seeds):
-                cells.append(Cell(suite.name, e.name, e.task, arch, width, method, count, seed, task_profile))
+                cell = Cell(suite.name, e.name, e.task, arch, width, method, count, seed, task_profile, overrides)
+                cells.append(cell)
     return list(dict.fromkeys(cells))
 
 
@@ -78,6 +90,13 @@ def run(
         if isinstance(done, Exception):
             raise done
         if main:
+            older = records.older(folder, RECORD_VERSION)
+            if older:
+                print(
+                    f"rpg-bench: {folder} holds {older} records of an older record format (this rpg-bench writes "
+                    f"version {RECORD_VERSION}): they are kept, but not reused; their cells run again",
+                    file=sys.stderr,
+                )
             folder.mkdir(parents=True, exist_ok=True)
             if meta is not None:
                 records.write_json(out / records.RUN, meta)
@@ -87,7 +106,7 @@ def run(
 
         def finish(cell: Cell, record: dict) -> None:
             if main:
-                records.write_json(folder / f"{cell.key()}.json", record)
+                records.write_record(out, record)
                 if not record.get("worker_lost"):  # a killed worker's cell resumes from its checkpoint
                     # The record is written: the cell is done (IMP keeps one file per round beside it).
                     for path in checkpoint(out, cell).parent.glob(f"{cell.key()}*.pt"):

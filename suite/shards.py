@@ -118,7 +118,7 @@ def merge(out: Path, shards: list[Path], argv: list[str], partial: bool = False)
     keys = every if every is not None else list(dict.fromkeys(k for r in runs for k in r.get("keys", [])))
     with records.lock(out):
         for _, record in found.values():
-            records.write_json(out / records.RECORDS / f"{record['key']}.json", record)
+            records.write_record(out, record)
         meta = {k: v for k, v in runs[0].items() if k not in ("keys", "cells", "shard", "run_keys", "other_records")}
         meta.update(
             keys=keys,

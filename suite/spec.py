@@ -21,6 +21,7 @@ from pathlib import Path
 from suite import archs, methods, tasks
 from suite.errors import UsageError
 from suite.ledger import parse_count
+from suite.tasks import recipes
 
 _SUITE_KEYS = {"name", "description", "default_profile", "experiment"}
 _EXPERIMENT_KEYS = {
@@ -55,6 +56,7 @@ class Experiment:
     claim: str | None
     ceiling: bool = False
     recipe: str | None = None  # a recipe family of the task: its profiles are "<recipe>-<profile>"
+    overrides: tuple = ()  # recipe fields set by the suite, as (field, value) pairs
 
     def profile(self, suite_profile: str) -> str:
         """The task profile this experiment runs under the suite's profile."""
@@ -144,6 +146,7 @@ def _experiment(raw: object, where: str) -> Experiment:
     seeds = raw.get("seeds", 1)
     if not isinstance(seeds, int) or seeds < 1:
         raise UsageError(f"{where}: seeds must be a positive integer, got {seeds!r}")
+    recipe, overrides = _recipe(raw, task, where)
     width = raw.get("width", task.width)
     if not isinstance(width, int | float) or width <= 0:
         raise UsageError(f"{where}: width must be a positive number, got {width!r}")
@@ -158,20 +161,35 @@ def _experiment(raw: object, where: str) -> Experiment:
         seeds=seeds,
         claim=raw.get("claim"),
         ceiling=_flag(raw, "ceiling", where),
-        recipe=_recipe(raw, task, where),
+        recipe=recipe,
+        overrides=overrides,
     )
 
 
-def _recipe(raw: dict, task: tasks.Task, where: str) -> str | None:
+def _recipe(raw: dict, task: tasks.Task, where: str) -> tuple[str | None, tuple]:
+    """(the recipe family, the recipe fields the experiment overrides). ``recipe`` is a
+    family's name (``"mdeq"``: the task's ``mdeq-*`` profiles), or a table of fields to
+    override, with an optional ``family``; the overrides are checked against every
+    profile the experiment could run."""
     recipe = raw.get("recipe")
     if recipe is None:
-        return None
-    if not isinstance(recipe, str) or not any(p.startswith(f"{recipe}-") for p in task.profiles):
+        return None, ()
+    changes = {}
+    if isinstance(recipe, dict):
+        changes = dict(recipe)
+        recipe = changes.pop("family", None)
+    if recipe is not None and (
+        not isinstance(recipe, str) or not any(p.startswith(f"{recipe}-") for p in task.profiles)
+    ):
         families = sorted({p.rpartition("-")[0] for p in task.profiles if "-" in p})
         raise UsageError(
             f"{where}: task {task.name} has no recipe {recipe!r} (it has: {', '.join(families) or 'none'})"
         )
-    return recipe
+    prefix = f"{recipe}-" if recipe else ""
+    for name, profile in task.profiles.items():
+        if name.startswith(prefix) and (prefix or "-" not in name):
+            recipes.override(profile, changes, f"{where}, recipe (profile {name})")
+    return recipe, recipes.freeze(changes)
 
 
 def _flag(raw: dict, key: str, where: str) -> bool:

@@ -18,6 +18,7 @@ plain calls interleaved in the same way.
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import time
@@ -28,7 +29,7 @@ from torch import nn
 
 import rpg
 from suite import archs, measure, stats
-from suite.args import Parser, resolve_device
+from suite.args import resolve_device
 from suite.errors import UsageError
 from suite.ledger import format_count, parse_count
 
@@ -39,11 +40,10 @@ NUM_CLASSES = 10
 INFERENCE_SECONDS = 8.0
 
 
-def _parser() -> Parser:
-    p = Parser(
-        prog="rpg-bench speed",
-        description="Time an RPG training step against the plain network's (target <= 1.15x) and the "
-        "deployed (materialized) RPG network's inference against the plain network's (target <= 1.02x).",
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Time an RPG training step against the plain network's (target <= 1.15x) and the deployed "
+        "(materialized) RPG network's inference against the plain network's (target <= 1.02x)."
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--arch", default="resnet18-cifar", help="architecture (rpg-bench list; default resnet18-cifar)")
@@ -51,7 +51,6 @@ def _parser() -> Parser:
     p.add_argument("--ring-size", default="2M", help="RPG ring size: 2M, 500K, 2000000 (default 2M)")
     p.add_argument("--steps", type=int, default=30, help="timed training steps per network (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed training steps per network first (default 3)")
-    return p
 
 
 def _interleaved(fns: Sequence[Callable[[], object]], repeats: int, device: torch.device) -> list[list[float]]:
@@ -132,8 +131,7 @@ def _row(label: str, plain: Sequence[float], rpg_: Sequence[float], target: floa
     return line, ratio
 
 
-def main(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
+def main(args: argparse.Namespace) -> int:
     arch = archs.get(args.arch)
     if arch.family != "resnet":
         raise UsageError(

@@ -1,6 +1,27 @@
+import json
+from importlib import resources
+
+import jsonschema
 import pytest
 
-from suite import cli
+from suite import cli, records
+
+SCHEMA = jsonschema.Draft202012Validator(json.loads((resources.files("suite") / records.SCHEMA).read_text()))
+
+
+@pytest.fixture(autouse=True)
+def records_follow_their_schema(monkeypatch):
+    """Every record a test writes in this process is checked against suite/schemas/record.json."""
+    write = records.write_record
+
+    def checked(out, record):
+        errors = sorted(SCHEMA.iter_errors(record), key=lambda e: list(e.path))
+        assert not errors, (
+            f"record {record.get('key')} breaks the schema: {errors[0].message} at {list(errors[0].path)}"
+        )
+        return write(out, record)
+
+    monkeypatch.setattr(records, "write_record", checked)
 
 
 @pytest.fixture(scope="session")

@@ -85,7 +85,9 @@ def _record(cell: runner.Cell, numbers: dict[str, float], seed: int, shift: floa
         "training": {"best_epoch": 1, "history": []},
         "latency": {f: {"batch1": timing | {"batch": 1}, "batchN": timing} for f in ("deployed", "training")},
         "flops": {"forward_flops": 2 * numbers["flops"] if "flops" in numbers else 2e9},
-        "memory": {w: {"kind": "n/a", "peak_mb": "n/a"} for w in ("inference", "train_step")},
+        "memory": {
+            w: {"kind": "not measured", "peak_mb": None, "reason": "the oracle"} for w in ("inference", "train_step")
+        },
         "onnx": {"status": "skipped"},
         "env": {"device_name": "the paper's GPU", "device": "cuda:0", "torch": "oracle", "git_commit": None},
         "data": {"source": f"the paper's numbers for {task.dataset}", "fingerprint": "oracle", "sizes": {}},

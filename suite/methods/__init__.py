@@ -17,7 +17,7 @@ from suite.errors import BudgetError
 from suite.ledger import format_count, ledger
 from suite.methods import equilibrium, lego, pruning, quantisation, sharing, stacked, widths  # noqa: F401 (they register)
 from suite.methods.base import Built, Method, Trained, backbone, plain_backbone, plain_backbone_at
-from suite.methods.registry import METHODS, get, register
+from suite.methods.registry import METHODS, get, load_plugins, register
 from suite.methods.sharing import RPG
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "build",
     "check_budget",
     "get",
+    "load_plugins",
     "plain_backbone",
     "plain_backbone_at",
     "register",

@@ -49,8 +49,8 @@ def frame(recs: list[dict]) -> pd.DataFrame:
             row["forward_macs"] = row["forward_flops"] / 2 if row["forward_flops"] is not None else None
             for workload in ("inference", "train_step"):
                 mem = r["memory"].get(workload, {})
-                row[f"memory_{workload}_kind"] = mem.get("kind", "n/a")
-                row[f"memory_{workload}_mb"] = mem.get("peak_mb", "n/a")
+                row[f"memory_{workload}_kind"] = mem.get("kind", "not measured")
+                row[f"memory_{workload}_mb"] = _number(mem.get("peak_mb"))  # records before version 3 wrote "n/a"
             solver = r.get("solver")
             if solver:  # an equilibrium model: its solver's caps and how its test solves went
                 inference = solver.get("inference", {})
@@ -73,11 +73,12 @@ def frame(recs: list[dict]) -> pd.DataFrame:
     return df
 
 
-def _number(value) -> float | str:
+def _number(value) -> float | None:
+    """A number, or None for a measurement that was not made (null, or an older record's "n/a")."""
     try:
         return float(value)
     except (TypeError, ValueError):
-        return "n/a"
+        return None
 
 
 def ok_rows(df: pd.DataFrame) -> pd.DataFrame:

@@ -7,7 +7,6 @@ import pandas as pd
 
 from suite import claims, methods, stats, tasks
 from suite.ledger import format_count
-from suite.report.frame import _number
 
 
 def tied_ranks(rows: list[dict], higher_is_better: bool = True) -> None:
@@ -66,8 +65,8 @@ def leaderboards(ok: pd.DataFrame, claim_list: list[dict], views: dict, suite: s
                     "onnx_provider": ", ".join(sorted({p for p in g["onnx_provider"] if p})),
                     "onnx_ok": bool((g["onnx_status"] == "ok").all() and g["onnx_matches"].all()),
                     "mflops": g["forward_flops"].iloc[0] / 1e6 if g["forward_flops"].notna().all() else None,
-                    "memory": _number(g["memory_inference_mb"].iloc[0]),
-                    "memory_train": _number(g["memory_train_step_mb"].iloc[0]),
+                    "memory": g["memory_inference_mb"].iloc[0],
+                    "memory_train": g["memory_train_step_mb"].iloc[0],
                     "record_keys": list(g["key"]),
                     "seeds": sorted(int(x) for x in g["seed"]),
                     "commits": sorted({str(c)[:12] for c in g["git_commit"] if c}),

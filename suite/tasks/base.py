@@ -41,11 +41,6 @@ class Recipe:
         return asdict(self)
 
 
-# MDEQ's CIFAR classification recipe (Bai et al. 2020, cls_mdeq_TINY): Adam, lr 1e-3
-# cosine-annealed, no weight decay, batch 128, 50 epochs. Table 1 trains both forms with it.
-MDEQ_RECIPE = Recipe(epochs=50, batch_size=128, lr=1e-3, weight_decay=0.0, optimizer="adam")
-
-
 class Task:
     name = ""
     dataset = ""  # the data set by its usual name, for reports ("CIFAR-100")
@@ -58,6 +53,7 @@ class Task:
     in_channels = 3
     num_classes = 10
     input_size: tuple[int, int, int] = (3, 32, 32)
+    # Its training recipes by profile name: suite/recipes/<task>.toml (suite.tasks.recipes).
     profiles: dict[str, Recipe] = {}
     # The real data set's split sizes, known before it is read (rpg-bench plan counts with them).
     split_sizes: dict[str, int] = {}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from suite.data import digits
-from suite.tasks.base import Recipe, Splits, Task
+from suite.tasks import recipes
+from suite.tasks.base import Splits, Task
 
 
 class Digits(Task):
@@ -18,10 +19,7 @@ class Digits(Task):
     num_classes = 10
     input_size = (1, 8, 8)
     split_sizes = {"train": 1221, "val": 216, "test": 360}
-    profiles = {
-        "full": Recipe(epochs=20, batch_size=128, lr=0.1, weight_decay=5e-4),
-        "smoke": Recipe(epochs=2, batch_size=128, lr=0.1, weight_decay=5e-4),
-    }
+    profiles = recipes.load("digits")
 
     def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
         tensors = digits.load()

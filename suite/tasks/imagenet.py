@@ -4,19 +4,14 @@ streamed from --data-root in ImageFolder layout."""
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from suite.data import imagenet, objectnet
 from suite.data.stream import default_workers
-from suite.tasks.base import Recipe, Splits, Task
-
-# The paper's recipe (Section 5, ImageNet): SGD momentum 0.9, batch 256, weight decay
-# 3e-5, lr 0.3 divided by 10 every 75 epochs, 225 epochs. Under torchrun the batch is
-# the global one (suite.distributed).
-PAPER = Recipe(epochs=225, batch_size=256, lr=0.3, weight_decay=3e-5, schedule="step", milestones=(75, 150))
+from suite.tasks import recipes
+from suite.tasks.base import Splits, Task
 
 
 class Imagenet(Task):
@@ -31,13 +26,7 @@ class Imagenet(Task):
     num_classes = imagenet.CLASSES
     input_size = (3, imagenet.CROP, imagenet.CROP)
     split_sizes = {"train": 1_281_167 - imagenet.VAL_SIZE, "val": imagenet.VAL_SIZE, "test": 50_000}
-    profiles = {
-        "full": PAPER,
-        # Seconds per cell on a CPU: a few hundred generated images, 64-pixel crops, 1/8 width.
-        "smoke": replace(
-            PAPER, epochs=2, batch_size=32, lr=0.05, milestones=(1,), eval_batch_size=64, width_scale=0.125
-        ),
-    }
+    profiles = recipes.load("imagenet")
     generated_profiles = frozenset({"smoke"})
     # Input crops per profile: the paper's 224, and 64 for the smoke profile's generated
     # images, so that a CPU trains its 14 cells in minutes (plan estimates the real data).

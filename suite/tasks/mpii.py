@@ -13,42 +13,17 @@ validation" is recorded as ``train_minus_test``.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from suite.data import mpii, stickmen
-from suite.tasks import heatmaps
-from suite.tasks.base import Recipe, Splits, Task
+from suite.tasks import heatmaps, recipes
+from suite.tasks.base import Splits, Task
 from suite.tasks.pckh import JOINTS, decode, head_size, pckh
 
 STRIDE = 4  # heat-maps are at a quarter of the input's resolution
 SYNTHETIC_SIZE = 64  # stick-figure images, in pixels
-
-# Newell et al.'s recipe as their reference code runs it (and bearpaw/pytorch-pose's
-# defaults): RMSprop, lr 2.5e-4, batch 6, 100 epochs with the lr divided by 10 at 60 and
-# 90, no weight decay, 256x256 crops, scale ±25%, rotation ±30°, flips.
-PAPER = Recipe(
-    epochs=100,
-    batch_size=6,
-    lr=2.5e-4,
-    momentum=0.0,
-    weight_decay=0.0,
-    optimizer="rmsprop",
-    schedule="step",
-    milestones=(60, 90),
-    eval_batch_size=32,
-)
-
-# Generated stick figures (the cpu and smoke profiles): the paper's optimiser at a larger
-# lr with a cosine schedule, over a few epochs. The lr is the best val PCKh of 1x CPM (one
-# seed, 8 epochs) over 1e-3, 2.5e-3, 5e-3, 1e-2 and 2e-2 (15, 33, 56, 58 and 40%), taking
-# 5e-3 over 1e-2 because 4x no-sharing trained better at it (62 against 57%).
-SYNTHETIC = replace(
-    PAPER, epochs=12, batch_size=32, lr=5e-3, schedule="cosine", milestones=(), eval_batch_size=128, width_scale=1 / 16
-)
 
 
 class Mpii(Task):
@@ -65,13 +40,7 @@ class Mpii(Task):
     num_classes = len(JOINTS)  # one heat-map per joint
     input_size = (3, mpii.CROP, mpii.CROP)
     split_sizes = mpii.SPLIT_SIZES
-    profiles = {
-        "full": PAPER,
-        # Synthetic figures on a 2-core CPU: 16-channel sub-networks, 64-pixel images (at 32
-        # channels a 4x cell takes about 8 minutes on one core here).
-        "cpu": SYNTHETIC,
-        "smoke": replace(SYNTHETIC, epochs=1, eval_batch_size=64, width_scale=1 / 32),
-    }
+    profiles = recipes.load("mpii")
     generated_profiles = frozenset({"smoke", "cpu"})
     synthetic_sizes = {"smoke": {"train": 128, "val": 32, "test": 32}, "cpu": {"train": 2000, "val": 500, "test": 1000}}
 

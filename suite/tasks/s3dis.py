@@ -12,34 +12,14 @@ and the mean angular error of the normals.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import torch
 from torch import nn
 
 from suite.data import s3dis, scenes
-from suite.tasks import geometry
-from suite.tasks.base import Recipe, Splits, Task
+from suite.tasks import geometry, recipes
+from suite.tasks.base import Splits, Task
 
 SYNTHETIC_SIZE = 32  # generated scenes, in pixels
-
-# SharpNet's train.py (Ramamonjisoa & Lepetit 2019): SGD with momentum 0.9, weight decay
-# 5e-5, a batch of 3 with gradients accumulated over 3 (9 here, in one step), polynomial
-# decay (power 0.9). SharpNet fine-tunes an ImageNet-trained ResNet-50 at lr 1e-5; these
-# networks train from scratch (no RPG variant could start from those weights), so lr is
-# 1e-2. The paper gives no epoch count; 30 passes over fold 1's ~51k frames.
-PAPER = Recipe(
-    epochs=30,
-    batch_size=9,
-    lr=1e-2,
-    momentum=0.9,
-    weight_decay=5e-5,
-    schedule="poly",
-    eval_batch_size=32,
-)
-
-# Generated scenes (the cpu and smoke profiles): the paper's recipe at CPU scale.
-SYNTHETIC = replace(PAPER, epochs=10, batch_size=32, lr=2e-2, width_scale=1 / 4)
 
 
 class S3dis(Task):
@@ -59,11 +39,7 @@ class S3dis(Task):
     num_classes = 4  # log-depth and a normal per pixel
     input_size = (3, s3dis.SIZE, s3dis.SIZE)
     split_sizes = s3dis.SPLIT_SIZES
-    profiles = {
-        "full": PAPER,
-        "cpu": SYNTHETIC,
-        "smoke": replace(SYNTHETIC, epochs=1, width_scale=1 / 8),
-    }
+    profiles = recipes.load("s3dis")
     generated_profiles = frozenset({"smoke", "cpu"})
     synthetic_sizes = {"smoke": {"train": 96, "val": 32, "test": 32}, "cpu": {"train": 3000, "val": 500, "test": 1000}}
 

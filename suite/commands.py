@@ -1,0 +1,200 @@
+"""What each rpg-bench command does, given its parsed arguments (suite.cli builds them)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import sys
+import webbrowser
+from pathlib import Path
+
+from suite import archs, budgets, distributed, methods, plan, records, report, runner, shards, spec, speed, tasks
+from suite.args import resolve_device
+from suite.cells import now
+from suite.errors import UsageError
+from suite.tasks import recipes
+
+
+def writable(out: Path, flag: str = "--out") -> None:
+    probe = out
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {out}: {probe} is not a writable folder")
+
+
+def _subset(suite: spec.Suite, args: argparse.Namespace) -> tuple[spec.Suite, list[str] | None]:
+    """The suite cut to --experiments, and the --methods asked for (checked)."""
+    if args.experiments:
+        names = [e.strip() for e in args.experiments.split(",") if e.strip()]
+        known = [e.name for e in suite.experiments]
+        if not names or any(n not in known for n in names):
+            raise UsageError(f"--experiments {args.experiments}: suite {suite.name} has {', '.join(known)}")
+        suite = dataclasses.replace(suite, experiments=tuple(e for e in suite.experiments if e.name in names))
+    only = None
+    if args.methods:
+        only = [m.strip() for m in args.methods.split(",") if m.strip()]
+        for m in only:
+            methods.get(m)
+        in_suite = {m for e in suite.experiments for _, m, _ in e.runs()}
+        in_suite |= {"plain" for e in suite.experiments if e.ceiling}
+        if not set(only) & in_suite:
+            raise UsageError(
+                f"--methods {args.methods}: none of these is in suite {suite.name} ({', '.join(sorted(in_suite))})"
+            )
+    return suite, only
+
+
+def run(args: argparse.Namespace, argv: list[str]) -> int:
+    suite = spec.load(args.suite)
+    suite, only = _subset(suite, args)
+    profile = args.profile or suite.default_profile
+    suite.check_profile(profile)
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    sets = recipes.parse_sets(args.set)
+    device = resolve_device(args.device)
+    if not distributed.launched():
+        return _run(args, argv, suite, profile, only, sets, device)
+    if args.jobs > 1:
+        raise UsageError("--jobs runs cells side by side; under torchrun the GPUs already share each cell")
+    device = distributed.setup(device)
+    try:
+        return _run(args, argv, suite, profile, only, sets, device)
+    finally:
+        distributed.teardown()
+
+
+def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dict, device) -> int:
+    out = Path(args.out or Path(os.environ.get("RPG_BENCH_REPORTS") or "reports") / suite.name)
+    writable(out)
+    cells = runner.expand(suite, profile, args.seeds, only, sets)
+    every_key = [c.key() for c in cells]  # the whole run's, which a shard's merge checks against
+    shard = shards.parse(args.shard) if args.shard else None
+    if shard:
+        cells = shards.select(cells, *shard)
+        if not cells:
+            raise UsageError(f"--shard {args.shard}: this shard has no cells (the run has fewer cells than shards)")
+    runner.check(cells)
+    meta = {
+        "suite": suite.name,
+        # A suite given as a file: the report resolves the claims' budgets with it.
+        **({"suite_file": str(Path(suite.path).resolve())} if args.suite not in spec.builtin() else {}),
+        "description": suite.description,
+        "profile": profile,
+        "device": str(device),
+        "command": shlex.join(["rpg-bench", *argv]),
+        "experiments": {
+            e.name: {"description": e.description, "task": e.task, "arch": e.arch, "width": e.width}
+            | ({"recipe_overrides": dict(e.overrides) | sets} if e.overrides or sets else {})
+            for e in suite.experiments
+        },
+        **({"recipe_overrides": sets} if sets else {}),
+        "started": now(),
+        "cells": len(cells),
+        "keys": [c.key() for c in cells],
+        "jobs": args.jobs,
+        "world_size": distributed.world(),
+        **({"shard": f"{shard[0]}/{shard[1]}", "run_keys": every_key} if shard else {}),
+    }
+    results = runner.run(
+        cells,
+        out,
+        device,
+        args.data_root,
+        progress=not args.no_progress,
+        meta=meta,
+        onnx=not args.no_onnx,
+        jobs=args.jobs,
+    )
+    if not distributed.is_main():
+        return 0
+    path, _, _ = report.render(out)
+    failed = [r for r in results if r["status"] != "ok"]
+    print(f"report: {path}  ({len(results)} cells: {len(results) - len(failed)} ok, {len(failed)} failed)")
+    if args.open or (args.open is None and sys.stdout.isatty() and not os.environ.get("CI")):
+        webbrowser.open(path.resolve().as_uri())
+    return 1 if failed else 0
+
+
+def list_(args: argparse.Namespace) -> int:
+    print("suites:")
+    for name in sorted(spec.builtin()):
+        print(f"  {name:12} {spec.load(name).description}")
+    print("tasks:")
+    for t in tasks.TASKS.values():
+        print(f"  {t.name:12} {t.description} (profiles: {', '.join(t.profiles)})")
+    print("methods:")
+    for m in methods.METHODS.values():
+        print(f"  {m.name:14} {m.description} (knob: {m.knob})")
+    print("architectures:")
+    for a in archs.ARCHS.values():
+        print(f"  {a.name:16} {a.description}")
+    return 0
+
+
+def report_(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if not (out / records.RECORDS).is_dir():
+        raise UsageError(f"{out} holds no rpg-bench records (expected {out / records.RECORDS}/)")
+    writable(out)
+    path, lost, regressed = report.render(out, Path(args.compare) if args.compare else None)
+    print(f"report: {path}")
+    if lost:
+        print(f"claims reproduced in {args.compare} and not reproduced now: {', '.join(lost)}", file=sys.stderr)
+    for c in regressed:
+        print(
+            f"regression: {c['experiment']} {c['method']}@{c['budget']}: {c['before']:.2f} -> {c['now']:.2f}",
+            file=sys.stderr,
+        )
+    return 1 if lost or regressed else 0
+
+
+def merge_(args: argparse.Namespace, argv: list[str]) -> int:
+    out = Path(args.out)
+    writable(out)
+    written = shards.merge(out, [Path(s) for s in args.shards], argv, partial=args.partial)
+    path, _, _ = report.render(out)
+    print(f"report: {path}  ({written} records merged from {len(args.shards)} folders)")
+    return 0
+
+
+def ledger_(args: argparse.Namespace) -> int:
+    arch = archs.get(args.arch)
+    classes = args.classes or (1000 if arch.stem == "imagenet" else 100)
+    net = archs.Net(arch, args.width, args.in_channels, classes)
+    method = methods.get(args.method)
+    try:
+        count = budgets.at(net, args.budget)  # a count, a fraction of the plain backbone, or a method's size
+    except UsageError as e:
+        raise UsageError(f"--budget {args.budget}: {e}") from None
+    built = methods.build(method, net, count, seed=0)
+    ledger = {"arch": arch.name, "method": method.name, "budget": built.budget, "setting": built.setting}
+    print(json.dumps({**ledger, "deviation": built.deviation, **built.ledger}, indent=1))
+    return 0
+
+
+def plan_(args: argparse.Namespace) -> int:
+    suite = spec.load(args.suite)
+    profile = args.profile or suite.default_profile
+    suite.check_profile(profile)
+    if args.tflops <= 0:
+        raise UsageError(f"--tflops must be positive, got {args.tflops}")
+    tflops = plan.calibrate(Path(args.calibrate)) if args.calibrate else args.tflops
+    cells = runner.expand(suite, profile, args.seeds, None, recipes.parse_sets(args.set))
+    rows = plan.summarise(cells, tflops)
+    source = f"as run in {args.calibrate}" if args.calibrate else "assumed"
+    print(f"suite {suite.name}, profile {profile}, at {tflops:.3g} TFLOP/s sustained ({source}):")
+    print(f"  {'experiment':24} {'cells':>6} {'PFLOP':>10} {'device-hours':>13}")
+    for row in rows:
+        print(f"  {row['experiment']:24} {row['cells']:>6} {row['pflop']:>10.3g} {row['hours']:>13.3g}")
+    return 0
+
+
+def speed_(args: argparse.Namespace) -> int:
+    return speed.main(args)

@@ -1,0 +1,107 @@
+"""Recipes as data: the TOML profiles, a suite's overrides and --set, each checked and each
+part of the cell's key; and the command line's commands."""
+
+import json
+
+import pytest
+
+from suite import cli, runner, spec, tasks
+from suite.errors import UsageError
+from suite.tasks import recipes
+
+SUITE = """name = "x"
+[[experiment]]
+name = "e"
+task = "digits"
+methods = ["rpg"]
+budgets = ["20K"]
+"""
+
+
+def test_every_profile_is_read_from_its_toml_with_every_field_checked():
+    cifar = tasks.get("cifar100").profiles["full"]
+    assert (cifar.epochs, cifar.lr, cifar.milestones, cifar.schedule) == (200, 0.1, (60, 120, 160), "step")
+    assert tasks.get("cifar10").profiles is tasks.get("cifar100").profiles  # one file for both
+    with pytest.raises(UsageError, match="here: epochs: Input should be a valid integer"):
+        recipes.check({"epochs": 2.5, "batch_size": 8, "lr": 0.1}, "here")
+    with pytest.raises(UsageError, match="here: schedule: Input should be 'cosine', 'step' or 'poly'"):
+        recipes.check({"epochs": 2, "batch_size": 8, "lr": 0.1, "schedule": "linear"}, "here")
+    with pytest.raises(UsageError, match="here: batch_size: Input should be a valid integer"):
+        recipes.check({"epochs": 2, "batch_size": "8", "lr": 0.1}, "here")
+    with pytest.raises(UsageError, match="here: epoch: Unexpected keyword argument"):
+        recipes.check({"epochs": 2, "batch_size": 8, "lr": 0.1, "epoch": 3}, "here")
+
+
+def test_a_suite_overrides_its_recipe_and_the_override_changes_the_key(tmp_path):
+    plain, changed = tmp_path / "plain.toml", tmp_path / "changed.toml"
+    plain.write_text(SUITE)
+    changed.write_text(SUITE + "[experiment.recipe]\nepochs = 3\nlr = 0.05\n")
+    (a,) = runner.expand(spec.load(str(plain)), "full", seeds=1)
+    (b,) = runner.expand(spec.load(str(changed)), "full", seeds=1)
+    assert b.recipe().epochs == 3 and b.recipe().lr == 0.05 and a.recipe().epochs == 20
+    assert a.key() != b.key() and b.config()["recipe_overrides"] == {"epochs": 3, "lr": 0.05}
+    assert "recipe_overrides" not in a.config()  # no override: the key of before recipes were data
+    assert runner.Cell.from_config(b.config()) == b  # a record's config gives its cell back
+    # --set changes every experiment after the suite's own changes.
+    (c,) = runner.expand(spec.load(str(changed)), "full", seeds=1, sets={"epochs": 4})
+    assert (c.recipe().epochs, c.recipe().lr) == (4, 0.05)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            "[experiment.recipe]\nepochs = 0\n",
+            "experiment 1 ('e'), recipe (profile full): epochs: Input should be greater than 0",
+        ),
+        ("[experiment.recipe]\nlearning_rate = 0.1\n", "unknown recipe field(s) learning_rate"),
+        ('[experiment.recipe]\nfamily = "nope"\n', "task digits has no recipe 'nope'"),
+    ],
+)
+def test_a_bad_override_is_one_line_naming_the_experiment(body, message, tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SUITE + body)
+    assert cli.main(["--suite", str(bad), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and str(bad) in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_set_is_checked_and_recorded(tmp_path, capsys):
+    assert cli.main(["plan", "--suite", "digits", "--set", "optimizer=lbfgs"]) == 2
+    assert "optimizer: Input should be 'sgd', 'adam' or 'rmsprop'" in capsys.readouterr().err
+    assert cli.main(["plan", "--suite", "digits", "--set", "epochs"]) == 2
+    assert "write field=value" in capsys.readouterr().err
+    suite = tmp_path / "s.toml"
+    suite.write_text(SUITE)
+    out = tmp_path / "out"
+    args = ["--suite", str(suite), "--profile", "smoke", "--out", str(out), "--no-progress", "--no-open", "--no-onnx"]
+    assert cli.main([*args, "--set", "epochs=1", "--set", "lr=0.02"]) == 0
+    (record,) = [json.loads(p.read_text()) for p in (out / "records").glob("*.json")]
+    assert record["config"]["recipe"]["epochs"] == 1 and record["config"]["recipe_overrides"] == {
+        "epochs": 1,
+        "lr": 0.02,
+    }
+    run = json.loads((out / "run.json").read_text())
+    assert run["recipe_overrides"] == {"epochs": 1, "lr": 0.02} and "--set epochs=1" in run["command"]
+
+
+def test_the_command_line_lists_its_commands_and_knows_its_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert all(c in out for c in cli.COMMANDS)
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    from importlib import metadata
+
+    assert capsys.readouterr().out.strip() == f"rpg-bench {metadata.version('rpg-bench')}"
+    assert cli.main(["reprot", "out"]) == 2
+    assert "did you mean `rpg-bench report`" in capsys.readouterr().err
+    assert cli.main(["ledger", "--arch", "resnet18-cifar", "--method", "rpg", "--budget", "50%"]) == 0
+    half = json.loads(capsys.readouterr().out)
+    assert cli.main(["ledger", "--arch", "resnet18-cifar", "--method", "plain", "--budget", "100%"]) == 0
+    assert half["budget"] == round(0.5 * json.loads(capsys.readouterr().out)["budget"])
+    assert cli.main(["ledger", "--arch", "hourglass-2x", "--method", "rpg", "--budget", "cpm"]) == 0
+    assert json.loads(capsys.readouterr().out)["deviation"] == pytest.approx(0, abs=0.005)
