@@ -263,3 +263,15 @@ def test_a_claims_file_with_an_unknown_key_is_refused_by_name(tmp_path):
     )
     with pytest.raises(UsageError, match="bad.toml, claim x: unknown key.s. bugdet for a ordering claim"):
         schema.load(tmp_path)
+
+
+def test_a_claim_value_of_the_wrong_type_is_refused_by_name(tmp_path):
+    from suite.claims import schema
+    from suite.errors import UsageError
+
+    (tmp_path / "bad.toml").write_text(
+        '[[claim]]\nid = "x"\nkind = "value"\nstatement = "s"\ntask = "t"\nmetric = "top1"\n'
+        'direction = "higher"\nmethod = "rpg"\nvalue = "78.9"\n'
+    )
+    with pytest.raises(UsageError, match="bad.toml, claim x: value must be int or float, got '78.9'"):
+        schema.load(tmp_path)

@@ -41,6 +41,31 @@ REQUIRED = {
     "qualitative": {"check"},
 }
 BOUNDS = ("max_gap", "min_gain", "min_ratio")
+NUMBER, TEXT, ENTRIES = (int, float), (str,), "a list of entries"
+# What each key holds: a key of the wrong type is refused with the file, the claim and the key.
+TYPES = {
+    "id": TEXT, "source": TEXT, "statement": TEXT, "kind": TEXT, "note": TEXT, "scale": TEXT, "check": TEXT,
+    "task": TEXT, "metric": TEXT, "direction": TEXT, "budget": TEXT, "at": TEXT, "hardware": TEXT,
+    "unit": TEXT, "arch": TEXT, "method": TEXT, "stage": TEXT, "left": TEXT, "right": TEXT,
+    "value": NUMBER, "tolerance": NUMBER, "relative_tolerance": NUMBER, "gap": NUMBER, "paper": NUMBER,
+    "max_gap": NUMBER, "min_gain": NUMBER, "min_ratio": NUMBER, "below_fraction": NUMBER,
+    "max_exponent_diff": NUMBER, "max_above_chance": NUMBER, "subnetworks": (int,),
+    "same_budget": (bool,), "paired": (bool,), "stand_in": (dict,),
+    "order": ENTRIES, "better": ENTRIES, "worse": ENTRIES, "methods": ENTRIES, "values": ENTRIES,
+    "experiments": ENTRIES,
+}  # fmt: skip
+
+
+def _typed(claim: dict, where: str) -> None:
+    for key, value in claim.items():
+        wanted = TYPES[key]
+        if wanted == ENTRIES:
+            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            ok = isinstance(value, wanted) and not (isinstance(value, bool) and bool not in wanted)
+        if not ok:
+            what = ENTRIES if wanted == ENTRIES else " or ".join(t.__name__ for t in wanted)
+            raise UsageError(f"{where}: {key} must be {what}, got {value!r}")
 
 
 def _check(claim: dict, where: str) -> None:
@@ -54,6 +79,11 @@ def _check(claim: dict, where: str) -> None:
     unknown = set(claim) - COMMON - KEYS[kind]
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} for a {kind} claim")
+    _typed(claim, where)
+    stand_in = claim.get("stand_in", {})
+    if set(stand_in) - KEYS[kind]:
+        raise UsageError(f"{where}: stand_in may override only keys of a {kind} claim")
+    _typed(stand_in, f"{where}, stand_in")
     missing = REQUIRED[kind] - set(claim)
     if missing:
         raise UsageError(f"{where}: missing key(s) {', '.join(sorted(missing))}")
@@ -63,12 +93,8 @@ def _check(claim: dict, where: str) -> None:
         raise UsageError(f"{where}: a relation has exactly one of {', '.join(BOUNDS)}")
     if claim.get("direction", "higher") not in ("higher", "lower"):
         raise UsageError(f"{where}: direction must be 'higher' or 'lower'")
-    experiments = claim.get("experiments", [])
-    if not isinstance(experiments, list) or not all(isinstance(e, str) and e.count("/") == 1 for e in experiments):
+    if not all(e.count("/") == 1 for e in claim.get("experiments", [])):
         raise UsageError(f"{where}: experiments must be a list of 'suite/experiment'")
-    stand_in = claim.get("stand_in", {})
-    if not isinstance(stand_in, dict) or set(stand_in) - KEYS[kind]:
-        raise UsageError(f"{where}: stand_in may override only keys of a {kind} claim")
 
 
 def load(folder: Path | None = None) -> list[dict]:
