@@ -14,6 +14,7 @@ from suite.methods.base import Method, backbone, require_family
 from suite.methods.registry import register
 
 
+@register
 class Lego(Method):
     """LegoNet (baselines/lego.py): every conv built from m shared lego filters per layer.
 
@@ -77,6 +78,3 @@ class Lego(Method):
 
     def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
         return lego.convert(net.build(), setting["legos"], setting["split"])
-
-
-register(Lego())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from importlib import metadata
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from suite.errors import UsageError
 
@@ -16,16 +16,19 @@ if TYPE_CHECKING:
     from suite.methods.base import Method
 
 METHODS: dict[str, Method] = {}
-M = TypeVar("M", bound="Method")
 
 
-def register(method: M) -> M:
-    """Add ``method`` under its name; a name registered twice is a programming error."""
-    if not method.name:
-        raise ValueError(f"{type(method).__name__} has no name")
-    if method.name in METHODS and METHODS[method.name] is not method:
-        raise ValueError(f"a method named {method.name!r} is already registered")
-    METHODS[method.name] = method
+def register(method):
+    """Add a method under its name, and return what was given: an instance (a configured
+    variant, ``register(RPG("rpg-block", scope="block"))``), or a class with no required
+    arguments, registered as its instance when used as a decorator (``@register``). A name
+    registered twice is a programming error."""
+    instance = method() if isinstance(method, type) else method
+    if not getattr(instance, "name", ""):
+        raise ValueError(f"{type(instance).__name__} has no name")
+    if instance.name in METHODS and METHODS[instance.name] is not instance:
+        raise ValueError(f"a method named {instance.name!r} is already registered")
+    METHODS[instance.name] = instance
     return method
 
 

@@ -26,6 +26,7 @@ register(
 )
 
 
+@register
 @dataclass
 class Cpm(Method):
     """Convolutional-pose-machine-style sharing (Wei et al. 2016; baselines/hourglass.py,
@@ -91,7 +92,6 @@ class Reuse(Method):
         return net.build((setting["channels"],), repeats=setting["applications"], shared=setting["share"])
 
 
-register(Cpm())
 for _method in [
     Reuse("noreuse", 1, "none", "one SharpNet sub-network, applied once (no reuse): Table 5's first row"),
     Reuse("reuse", None, "all", "the SharpNet sub-network applied twice, BatchNorm included (plain reuse)"),
