@@ -14,7 +14,7 @@ import suite
 from suite import commands, methods, speed
 from suite import plan as plan_
 from suite.args import Parser
-from suite.errors import UsageError
+from suite.errors import UsageError, describe
 
 DEFAULT_SUITE = "digits"
 
@@ -130,6 +130,11 @@ def _with_command(argv: list[str]) -> list[str]:
     return argv
 
 
+def _one_line(message: str) -> str:
+    """The message on one line: what the user typed may hold newlines or other controls."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
@@ -148,7 +153,10 @@ def main(argv: list[str] | None = None) -> int:
         }
         return handlers[args.command]()
     except UsageError as e:
-        print(f"rpg-bench: error: {e}", file=sys.stderr)
+        print(f"rpg-bench: error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a path it reads or writes: not a traceback, and nothing half-written
+        print(f"rpg-bench: error: {_one_line(describe(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(

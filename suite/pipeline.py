@@ -14,6 +14,7 @@ import torch
 import rpg
 from suite import distributed, env, keys, measure, methods, solver, tasks
 from suite.cells import Cell, now
+from suite.errors import ENVIRONMENT
 from suite.ledger import ledger, storage, stored_bytes
 
 # What a quantised model's record says instead of numbers nobody measured.
@@ -57,6 +58,8 @@ def run_cell(
             record |= _measured(cell, built, trained, splits, onnx)
             record["status"] = "ok"
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
+        if isinstance(e, OSError) and e.errno in ENVIRONMENT:
+            raise  # a full or read-only disk is the machine's, not the cell's: stop; the rerun resumes
         if distributed.world() > 1:
             # The other ranks may be inside a collective this rank will never join: stop the
             # process so torchrun tears the group down; a rerun resumes from the checkpoint.

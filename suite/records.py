@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from suite.errors import UsageError
+from suite.errors import UsageError, naming
 
 RECORDS = "records"
 RUN = "run.json"  # the last run's settings and the keys of its cells
@@ -27,6 +27,9 @@ def write_atomic(path: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise naming(e, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -14,7 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from suite import distributed
-from suite.errors import Diverged
+from suite.errors import Diverged, naming
 from suite.tasks import Recipe, Splits, Task
 
 
@@ -76,13 +76,23 @@ def steps_per_epoch(examples: int, batch_size: int) -> int:
 
 
 def save(path: Path, state: dict) -> None:
-    """torch.save, atomically: a kill leaves the previous checkpoint or the new one."""
+    """torch.save, atomically: a kill leaves the previous checkpoint or the new one. Written
+    through a Python file, so a full disk is an OSError (ENOSPC) naming the file, not
+    torch's opaque writer error; a failed write leaves no temporary file behind."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise naming(e, path) from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def fit(
