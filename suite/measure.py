@@ -131,14 +131,11 @@ def _cuda_memory(fn: Callable[[], object], device: torch.device) -> dict:
     }
 
 
-def memory(config: dict, setting: dict, model: nn.Module, deployed: nn.Module, batches: dict, loss) -> dict:
-    """Peak memory of inference (deployed form) and of one training step (training form).
-
-    ``batches`` maps 'inference' and 'train_step' to an (inputs, targets) batch each.
-    """
-    if batches["inference"][0].device.type == "cuda":
-        x, _ = batches["inference"]
-        xt, yt = batches["train_step"]
+def memory(workload: str, config: dict, setting: dict, model: nn.Module, deployed: nn.Module, batch, loss) -> dict:
+    """Peak memory of ``workload``: "inference" (the deployed form) or "train_step" (one
+    training step of the training form), on an (inputs, targets) ``batch``."""
+    x, y = batch
+    if x.device.type == "cuda":
 
         def infer():
             deployed.eval()
@@ -148,20 +145,17 @@ def memory(config: dict, setting: dict, model: nn.Module, deployed: nn.Module, b
         def step():
             model.train()
             optimizer = torch.optim.SGD(model.parameters(), lr=0.0, momentum=0.9)
-            loss(model(xt), yt).backward()
+            loss(model(x), y).backward()
             optimizer.step()
             model.zero_grad(set_to_none=True)
 
-        return {"inference": _cuda_memory(infer, x.device), "train_step": _cuda_memory(step, x.device)}
-    out = {}
-    for name, form in (("inference", "deployed"), ("train_step", "training")):
-        x, y = batches[name]
-        try:
-            probe = memprobe.probe(config, setting, model.state_dict(), (x.cpu(), y.cpu()), form=form, workload=name)
-            out[name] = {"kind": "cpu-rss-isolated", **probe}
-        except Exception as e:  # no /proc, no fork: say so rather than guess
-            out[name] = {"kind": "not measured", "peak_mb": None, "reason": f"{type(e).__name__}: {e}"}
-    return out
+        return _cuda_memory(infer if workload == "inference" else step, x.device)
+    form = "deployed" if workload == "inference" else "training"
+    try:
+        probe = memprobe.probe(config, setting, model.state_dict(), (x.cpu(), y.cpu()), form=form, workload=workload)
+        return {"kind": "cpu-rss-isolated", **probe}
+    except Exception as e:  # no /proc, no fork: say so rather than guess
+        return {"kind": "not measured", "peak_mb": None, "reason": f"{type(e).__name__}: {e}"}
 
 
 def onnx(deployed: nn.Module, x1: torch.Tensor, xn: torch.Tensor) -> dict:

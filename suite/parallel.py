@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from suite import pipeline, tasks
+from suite import measurements, pipeline, tasks
 from suite.cells import Cell, checkpoint, data_key, now
 from suite.errors import UsageError
 
@@ -48,7 +48,8 @@ def _work(cell: Cell, data_root: str | None, device: str, onnx: bool, checkpoint
     key = data_key(cell)
     if key not in _data:
         _data[key] = tasks.get(cell.task).load(data_root, device, cell.profile)
-    record = pipeline.run_cell(cell, _data[key], device, False, onnx, checkpoint)
+    shared = checkpoint.parent.parent / measurements.FOLDER  # OUT/checkpoints/<key>.pt -> OUT/measurements
+    record = pipeline.run_cell(cell, _data[key], device, False, onnx, checkpoint, shared)
     # Latency was timed while the other workers trained: on a shared CPU that slows it.
     record["jobs"] = jobs
     return record

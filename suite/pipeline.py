@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 import rpg
-from suite import distributed, env, keys, measure, methods, solver, tasks
+from suite import distributed, env, keys, measure, measurements, methods, solver, tasks
 from suite.cells import Cell, now
 from suite.errors import ENVIRONMENT
 from suite.ledger import ledger, storage, stored_bytes
@@ -32,7 +32,10 @@ def run_cell(
     progress: bool,
     onnx: bool = True,
     checkpoint: Path | None = None,
+    shared: Path | None = None,
 ) -> dict:
+    """The cell's record. ``shared``: the folder of measurements cells of one shape share
+    (OUT/measurements; None measures every cell itself)."""
     recipe = cell.recipe()
     splits = splits.subset({"train": recipe.train_size, "val": recipe.val_size})
     record = {
@@ -55,7 +58,7 @@ def run_cell(
         )  # fmt: skip
         if distributed.is_main():  # the other ranks trained their share; rank 0 measures and records
             record |= _tested(cell, method, built, trained, splits)
-            record |= _measured(cell, built, trained, splits, onnx)
+            record |= _measured(cell, built, trained, splits, onnx, measurements.Shared(shared))
             record["status"] = "ok"
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
         if isinstance(e, OSError) and e.errno in ENVIRONMENT:
@@ -117,8 +120,11 @@ def _tested(cell: Cell, method: methods.Method, built: methods.Built, trained: m
     return out | {"metrics": metrics, "deviation": deviation, "budget_met": abs(deviation) <= solver.TOLERANCE}
 
 
-def _measured(cell: Cell, built: methods.Built, trained: methods.Trained, splits, onnx: bool) -> dict:
-    """Latency, FLOPs, peak memory and the ONNX check of the trained model's forms."""
+def _measured(
+    cell: Cell, built: methods.Built, trained: methods.Trained, splits, onnx: bool, shared: measurements.Shared
+) -> dict:
+    """Latency, FLOPs, peak memory and the ONNX check of the trained model's two forms, each
+    measured once per shape (suite.measurements) and carried by every cell of that shape."""
     task, recipe = tasks.get(cell.task), cell.recipe()
     model = trained.model.eval()
     deployed = rpg.materialize(model)
@@ -126,20 +132,45 @@ def _measured(cell: Cell, built: methods.Built, trained: methods.Trained, splits
     x, y = splits.head("test", n)
     xt, yt = splits.head("train", recipe.batch_size)
     timing = QUICK_TIMING if cell.profile.endswith("smoke") else {}
-    out = {
-        "latency": {
-            form: {"batch1": measure.latency(m, x[:1], **timing), "batchN": measure.latency(m, x[:n], **timing)}
-            for form, m in (("deployed", deployed), ("training", model))
-        },
-        "onnx": measure.onnx(deployed, x[:1], x[:n]) if onnx else {"status": "skipped"},
-    }
-    if trained.quantised:
-        out["flops"] = {"forward_flops": None, "reason": INT8_FLOPS}
-        out["memory"] = {
-            w: {"kind": "not measured", "peak_mb": None, "reason": INT8_MEMORY} for w in ("inference", "train_step")
+    settings = {"timing": timing, "onnx": onnx, "quantised": trained.quantised}
+
+    def memory(workload: str, batch: tuple) -> dict:
+        return measure.memory(workload, cell.config(), built.setting, model, deployed, batch, task.loss)
+
+    def latency(m) -> dict:
+        return {"batch1": measure.latency(m, x[:1], **timing), "batchN": measure.latency(m, x[:n], **timing)}
+
+    def deployed_figures() -> dict:
+        out = {
+            "latency": latency(deployed),
+            "onnx": measure.onnx(deployed, x[:1], x[:n]) if onnx else {"status": "skipped"},
         }
+        if trained.quantised:
+            out["flops"] = {"forward_flops": None, "reason": INT8_FLOPS}
+            out["memory"] = {"kind": "not measured", "peak_mb": None, "reason": INT8_MEMORY}
+        else:
+            out["flops"] = measure.flops(deployed, x)
+            out["memory"] = memory("inference", (x[:n], y[:n]))
         return out
-    out["flops"] = measure.flops(deployed, x)
-    workloads = {"inference": (x[:n], y[:n]), "train_step": (xt[: recipe.batch_size], yt[: recipe.batch_size])}
-    out["memory"] = measure.memory(cell.config(), built.setting, model, deployed, workloads, task.loss)
-    return out
+
+    def training_figures() -> dict:
+        out = {"latency": latency(model)}
+        if trained.quantised:
+            out["memory"] = {"kind": "not measured", "peak_mb": None, "reason": INT8_MEMORY}
+        else:
+            out["memory"] = memory("train_step", (xt[: recipe.batch_size], yt[: recipe.batch_size]))
+        return out
+
+    shapes = {"test": tuple(x.shape), "train": tuple(xt[: recipe.batch_size].shape)}
+    key = cell.key()
+    d, d_by = shared.get(
+        measurements.signature("deployed", deployed, {"x": shapes["test"]}, settings), key, deployed_figures
+    )
+    t, t_by = shared.get(measurements.signature("training", model, shapes, settings), key, training_figures)
+    return {
+        "latency": {"deployed": d["latency"], "training": t["latency"]},
+        "onnx": d["onnx"],
+        "flops": d["flops"],
+        "memory": {"inference": d["memory"], "train_step": t["memory"]},
+        "measured_by": {"deployed": d_by, "training": t_by},
+    }

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from suite import distributed, methods, parallel, pipeline, records, tasks
+from suite import distributed, measurements, methods, parallel, pipeline, records, tasks
 from suite.budgets import Budgets
 from suite.cells import RECORD_VERSION, Cell, checkpoint, data_key, now
 from suite.errors import UsageError
@@ -122,7 +122,11 @@ def run(
             for cell in todo:
                 bar.set_postfix_str(cell.label())
                 splits = data[data_key(cell)]
-                finish(cell, pipeline.run_cell(cell, splits, device, progress and main, onnx, checkpoint(out, cell)))
+                shared = out / measurements.FOLDER
+                finish(
+                    cell,
+                    pipeline.run_cell(cell, splits, device, progress and main, onnx, checkpoint(out, cell), shared),
+                )
                 distributed.barrier()  # the next cell starts on every rank together
         bar.close()
     return [results[c.key()] for c in cells] if main else []

@@ -45,10 +45,11 @@ def test_peak_memory_is_measured_in_isolation_and_grows_with_the_batch():
 
     def peaks(n):
         x, y = torch.randn(n, 1, 8, 8), torch.randint(10, (n,))
-        batches = {"inference": (x, y), "train_step": (x, y)}
-        return measure.memory(
-            cell.config(), methods.get(cell.method).setting(cell.net(), cell.budget), model, deployed, batches, loss
-        )
+        setting = methods.get(cell.method).setting(cell.net(), cell.budget)
+        return {
+            w: measure.memory(w, cell.config(), setting, model, deployed, (x, y), loss)
+            for w in ("inference", "train_step")
+        }
 
     small, large = peaks(8), peaks(2048)
     for m in (small, large):
