@@ -11,7 +11,7 @@ import os
 import sys
 
 import suite
-from suite import commands, methods, speed
+from suite import commands, doctor, methods, speed
 from suite import plan as plan_
 from suite.args import Parser
 from suite.errors import UsageError, describe
@@ -113,10 +113,11 @@ def parser() -> Parser:
     rate.add_argument("--calibrate", metavar="OUT", help="use the rate a finished run in OUT achieved")
 
     speed.arguments(sub.add_parser("speed", help="RPG's run-time cost against the plain network's"))
+    doctor.arguments(sub.add_parser("doctor", help="exercise every device path (GPU ones where there is a GPU)"))
     return p
 
 
-COMMANDS = ("run", "list", "report", "merge", "ledger", "plan", "speed")
+COMMANDS = ("run", "list", "report", "merge", "ledger", "plan", "speed", "doctor")
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
             "ledger": lambda: commands.ledger_(args),
             "plan": lambda: commands.plan_(args),
             "speed": lambda: commands.speed_(args),
+            "doctor": lambda: doctor.main(args),
         }
         return handlers[args.command]()
     except UsageError as e:

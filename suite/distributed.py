@@ -27,12 +27,22 @@ TIMEOUT = datetime.timedelta(hours=2)
 
 
 def launched() -> bool:
-    """Whether this process was started by torchrun with more than one process."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """Whether torchrun started this process (one process too: it still trains through DDP,
+    with SyncBatchNorm on CUDA, which is how ``rpg-bench doctor`` checks that path on one GPU)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def joined() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def sync_batchnorm(device: torch.device) -> bool:
+    """Whether training on ``device`` synchronises BatchNorm across the ranks."""
+    return joined() and device.type == "cuda"
 
 
 def world() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return dist.get_world_size() if joined() else 1
 
 
 def rank() -> int:
@@ -72,11 +82,11 @@ def broadcast(obj):
 
 
 def wrap(model: nn.Module) -> nn.Module:
-    """The module to train: ``model`` itself alone, else a DDP wrapper around it."""
-    if world() == 1:
+    """The module to train: ``model`` itself outside torchrun, else a DDP wrapper around it."""
+    if not joined():
         return model
     device = next(model.parameters()).device
-    if device.type == "cuda":
+    if sync_batchnorm(device):
         nn.SyncBatchNorm.convert_sync_batchnorm(model)
     # Methods with training phases stop training some parameters midway (LegoNet's
     # frozen selection): DDP must then expect parameters without gradients.

@@ -116,7 +116,7 @@ def flops(model: nn.Module, example: torch.Tensor) -> dict:
     return {"forward_flops": int(counter.get_total_flops()), "unit": "FLOPs per image (multiply-add = 2)"}
 
 
-def _cuda_memory(fn: Callable[[], object], device: torch.device) -> dict:
+def cuda_memory(fn: Callable[[], object], device: torch.device) -> dict:
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
@@ -149,7 +149,7 @@ def memory(workload: str, config: dict, setting: dict, model: nn.Module, deploye
             optimizer.step()
             model.zero_grad(set_to_none=True)
 
-        return _cuda_memory(infer if workload == "inference" else step, x.device)
+        return cuda_memory(infer if workload == "inference" else step, x.device)
     form = "deployed" if workload == "inference" else "training"
     try:
         probe = memprobe.probe(config, setting, model.state_dict(), (x.cpu(), y.cpu()), form=form, workload=workload)

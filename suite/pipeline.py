@@ -45,7 +45,7 @@ def run_cell(
         "started": now(),
         "env": env.fingerprint(device),
         "data": {"source": splits.source, "fingerprint": splits.fingerprint, "sizes": splits.sizes},
-        "distributed": {"world_size": distributed.world()},
+        "distributed": {"world_size": distributed.world(), "sync_batchnorm": distributed.sync_batchnorm(device)},
     }
     t0 = time.perf_counter()
     try:

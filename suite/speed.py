@@ -145,71 +145,96 @@ def main(args: argparse.Namespace) -> int:
         if value < least:
             raise UsageError(f"{flag} must be at least {least}, got {value}")
     device = resolve_device(args.device)
-    net = archs.Net(arch, 1.0, 3, NUM_CLASSES)
-    side = 32 if arch.stem == "cifar" else 224
+    threads = f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    print(f"rpg-bench speed: {arch.name}, batch {args.batch}, {device} ({threads}), torch {torch.__version__}")
+    result = compare(arch.name, args.batch, ring_size, args.steps, args.warmup, device)
+    print(
+        f"rpg: ring of {format_count(ring_size)} ({ring_size:,}) generating {result['generated']:,} conv weights "
+        f"({result['generated'] / ring_size:.2f} reads per element); backward: {result['grad_path']}"
+    )
+    print()
+    print(_COLUMNS)
+    line, train_ratio = _row(f"train step, batch {args.batch}", *result["train"], TRAIN_TARGET)
+    print(line)
+    deployed_ratios = []
+    for batch, (plain_times, rpg_times) in result["deployed"].items():
+        line, ratio = _row(f"deployed, batch {batch}", plain_times, rpg_times, DEPLOYED_TARGET)
+        deployed_ratios.append(ratio)
+        print(line)
+    if result["others_cores"] is not None:
+        print(
+            f"(other processes kept {result['others_cores']:.2f} CPU cores busy on average during the timed "
+            "training steps)"
+        )
+    print()
+    worst = max(deployed_ratios)
+    batches = " and ".join(str(b) for b in result["deployed"])
+    print(f"train ratio {train_ratio:.3f} (target <= {TRAIN_TARGET}): {_verdict(train_ratio, TRAIN_TARGET)}")
+    print(f"deployed ratio {worst:.3f}, worst of batch {batches} (target <= {DEPLOYED_TARGET}): ", end="")
+    print(_verdict(worst, DEPLOYED_TARGET))
+    return 0
 
+
+def compare(
+    arch_name: str,
+    batch: int,
+    ring_size: int,
+    steps: int,
+    warmup: int,
+    device: torch.device,
+    inference_seconds: float = INFERENCE_SECONDS,
+) -> dict:
+    """Per-call times in seconds, RPG and plain interleaved: "train" is one (plain, rpg) pair
+    of series, "deployed" one pair per inference batch (1 and ``batch``)."""
+    net = archs.Net(archs.get(arch_name), 1.0, 3, NUM_CLASSES)
+    side = 32 if net.arch.stem == "cifar" else 224
     torch.manual_seed(0)
     plain = net.build().to(device)
     torch.manual_seed(0)
     model = rpg.convert(net.build(), ring_size, seed=0).to(device)
     rings = list(rpg.rings(model).values())
-    generated = sum(r.total for r in rings)
     data = torch.Generator().manual_seed(0)
-    x = torch.randn(args.batch, 3, side, side, generator=data).to(device)
-    y = torch.randint(NUM_CLASSES, (args.batch,), generator=data).to(device)
-
-    threads = f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
+    x = torch.randn(batch, 3, side, side, generator=data).to(device)
+    y = torch.randint(NUM_CLASSES, (batch,), generator=data).to(device)
     paths = {"inverse": "inverse-table gather + sum", "index_add": "index_add"}
-    grad_path = ", ".join(sorted({paths[r.grad_path_in_use] for r in rings}))
-    print(f"rpg-bench speed: {arch.name}, batch {args.batch}, {device} ({threads}), torch {torch.__version__}")
-    print(
-        f"rpg: ring of {format_count(ring_size)} ({ring_size:,}) generating {generated:,} conv weights "
-        f"({generated / ring_size:.2f} reads per element); backward: {grad_path}"
-    )
 
     # (a) training steps, interleaved.
     optimizers = {"plain": _optimizer(plain), "rpg": _optimizer(model)}
     plain.train()
     model.train()
-    steps = [
+    calls = [
         lambda: _train_step(plain, optimizers["plain"], x, y),
         lambda: _train_step(model, optimizers["rpg"], x, y),
     ]
-    _interleaved(steps, args.warmup, device)
+    _interleaved(calls, warmup, device)
     with _Others() as others:
-        plain_train, rpg_train = _interleaved(steps, args.steps, device)
+        train = _interleaved(calls, steps, device)
 
-    # (b) deployed inference at batch 1 and --batch, interleaved.
+    # (b) deployed inference at batch 1 and ``batch``, interleaved.
     deployed = rpg.materialize(model).eval()
     plain.eval()
     inference = {}
     with torch.inference_mode():
-        for batch in sorted({1, args.batch}):
-            xb = x[:batch].contiguous()
-            calls = [lambda xb=xb: plain(xb), lambda xb=xb: deployed(xb)]
-            warm = _interleaved(calls, 3, device)
+        for b in sorted({1, batch}):
+            xb = x[:b].contiguous()
+            pair = [lambda xb=xb: plain(xb), lambda xb=xb: deployed(xb)]
+            warm = _interleaved(pair, 3, device)
             per_pair = statistics.median(warm[0]) + statistics.median(warm[1])
-            repeats = max(10, min(1000, int(INFERENCE_SECONDS / max(per_pair, 1e-6))))
-            inference[batch] = _interleaved(calls, repeats, device)
+            repeats = max(10, min(1000, int(inference_seconds / max(per_pair, 1e-6))))
+            inference[b] = _interleaved(pair, repeats, device)
+    return {
+        "generated": sum(r.total for r in rings),
+        "grad_path": ", ".join(sorted({paths[r.grad_path_in_use] for r in rings})),
+        "train": train,
+        "deployed": inference,
+        "others_cores": others.cores,
+    }
 
-    print()
-    print(_COLUMNS)
-    line, train_ratio = _row(f"train step, batch {args.batch}", plain_train, rpg_train, TRAIN_TARGET)
-    print(line)
-    deployed_ratios = []
-    for batch, (plain_times, rpg_times) in inference.items():
-        line, ratio = _row(f"deployed, batch {batch}", plain_times, rpg_times, DEPLOYED_TARGET)
-        deployed_ratios.append(ratio)
-        print(line)
-    if others.cores is not None:
-        print(f"(other processes kept {others.cores:.2f} CPU cores busy on average during the timed training steps)")
-    print()
-    worst = max(deployed_ratios)
-    batches = " and ".join(str(b) for b in inference)
-    print(f"train ratio {train_ratio:.3f} (target <= {TRAIN_TARGET}): {_verdict(train_ratio, TRAIN_TARGET)}")
-    print(f"deployed ratio {worst:.3f}, worst of batch {batches} (target <= {DEPLOYED_TARGET}): ", end="")
-    print(_verdict(worst, DEPLOYED_TARGET))
-    return 0
+
+def ratio(rpg_times: Sequence[float], plain_times: Sequence[float]) -> dict:
+    """The ratio of medians with its 90% paired-bootstrap interval."""
+    interval = stats.median_ratio(rpg_times, plain_times)
+    return {"ratio": interval.estimate, "low": interval.low, "high": interval.high, "pairs": len(plain_times)}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,376 @@
+"""``rpg-bench doctor``: every device path rpg-bench relies on, exercised once, each with a verdict.
+
+Most of rpg-bench's GPU code cannot run on a machine without one, so it is checked here, in
+one command, the first time a GPU exists: CUDA-event timing against the wall clock, NVML
+and the allocator's peak on a known allocation, ONNX Runtime's CUDA provider with an
+output check, RPG's backward under deterministic algorithms, RPG's training-step cost
+against plain (``rpg-bench speed``), bf16 autocast training of a converted ResNet, ``--jobs
+2`` over two GPUs and a ``torchrun`` cell with SyncBatchNorm. Each GPU path has a CPU
+counterpart that runs everywhere. A path whose device is missing is skipped with the
+reason; a path that breaks is recorded as failed with the error, and the others still run.
+The verdicts go to a JSON file (one entry per path, with its figures) and the exit code is
+1 when any path failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import rpg
+from suite import archs, env, measure, methods, nvml, records, speed, tasks
+from suite.cells import Cell
+from suite.errors import UsageError
+
+TIMING_AGREEMENT = (0.8, 1.02)  # device-timed total / wall-clock total over the same calls
+KNOWN_MB = 64  # the allocation the allocator's peak must report
+SUBPROCESS_TIMEOUT = 900
+TINY_SUITE = """name = "doctor"
+[[experiment]]
+name = "doctor"
+task = "digits"
+arch = "resnet18-cifar"
+width = 0.25
+methods = ["rpg", "plain"]
+budgets = ["20K"]
+seeds = 1
+"""
+
+
+class Failed(Exception):
+    """A path ran but did not do what it must; ``figures`` says what it did."""
+
+    def __init__(self, message: str, figures: dict | None = None) -> None:
+        super().__init__(message)
+        self.figures = figures or {}
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    needs: int  # CUDA devices the path needs (0: the CPU)
+    what: str
+    run: Callable[[torch.device, Path], dict]
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.description = (
+        "Exercise every device path (timing, memory, ONNX Runtime, deterministic backward, speed, bf16, "
+        "--jobs, torchrun) and write a JSON verdict per path; GPU paths are skipped, with the reason, "
+        "where there is no GPU."
+    )
+    p.add_argument("--out", help="the JSON file of verdicts (default: $RPG_BENCH_REPORTS/doctor.json or reports/)")
+    p.add_argument("--only", help="comma-separated name patterns of the paths to run (e.g. 'onnx.*,timing.cpu')")
+    p.add_argument("--list", action="store_true", help="list the paths and exit")
+
+
+# -- the paths ---------------------------------------------------------------------------
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timing(device: torch.device, _: Path) -> dict:
+    """Per-call device timing (CUDA events on GPU) summed, against the wall clock."""
+    side = 2048 if device.type == "cuda" else 768
+    a = torch.randn(side, side, device=device)
+    call = lambda: a @ a  # noqa: E731
+    time_one = measure.timer(device)
+    for _ in range(3):
+        call()
+    _sync(device)
+    t0 = time.perf_counter()
+    timed = sum(time_one(call) for _ in range(20))
+    _sync(device)
+    wall = time.perf_counter() - t0
+    figures = {"timed_s": timed, "wall_s": wall, "agreement": timed / wall}
+    low, high = TIMING_AGREEMENT
+    if not low <= timed / wall <= high:
+        raise Failed(f"device timing sums to {timed / wall:.2f} of the wall clock (expected {low}-{high})", figures)
+    return figures | {"summary": f"timed/wall {timed / wall:.3f}"}
+
+
+def nvml_reading(device: torch.device, _: Path) -> dict:
+    """NVML sees a known allocation appear on the device."""
+    if nvml.used_mb(device) is None:
+        raise Failed("NVML is not available: is nvidia-ml-py installed, and does nvidia-smi see the driver?")
+    torch.cuda.empty_cache()
+    before = nvml.used_mb(device)
+    block = torch.ones(512 * 2**20 // 4, device=device)
+    _sync(device)
+    after = nvml.used_mb(device)
+    del block
+    torch.cuda.empty_cache()
+    figures = {"before_mb": before, "after_mb": after, "allocated_mb": 512, "gpu": nvml.fingerprint(device)}
+    if after - before < 500:
+        raise Failed(f"NVML saw {after - before:.0f} MiB appear for a 512 MiB allocation", figures)
+    return figures | {"summary": f"+{after - before:.0f} MiB for 512 MiB"}
+
+
+def allocator(device: torch.device, _: Path) -> dict:
+    """The allocator's peak over a workload that allocates a known size."""
+    figures = measure.cuda_memory(lambda: torch.ones(KNOWN_MB * 2**20 // 4, device=device), device)
+    if not KNOWN_MB <= figures["peak_mb"] <= KNOWN_MB + 2:
+        raise Failed(f"peak {figures['peak_mb']:.1f} MiB for a {KNOWN_MB} MiB allocation", figures)
+    return figures | {"summary": f"peak {figures['peak_mb']:.1f} MiB for {KNOWN_MB} MiB"}
+
+
+def _digits_rpg(device: torch.device) -> tuple[Cell, methods.Built]:
+    cell = Cell("doctor", "doctor", "digits", "resnet18-cifar", 0.25, "rpg", 20_000, 0, "smoke")
+    built = methods.build(methods.get("rpg"), cell.net(), cell.budget, cell.seed)
+    built.model.to(device)
+    return cell, built
+
+
+def cpu_memory(device: torch.device, _: Path) -> dict:
+    """The forked-process probe: the peak grows with the batch, training above inference."""
+    cell, built = _digits_rpg(device)
+    deployed, loss = rpg.materialize(built.model), tasks.get("digits").loss
+
+    def peak(workload: str, n: int) -> dict:
+        batch = (torch.randn(n, 1, 8, 8), torch.randint(10, (n,)))
+        return measure.memory(workload, cell.config(), built.setting, built.model, deployed, batch, loss)
+
+    small, large, step = peak("inference", 8), peak("inference", 2048), peak("train_step", 2048)
+    figures = {"inference_8": small, "inference_2048": large, "train_step_2048": step}
+    if any(m["peak_mb"] is None for m in figures.values()):
+        raise Failed(f"the probe measured nothing: {small.get('reason')}", figures)
+    if not step["peak_mb"] > large["peak_mb"] > small["peak_mb"]:
+        raise Failed("peaks out of order (train step 2048 > inference 2048 > inference 8 expected)", figures)
+    return figures | {"summary": f"inference {small['peak_mb']:.1f} -> {large['peak_mb']:.1f} MiB, step larger"}
+
+
+def onnx_runtime(device: torch.device, _: Path) -> dict:
+    """Export the deployed network, run it on the device's ONNX Runtime provider, compare."""
+    _, built = _digits_rpg(device)
+    x = torch.randn(16, 1, 8, 8, device=device)
+    result = measure.onnx(rpg.materialize(built.model), x[:1], x)
+    want = "CUDAExecutionProvider" if device.type == "cuda" else "CPUExecutionProvider"
+    if result["status"] != "ok":
+        raise Failed(f"ONNX {result['status']}: {result.get('reason')}", result)
+    if result["provider"] != want:
+        raise Failed(f"ran on {result['provider']}, not {want} (is onnxruntime-gpu installed for this CUDA?)", result)
+    if not result["matches"]:
+        raise Failed(f"ONNX Runtime differs from torch by {result['max_abs_diff']:.2g}", result)
+    return result | {"summary": f"{want}, max diff {result['max_abs_diff']:.1e}"}
+
+
+def _converted(device: torch.device) -> nn.Module:
+    torch.manual_seed(0)
+    model = archs.Net(archs.get("resnet18-cifar"), 0.25, 3, 10).build()
+    generated = sum(m.weight.numel() for m in model.modules() if isinstance(m, nn.Conv2d))
+    return rpg.convert(model, generated // 3, seed=0).to(device)  # 3 reads per element: order matters
+
+
+def backward(device: torch.device, _: Path) -> dict:
+    """Under deterministic algorithms, two backward passes agree bit for bit, and the
+    inverse-table gradient agrees with index_add's."""
+    model = _converted(device)
+    data = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 3, 32, 32, generator=data).to(device), torch.randint(10, (16,), generator=data).to(device)
+    ring = next(iter(rpg.rings(model).values()))
+
+    def grads() -> list[torch.Tensor]:
+        model.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(model(x), y).backward()
+        return [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        first, second = grads(), grads()
+        ring.grad_path = "index_add"
+        other = grads()
+    finally:
+        ring.grad_path = "auto"
+        torch.use_deterministic_algorithms(was)
+    identical = all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+    differ = max(float((a - b).abs().max() / a.abs().max().clamp_min(1e-12)) for a, b in zip(first, other, strict=True))
+    figures = {"bitwise_identical": identical, "inverse_vs_index_add_rel": differ, "grad_path": ring.grad_path_in_use}
+    if not identical:
+        raise Failed("two deterministic backward passes differ", figures)
+    if differ > 1e-4:
+        raise Failed(f"the inverse-table gradient differs from index_add's by {differ:.2g} (relative)", figures)
+    return figures | {"summary": f"bitwise identical; paths agree to {differ:.1e}"}
+
+
+def step_cost(device: torch.device, _: Path) -> dict:
+    """``rpg-bench speed``'s comparison (a shorter one on the CPU)."""
+    cuda = device.type == "cuda"
+    batch, steps, warmup, seconds = (64, 30, 3, 4.0) if cuda else (8, 4, 1, 0.5)
+    result = speed.compare("resnet18-cifar", batch, 2_000_000, steps, warmup, device, seconds)
+    train = speed.ratio(result["train"][1], result["train"][0])
+    deployed = {str(b): speed.ratio(r, p) for b, (p, r) in result["deployed"].items()}
+    worst = max(d["ratio"] for d in deployed.values())
+    figures = {
+        "arch": "resnet18-cifar",
+        "batch": batch,
+        "train": train | {"target": speed.TRAIN_TARGET, "met": train["ratio"] <= speed.TRAIN_TARGET},
+        "deployed": deployed | {"target": speed.DEPLOYED_TARGET, "met": worst <= speed.DEPLOYED_TARGET},
+        "others_cores": result["others_cores"],
+    }
+    met = "met" if figures["train"]["met"] else "NOT met"
+    return figures | {"summary": f"train {train['ratio']:.3f}x ({met}), deployed {worst:.3f}x at batch {batch}"}
+
+
+def bf16(device: torch.device, _: Path) -> dict:
+    """A converted ResNet trains under bf16 autocast: finite, falling loss; fp32 ring."""
+    model = _converted(device).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    data = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 3, 32, 32, generator=data).to(device), torch.randint(10, (16,), generator=data).to(device)
+    losses, dtype = [], None
+    for _ in range(6):
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            out = model(x)
+        dtype = out.dtype
+        loss = nn.functional.cross_entropy(out.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    ring = next(iter(rpg.rings(model).values()))
+    figures = {"losses": losses, "output_dtype": str(dtype), "ring_dtype": str(ring.weight.dtype)}
+    if dtype != torch.bfloat16:
+        raise Failed(f"autocast did not engage: the output is {dtype}", figures)
+    if not all(map(torch.isfinite, map(torch.tensor, losses))) or not losses[-1] < losses[0]:
+        raise Failed(f"loss went {losses[0]:.3f} -> {losses[-1]:.3f} over 6 steps on one batch", figures)
+    if ring.weight.dtype != torch.float32:
+        raise Failed(f"the ring is {ring.weight.dtype}, not float32", figures)
+    return figures | {"summary": f"loss {losses[0]:.3f} -> {losses[-1]:.3f}, ring float32"}
+
+
+def _suite_run(device: torch.device, work: Path, launcher: list[str], extra: list[str]) -> list[dict]:
+    """Run the tiny suite through ``launcher``; its records."""
+    suite = work / "doctor.toml"
+    suite.write_text(TINY_SUITE)
+    out = work / "run"
+    cmd = [*launcher, "--suite", str(suite), "--profile", "smoke", "--device", device.type, "--out", str(out)]
+    cmd += ["--no-progress", "--no-open", "--no-onnx", *extra]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        raise Failed(f"exit {proc.returncode}: {tail}", {"command": cmd, "stderr": proc.stderr[-4000:]})
+    return [json.loads(p.read_text()) for p in sorted((out / "records").glob("*.json"))]
+
+
+def jobs(device: torch.device, work: Path) -> dict:
+    """Two cells side by side (``--jobs 2``), one per GPU on CUDA."""
+    got = _suite_run(device, work, [sys.executable, "-m", "suite"], ["--jobs", "2"])
+    figures = {"cells": {r["config"]["method"]: (r["status"], r["env"]["device"], r.get("jobs")) for r in got}}
+    if len(got) != 2 or any(r["status"] != "ok" for r in got):
+        raise Failed("the two cells did not both finish", figures)
+    used = {r["env"]["device"] for r in got}
+    if device.type == "cuda" and used != {"cuda:0", "cuda:1"}:
+        raise Failed(f"the cells ran on {sorted(used)}, not one per GPU", figures)
+    return figures | {"summary": f"2 cells ok on {', '.join(sorted(used))}"}
+
+
+def torchrun(device: torch.device, work: Path) -> dict:
+    """One cell under ``torchrun --nproc_per_node 1``: DDP, and SyncBatchNorm on CUDA."""
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", "-m", "suite"]
+    got = _suite_run(device, work, launcher, ["--methods", "rpg"])
+    figures = {"records": [{"status": r["status"], "distributed": r["distributed"]} for r in got]}
+    if len(got) != 1 or got[0]["status"] != "ok":
+        raise Failed("the cell did not finish", figures)
+    sync = got[0]["distributed"].get("sync_batchnorm")
+    if sync != (device.type == "cuda"):
+        raise Failed(f"SyncBatchNorm was {'on' if sync else 'off'} on {device.type}", figures)
+    return figures | {"summary": f"1 rank, {'SyncBatchNorm' if sync else 'gloo, no SyncBatchNorm (CPU)'}"}
+
+
+CHECKS = [
+    Check("timing.cpu", 0, "perf_counter timing against the wall clock", timing),
+    Check("timing.cuda", 1, "CUDA-event timing against the wall clock", timing),
+    Check("nvml.cuda", 1, "NVML sees a known allocation", nvml_reading),
+    Check("memory.cpu", 0, "isolated resident-set peaks (memprobe)", cpu_memory),
+    Check("memory.cuda", 1, "the allocator's peak on a known allocation", allocator),
+    Check("onnx.cpu", 0, "ONNX Runtime's CPU provider agrees with torch", onnx_runtime),
+    Check("onnx.cuda", 1, "ONNX Runtime's CUDA provider agrees with torch", onnx_runtime),
+    Check("backward.cpu", 0, "RPG's backward, deterministic", backward),
+    Check("backward.cuda", 1, "RPG's backward, deterministic on CUDA", backward),
+    Check("speed.cpu", 0, "RPG vs plain training step (rpg-bench speed, short)", step_cost),
+    Check("speed.cuda", 1, "RPG vs plain training step (rpg-bench speed)", step_cost),
+    Check("bf16.cpu", 0, "bf16 autocast training of a converted ResNet", bf16),
+    Check("bf16.cuda", 1, "bf16 autocast training of a converted ResNet", bf16),
+    Check("jobs.cpu", 0, "--jobs 2 sharing the CPU", jobs),
+    Check("jobs.cuda", 2, "--jobs 2 over two GPUs", jobs),
+    Check("torchrun.cpu", 0, "a torchrun cell (gloo)", torchrun),
+    Check("torchrun.cuda", 1, "a torchrun cell (NCCL, SyncBatchNorm)", torchrun),
+]
+
+
+# -- running them --------------------------------------------------------------------------
+
+
+def _selected(only: str | None) -> list[Check]:
+    if not only:
+        return CHECKS
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    chosen = [c for c in CHECKS if any(fnmatch.fnmatchcase(c.name, p) for p in patterns)]
+    if not chosen:
+        raise UsageError(f"--only {only!r} matches no path; paths are {', '.join(c.name for c in CHECKS)}")
+    return chosen
+
+
+def run_check(check: Check, work: Path) -> dict:
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    entry = {"path": check.name, "what": check.what}
+    if check.needs > count:
+        need = "a CUDA device" if check.needs == 1 else f"{check.needs} CUDA devices"
+        return entry | {"status": "skipped", "reason": f"needs {need}; {count} here"}
+    device = torch.device("cuda", 0) if check.needs else torch.device("cpu")
+    t0 = time.perf_counter()
+    try:
+        figures = check.run(device, work)
+        entry |= {"status": "pass", "summary": figures.pop("summary", ""), "figures": figures}
+    except Failed as e:
+        entry |= {"status": "fail", "reason": str(e), "figures": e.figures}
+    except Exception as e:  # a path that breaks is its verdict, not the doctor's end
+        entry |= {"status": "fail", "reason": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
+    return entry | {"seconds": round(time.perf_counter() - t0, 2)}
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.list:
+        for c in CHECKS:
+            print(f"{c.name:16} {c.what}")
+        return 0
+    chosen = _selected(args.only)
+    out = Path(args.out or Path(os.environ.get("RPG_BENCH_REPORTS") or "reports") / "doctor.json")
+    # cuBLAS is deterministic only with a fixed workspace, set before its first use.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    print(
+        f"rpg-bench doctor: {len(chosen)} paths on {env.fingerprint(device)['device_name']}, torch {torch.__version__}"
+    )
+    results = []
+    with tempfile.TemporaryDirectory(prefix="rpg-doctor-") as tmp:
+        for check in chosen:
+            work = Path(tmp) / check.name
+            work.mkdir()
+            entry = run_check(check, work)
+            results.append(entry)
+            detail = entry.get("summary") or entry.get("reason", "")
+            seconds = f"{entry['seconds']:6.1f} s" if "seconds" in entry else " " * 8
+            print(f"  {entry['status'].upper():7} {check.name:14} {seconds}  {detail}", flush=True)
+    counts = {s: sum(r["status"] == s for r in results) for s in ("pass", "fail", "skipped")}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    records.write_json(out, {"env": env.fingerprint(device), "counts": counts, "paths": results})
+    print(f"{counts['pass']} passed, {counts['fail']} failed, {counts['skipped']} skipped: {out}")
+    return 1 if counts["fail"] else 0
