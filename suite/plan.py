@@ -18,29 +18,36 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from suite import measure, methods, records, tasks
+from suite.archs import Net
 from suite.cells import Cell
 from suite.errors import UsageError
 
 DEFAULT_TFLOPS = 10.0  # an assumption, stated wherever it is used; see the README
 
 
+_counted: dict[str, int] = {}  # forward FLOPs by the counted network's structure
+
+
 @functools.cache
-def _flops_of(signature: str, model: nn.Module, input_size: tuple[int, ...]) -> int:
-    # A random image, not zeros: an equilibrium solve on zeros converges at once, and the
-    # count would miss the iterations a real image costs.
-    example = torch.randn(1, *input_size, generator=torch.Generator().manual_seed(0))
-    return measure.flops(model.eval(), example)["forward_flops"]
+def _forward_flops(method: str, net: Net, budget: int, input_size: tuple[int, ...]) -> int:
+    # Keyed by what builds the network, so seeds share one build; then by its structure,
+    # so a suite's RPG cells at seven budgets (one reference network) share one count.
+    model = methods.get(method).counted(net, budget)
+    signature = repr(model)
+    if signature not in _counted:
+        # A random image, not zeros: an equilibrium solve on zeros converges at once, and
+        # the count would miss the iterations a real image costs.
+        example = torch.randn(1, *input_size, generator=torch.Generator().manual_seed(0))
+        _counted[signature] = measure.flops(model.eval(), example)["forward_flops"]
+    return _counted[signature]
 
 
 def forward_flops(cell: Cell) -> int:
     """Forward FLOPs of one example through the network the cell's method trains (the
-    method says which: suite.methods.base.Method.counted). Networks of one structure are
-    counted once: a suite's RPG cells at seven budgets all run the same reference network."""
-    model = methods.get(cell.method).counted(cell.net(), cell.budget)
-    return _flops_of(repr(model), model, tasks.get(cell.task).input_size)
+    method says which: suite.methods.base.Method.counted)."""
+    return _forward_flops(cell.method, cell.net(), cell.budget, tasks.get(cell.task).input_size)
 
 
 def cell_flops(cell: Cell) -> float:

@@ -106,7 +106,8 @@ def test_torchrun_trains_each_cell_across_ranks_and_rank_0_records_it(serial, tm
     subprocess.run([*torchrun, "--suite", str(suite), "--out", str(out), *ARGS], check=True, timeout=600, env=ENV)
     got = _records(out)
     assert set(got) == set(expected)
-    assert all(r["status"] == "ok" and r["distributed"] == {"world_size": 2, "sync_batchnorm": False} for r in got.values())
+    two = {"world_size": 2, "sync_batchnorm": False}
+    assert all(r["status"] == "ok" and r["distributed"] == two for r in got.values())
     assert json.loads((out / "run.json").read_text())["world_size"] == 2
     assert not list((out / cells.CHECKPOINTS).glob("*.pt"))
     assert (out / "index.html").exists()

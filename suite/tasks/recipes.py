@@ -11,7 +11,7 @@ import functools
 import tomllib
 from dataclasses import fields, replace
 from importlib import resources
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import pydantic
 
@@ -35,7 +35,8 @@ class _Checked:
     milestones: tuple[pydantic.PositiveInt, ...] = ()
     gamma: pydantic.PositiveFloat = 0.1
     eval_batch_size: pydantic.PositiveInt = 256
-    width_scale: pydantic.PositiveFloat = 1.0
+    # paper widths times this; past 4× a ResNet-34 no longer fits in memory to be built
+    width_scale: Annotated[float, pydantic.Field(gt=0, le=4)] = 1.0
     train_size: pydantic.PositiveInt | None = None
     val_size: pydantic.PositiveInt | None = None
 

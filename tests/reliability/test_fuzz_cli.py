@@ -1,13 +1,13 @@
 """The command line, fuzzed (hypothesis): random commands, flags and values — numbers,
 budgets, paths, unicode, empty strings — must end in exit 0, 1 or 2, never a traceback.
-Nothing trains: the runner and the speed benchmark are replaced by stand-ins that accept
+Nothing trains: the runner, the speed benchmark and the doctor are replaced by stand-ins that accept
 the cells they are given, so each example stops once its arguments are checked."""
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from suite import cli, commands, runner, speed
+from suite import cli, commands, doctor, runner, speed
 
 WORDS = st.sampled_from(
     ["digits", "fashion", "cifar", "imagenet", "pose", "multitask", "pruning", "smoke", "full", "cpu", "rpg", "plain",
@@ -37,9 +37,12 @@ def argvs(draw):
 
 @pytest.fixture
 def nothing_trains(monkeypatch, tmp_path):
+    # every command whose real work takes long is replaced below; a new one must be too
+    assert set(cli.COMMANDS) == {"run", "list", "report", "merge", "ledger", "plan", "speed", "doctor"}
     monkeypatch.setattr(runner, "run", lambda cells, out, *a, **k: [])
     monkeypatch.setattr(commands.report, "render", lambda out, compare=None: (out / "index.html", [], []))
     monkeypatch.setattr(speed, "main", lambda args: 0)
+    monkeypatch.setattr(doctor, "main", lambda args: 0)  # the real one trains for minutes
     monkeypatch.setenv("RPG_BENCH_REPORTS", str(tmp_path / "reports"))
     monkeypatch.chdir(tmp_path)
 
