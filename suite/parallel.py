@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from suite import measurements, pipeline, tasks
+from suite import measurements, pipeline, quiet, tasks
 from suite.cells import Cell, checkpoint, data_key, now
 from suite.errors import UsageError
 
@@ -41,16 +41,18 @@ def _start(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _work(cell: Cell, data_root: str | None, device: str, onnx: bool, checkpoint: Path, jobs: int) -> dict:
+def _work(
+    cell: Cell, data_root: str | None, device: str, onnx: bool, checkpoint: Path, jobs: int, threads: int
+) -> dict:
     device = torch.device(device)
+    out = checkpoint.parent.parent  # OUT/checkpoints/<key>.pt -> OUT
+    quiet.join(out, threads)  # measure while the other workers stand still, with every thread
     if device.type == "cuda":
         torch.cuda.set_device(device)
     key = data_key(cell)
     if key not in _data:
         _data[key] = tasks.get(cell.task).load(data_root, device, cell.profile)
-    shared = checkpoint.parent.parent / measurements.FOLDER  # OUT/checkpoints/<key>.pt -> OUT/measurements
-    record = pipeline.run_cell(cell, _data[key], device, False, onnx, checkpoint, shared)
-    # Latency was timed while the other workers trained: on a shared CPU that slows it.
+    record = pipeline.run_cell(cell, _data[key], device, False, onnx, checkpoint, out / measurements.FOLDER)
     record["jobs"] = jobs
     return record
 
@@ -82,7 +84,8 @@ def run(
 ) -> None:
     """Run ``cells`` on ``jobs`` workers; hand each cell's record to ``finish`` as it ends."""
     slots = devices(device, jobs)
-    threads = max(1, torch.get_num_threads() // jobs) if device.type == "cpu" else torch.get_num_threads()
+    total = torch.get_num_threads()  # what a serial run has, and what a measurement gets (suite.quiet)
+    threads = max(1, total // jobs) if device.type == "cpu" else total
     context = multiprocessing.get_context("spawn")
 
     def worker() -> ProcessPoolExecutor:
@@ -96,7 +99,7 @@ def run(
             for slot in set(range(len(slots))) - {s for _, s in running.values()}:
                 if todo:
                     cell = todo.pop(0)
-                    args = (cell, data_root, str(slots[slot]), onnx, checkpoint(out, cell), jobs)
+                    args = (cell, data_root, str(slots[slot]), onnx, checkpoint(out, cell), jobs, total)
                     running[pools[slot].submit(_work, *args)] = (cell, slot)
             bar.set_postfix_str(", ".join(c.label() for c, _ in running.values()))
             ended, _ = wait(running, return_when=FIRST_COMPLETED)

@@ -5,6 +5,8 @@ A cell that raises is recorded as failed with its error, and the suite goes on.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 import traceback
 from pathlib import Path
@@ -12,7 +14,7 @@ from pathlib import Path
 import torch
 
 import rpg
-from suite import distributed, env, keys, measure, measurements, methods, solver, tasks
+from suite import distributed, env, keys, measure, measurements, methods, quiet, solver, tasks
 from suite.cells import Cell, now
 from suite.errors import ENVIRONMENT
 from suite.ledger import ledger, storage, stored_bytes
@@ -23,6 +25,34 @@ INT8_MEMORY = "not probed: the memory probe rebuilds float models only"
 # A smoke run checks that everything runs, not how fast: one short timing attempt each
 # (its report says its numbers are not comparable). Timing otherwise dominates a smoke cell.
 QUICK_TIMING = {"warmup": 1, "min_repeats": 5, "min_seconds": 0.0, "attempts": 1}
+LOGS = "logs"  # OUT/logs/<key>.log: each cell's own account, appended to when it resumes
+log = logging.getLogger("rpg_bench.cell")
+
+
+class _Handler(logging.FileHandler):
+    def handleError(self, record: logging.LogRecord) -> None:
+        # A log line lost to a full disk is not worth a traceback on the user's terminal:
+        # the cell's next checkpoint or record meets the same disk and stops the run plainly.
+        pass
+
+
+@contextlib.contextmanager
+def _logged(path: Path | None):
+    """The cell's log lines (and train.fit's) go to ``path`` meanwhile."""
+    if path is None or not distributed.is_main():
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = _Handler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def run_cell(
@@ -48,17 +78,34 @@ def run_cell(
         "distributed": {"world_size": distributed.world(), "sync_batchnorm": distributed.sync_batchnorm(device)},
     }
     t0 = time.perf_counter()
+    logfile = checkpoint.parent.parent / LOGS / f"{cell.key()}.log" if checkpoint is not None else None
+    with _logged(logfile):
+        _run(cell, splits, device, progress, onnx, checkpoint, shared, record)
+    record["seconds"] = time.perf_counter() - t0
+    record["finished"] = now()
+    return record
+
+
+def _run(cell: Cell, splits, device, progress: bool, onnx: bool, checkpoint, shared, record: dict) -> None:
+    """Build, train, test and measure, into ``record``; a failure is recorded there."""
+    recipe = cell.recipe()
+    log.info("cell %s (%s): %s on %s, %d threads", cell.key(), cell.label(), cell.config(), device,
+             torch.get_num_threads())  # fmt: skip
     try:
         method = methods.get(cell.method)
         built = methods.build(method, cell.net(), cell.budget, cell.seed)
         label = cell.label()
+        log.info("built: %s", built.ledger)
         trained = method.train(
             built.model.to(device), tasks.get(cell.task), splits, recipe, cell.seed, built.setting,
             progress=progress, desc=label, checkpoint=checkpoint,
         )  # fmt: skip
         if distributed.is_main():  # the other ranks trained their share; rank 0 measures and records
             record |= _tested(cell, method, built, trained, splits)
-            record |= _measured(cell, built, trained, splits, onnx, measurements.Shared(shared))
+            log.info("tested: %s", record["metrics"])
+            with quiet.measuring():  # under --jobs, the other workers stand still meanwhile
+                record |= _measured(cell, built, trained, splits, onnx, measurements.Shared(shared))
+            log.info("measured (figures of %s)", record["measured_by"])
             record["status"] = "ok"
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
         if isinstance(e, OSError) and e.errno in ENVIRONMENT:
@@ -68,9 +115,7 @@ def run_cell(
             # process so torchrun tears the group down; a rerun resumes from the checkpoint.
             raise
         record.update(status="failed", error=f"{type(e).__name__}: {e}", traceback=traceback.format_exc())
-    record["seconds"] = time.perf_counter() - t0
-    record["finished"] = now()
-    return record
+        log.info("failed: %s", record["traceback"])
 
 
 def _tested(cell: Cell, method: methods.Method, built: methods.Built, trained: methods.Trained, splits) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 from collections.abc import Callable
@@ -13,9 +14,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from suite import distributed
+from suite import distributed, quiet
 from suite.errors import Diverged, naming
 from suite.tasks import Recipe, Splits, Task
+
+log = logging.getLogger("rpg_bench.cell")  # the cell's log file (suite.pipeline)
 
 
 @dataclass
@@ -141,6 +144,7 @@ def fit(
         shuffle.set_state(state["shuffle"])
         torch.set_rng_state(state["torch_rng"])
         best, history, start = state["best"], state["history"], state["epoch"]
+        log.info("resumed from %s after epoch %d", checkpoint, start)
     bar = tqdm(
         range(start, recipe.epochs),
         desc=desc or "epochs",
@@ -156,6 +160,7 @@ def fit(
         trained.train()
         total, count = 0.0, 0
         for xr, yr, share, size in task.train_batches(splits, recipe.batch_size, shuffle):
+            quiet.pause()  # under --jobs, while another worker measures
             loss = objective(trained, xr, yr) * share
             batch_loss = distributed.mean(loss)  # every rank sees the same loss: all stop together
             if not torch.isfinite(batch_loss):
@@ -175,6 +180,7 @@ def fit(
                 module.on_epoch_end(epoch + 1, recipe.epochs)
         val = task.evaluate(model, splits, "val", recipe.eval_batch_size)
         history.append({"epoch": epoch + 1, "train_loss": total / count, "val": val})
+        log.info("epoch %d/%d: train loss %.4f, val %.4f", epoch + 1, recipe.epochs, total / count, val)
         bar.set_postfix(loss=f"{total / count:.3f}", val=f"{val:.2f}")
         if sign * val > sign * best["val"]:
             best = {"epoch": epoch + 1, "val": val, "state": copy.deepcopy(model.state_dict())}

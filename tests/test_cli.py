@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,7 +56,8 @@ def test_a_second_run_skips_recorded_cells(smoke_run, tmp_path):
 
 
 def test_report_rerenders_from_records(smoke_run, tmp_path):
-    out, _ = smoke_run
+    out = tmp_path / "copy"  # a copy: the shared run's report stays as other tests found it
+    shutil.copytree(smoke_run[0], out)
     (out / "index.html").unlink()
     assert cli.main(["report", str(out)]) == 0
     assert "Leaderboard at" in (out / "index.html").read_text()
@@ -170,7 +172,6 @@ def test_suite_files_of_the_wrong_shape_exit_2(body, message, tmp_path, capsys):
 
 
 def test_a_corrupt_record_stops_the_run_before_anything_is_written(smoke_run, tmp_path, capsys):
-    import shutil
 
     out = tmp_path / "out"
     shutil.copytree(smoke_run[0], out)
@@ -211,3 +212,13 @@ def test_the_image_s_environment_sets_the_data_root_and_the_reports_folder(tmp_p
     assert f"not found or corrupt under {tmp_path / 'data'}" in err and "cifar-100-python" in err
     assert cli.main([*SMOKE, "--methods", "rpg"]) == 0
     assert (tmp_path / "reports" / "digits" / "index.html").is_file()
+
+
+def test_every_cell_keeps_a_log_of_its_epochs(smoke_run):
+    out, _ = smoke_run
+    for record in records(out).values():
+        key = record["key"]
+        lines = (out / "logs" / f"{key}.log").read_text().splitlines()
+        epochs = [line for line in lines if " epoch " in line]
+        assert len(epochs) == len(record["training"]["history"]) > 0, key
+        assert any("tested:" in line for line in lines) and any("measured" in line for line in lines)

@@ -63,6 +63,14 @@ def test_jobs_run_cells_side_by_side_with_the_results_of_a_serial_run(serial, tm
     assert json.loads((out / "run.json").read_text())["jobs"] == 2
     assert (out / "index.html").exists()
 
+    # Measured with the other worker standing still (suite.quiet): the serial run's latency,
+    # within the noise of a smoke profile's short timing.
+    def latency(r: dict) -> float:
+        return r["latency"]["deployed"]["batchN"]["median_ms"]
+
+    for k, r in got.items():
+        assert 0.5 < latency(r) / latency(expected[k]) < 2.0, (k, latency(r), latency(expected[k]))
+
 
 def _workers(pid: int) -> list[int]:
     """The spawned worker processes among ``pid``'s children."""

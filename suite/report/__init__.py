@@ -1,5 +1,5 @@
-"""The report: records -> pandas -> one self-contained HTML page (jinja2), results.csv
-and claims.json."""
+"""The report: records -> pandas -> one self-contained HTML page (jinja2), results.csv,
+leaderboard.csv, leaderboard.json and claims.json."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from markupsafe import Markup
 
 from suite import claims, records, tasks
 from suite.ledger import format_count
-from suite.report import compare, plots, tables
+from suite.report import compare, leaderboard, plots, tables
 from suite.report.frame import frame, ok_rows
 from suite.report.tables import tied_ranks
 
@@ -39,7 +39,8 @@ def _plots(ok, claim_list: list[dict], views: dict, suite: str) -> dict[str, dic
 
 
 def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], list[dict]]:
-    """Write OUT/index.html, OUT/results.csv and OUT/claims.json from OUT/records.
+    """Write OUT/index.html, OUT/results.csv, OUT/leaderboard.{csv,json} and OUT/claims.json
+    from OUT/records.
 
     Returns the HTML's path and, with ``compare_to``, the ids of claims that run
     reproduced and this one does not, and the rows whose metric regressed beyond noise.
@@ -63,6 +64,11 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
         },
     )
     suite = run.get("suite", "")
+    boards = tables.leaderboards(ok, claim_list, views, suite) if len(ok) else []
+    higher = {e: tasks.get(g["task"].iloc[0]).higher_is_better for e, g in ok.groupby("experiment")} if len(ok) else {}
+    table = leaderboard.rows(boards, verdicts, higher)
+    records.write_atomic(out / "leaderboard.csv", leaderboard.csv(table))
+    records.write_json(out / "leaderboard.json", {"suite": suite, "profile": run.get("profile"), "rows": table})
     plots = _plots(ok, claim_list, views, suite) if len(ok) else {}
     changes, lost, weakened = [], [], []
     if compare_to is not None:
@@ -88,7 +94,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
         solves=tables.solves(ok) if len(ok) else [],
         compressed=tables.compressed(ok) if len(ok) else [],
         gaps=tables.gaps(ok) if len(ok) else [],
-        boards=tables.leaderboards(ok, claim_list, views, suite) if len(ok) else [],
+        boards=boards,
         plots=plots,
         verdicts=sorted(verdicts, key=lambda v: order[v.verdict]),
         summary=claims.summary(verdicts),

@@ -46,8 +46,11 @@ def leaderboards(ok: pd.DataFrame, claim_list: list[dict], views: dict, suite: s
             rows.append(
                 {
                     "method": entry,
+                    "method_name": method,
+                    "arch": arch,
                     "n": len(g),
                     "mean": g["value"].mean(),
+                    "sd": float(g["value"].std(ddof=1)) if len(g) > 1 else None,
                     "ci": stats.mean_ci(g["value"]).as_tuple(),
                     "value": _mean_std(g["value"]),
                     "extra": [_mean_std(g[m]) for m in extra],

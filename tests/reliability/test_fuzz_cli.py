@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from suite import cli, commands, doctor, runner, speed
+from suite import cli, commands, doctor, plan, runner, speed
 
 WORDS = st.sampled_from(
     ["digits", "fashion", "cifar", "imagenet", "pose", "multitask", "pruning", "smoke", "full", "cpu", "rpg", "plain",
@@ -43,6 +43,7 @@ def nothing_trains(monkeypatch, tmp_path):
     monkeypatch.setattr(commands.report, "render", lambda out, compare=None: (out / "index.html", [], []))
     monkeypatch.setattr(speed, "main", lambda args: 0)
     monkeypatch.setattr(doctor, "main", lambda args: 0)  # the real one trains for minutes
+    monkeypatch.setattr(plan, "forward_flops", lambda cell: 1)  # builds paper-sized networks
     monkeypatch.setenv("RPG_BENCH_REPORTS", str(tmp_path / "reports"))
     monkeypatch.chdir(tmp_path)
 

@@ -1,0 +1,81 @@
+"""Measurement in quiet (``--jobs N``): while one worker times or probes a network, the
+other workers of the run stand still, and the measuring worker uses every thread a serial
+run would. Latency and memory then mean the same however the run was launched.
+
+A readers-writer lock across the run's worker processes, on two files in OUT (flock):
+training workers hold ``.quiet`` shared, and give it up at their next training step when
+a measurement is waiting; a measurement takes ``.quiet-turn`` (so that no worker takes
+``.quiet`` again meanwhile), then ``.quiet`` exclusively. A serial run (no ``join``) has
+no locks and no pauses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+LOCK, TURN = ".quiet", ".quiet-turn"
+
+
+class _Gate:
+    def __init__(self, folder: Path, threads: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.lock = open(folder / LOCK, "a")  # noqa: SIM115 - held for the worker's life
+        self.turn = open(folder / TURN, "a")  # noqa: SIM115
+        self.threads = threads
+        fcntl.flock(self.lock, fcntl.LOCK_SH)
+
+    def pause(self) -> None:
+        try:  # free unless a measurement holds (or waits for) the turn
+            fcntl.flock(self.turn, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            fcntl.flock(self.turn, fcntl.LOCK_UN)
+            return
+        except BlockingIOError:
+            pass
+        fcntl.flock(self.lock, fcntl.LOCK_UN)
+        fcntl.flock(self.turn, fcntl.LOCK_SH)  # blocks until the measurement is over
+        fcntl.flock(self.turn, fcntl.LOCK_UN)
+        fcntl.flock(self.lock, fcntl.LOCK_SH)
+
+    @contextlib.contextmanager
+    def measuring(self) -> Iterator[None]:
+        # Our own shared hold goes first: two workers that want to measure at once must not
+        # each wait for the other's.
+        fcntl.flock(self.lock, fcntl.LOCK_UN)
+        fcntl.flock(self.turn, fcntl.LOCK_EX)
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            fcntl.flock(self.lock, fcntl.LOCK_UN)
+            fcntl.flock(self.turn, fcntl.LOCK_UN)
+            fcntl.flock(self.lock, fcntl.LOCK_SH)
+
+
+_gate: _Gate | None = None  # per process: set in --jobs workers only
+
+
+def join(folder: Path, threads: int) -> None:
+    """Make this process one of the run's workers: it trains while nobody measures, and
+    measures with ``threads`` threads while nobody trains."""
+    global _gate
+    if _gate is None:
+        _gate = _Gate(folder, threads)
+
+
+def pause() -> None:
+    """Called between training steps: stand still while another worker measures."""
+    if _gate is not None:
+        _gate.pause()
+
+
+def measuring() -> contextlib.AbstractContextManager:
+    """Around a measurement: every other worker of the run stands still meanwhile."""
+    return _gate.measuring() if _gate is not None else contextlib.nullcontext()
