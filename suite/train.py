@@ -114,14 +114,15 @@ def fit(
     """Train for recipe.epochs; keep the weights of the epoch with the best validation metric.
 
     Returns the training history and the selected epoch. Raises Diverged on a NaN or
-    infinite loss. With ``checkpoint``, the full training state (model, optimiser,
-    scheduler, RNG states, best weights, history) is saved there atomically after every
-    epoch, and a run that finds one resumes from it: on CPU the result is bit-for-bit
-    that of an uninterrupted run. ``on_step(step, model)`` is called after every optimiser
-    step (step counts from 1 across epochs; IMP takes its rewind point there). Under
-    torchrun the ranks train one global batch together (suite.distributed); rank 0 writes
-    the checkpoint, every rank resumes from it. ``objective(model, x, y)`` replaces the
-    task's loss of ``model(x)`` (Knapsack's fine-tuning distils from a teacher there).
+    infinite loss (found at the end of its epoch: the loss is read once per epoch). With
+    ``checkpoint``, the full training state (model, optimiser, scheduler, RNG states, best
+    weights, history) is saved there atomically after every epoch, and a run that finds
+    one resumes from it: on CPU the result is bit-for-bit that of an uninterrupted run.
+    ``on_step(step, model)`` is called after every optimiser step (step counts from 1
+    across epochs; IMP takes its rewind point there). Under torchrun the ranks train one
+    global batch together (suite.distributed); rank 0 writes the checkpoint, every rank
+    resumes from it. ``objective(model, x, y)`` replaces the task's loss of ``model(x)``
+    (Knapsack's fine-tuning distils from a teacher there).
     """
     if objective is None:
 
@@ -162,9 +163,6 @@ def fit(
         for xr, yr, share, size in task.train_batches(splits, recipe.batch_size, shuffle):
             quiet.pause()  # under --jobs, while another worker measures
             loss = objective(trained, xr, yr) * share
-            batch_loss = distributed.mean(loss)  # every rank sees the same loss: all stop together
-            if not torch.isfinite(batch_loss):
-                raise Diverged(f"loss became {batch_loss.item()} at epoch {epoch + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -172,8 +170,14 @@ def fit(
             step += 1
             if on_step is not None:
                 on_step(step, model)
-            total += batch_loss.item() * size
+            # Summed on the device and read once per epoch: no host sync per step (a GPU
+            # keeps its queue full). A NaN or inf anywhere in the epoch stays in the sum.
+            total = total + loss.detach().double() * size
             count += size
+        # Every rank sees the same sum, so all stop together on a diverged loss.
+        total = float(distributed.mean(torch.as_tensor(total)))
+        if not math.isfinite(total):
+            raise Diverged(f"loss became {total} at epoch {epoch + 1}")
         for module in model.modules():
             # Methods whose training has phases (LegoNet freezes its selection) hear of each epoch.
             if hasattr(module, "on_epoch_end"):
