@@ -104,6 +104,20 @@ def _ring_sizes(ring_size: int | Mapping[str, int], generates: dict[str, int], a
     return sizes
 
 
+OFFICIAL_STD = math.sqrt(2 / (512 * 3 * 3))  # the official code's W: Kaiming fan-out of 512 x 3 x 3
+
+
+def _std_rule(ring_std: str | float):
+    """The std W starts at, from its layers' initial stds."""
+    if ring_std == "smallest":
+        return min
+    if ring_std == "official":
+        return lambda stds: OFFICIAL_STD
+    if isinstance(ring_std, bool) or not isinstance(ring_std, int | float) or not 0 < ring_std < math.inf:
+        raise ValueError(f'ring_std must be "smallest", "official" or a positive number, got {ring_std!r}')
+    return lambda stds: float(ring_std)
+
+
 def convert(
     model: nn.Module,
     ring_size: int | Mapping[str, int],
@@ -115,6 +129,7 @@ def convert(
     exclude: Iterable[str] | None = None,
     linear: bool = False,
     allow_oversized: bool = False,
+    ring_std: str | float = "smallest",
 ) -> nn.Module:
     """Generate the weights of ``model``'s layers from rings, in place; return the model.
 
@@ -133,7 +148,15 @@ def convert(
     proportion to the weights each generates, or a mapping of ring name to size. A ring
     larger than the weights it generates is refused, since no weight would read its extra
     elements, unless ``allow_oversized=True``.
+
+    ``ring_std``: the std W starts at; each layer's fixed scale then brings its kernels to
+    the layer's own initial std. ``"smallest"`` (the default): the smallest of the ring's
+    layers' stds, so every scale is >= 1. ``"official"``: the official code's constant,
+    the Kaiming fan-out std of a 512 x 3 x 3 layer, sqrt(2 / 4608), whatever the widths
+    (the same as "smallest" for a full-width ResNet; smaller, with larger scales, for a
+    narrow one). A positive float: that std.
     """
+    std_rule = _std_rule(ring_std)
     if rings(model):
         raise ValueError("this model is already converted; rpg.materialize() it first")
     layers = plan(model, scope, exclude=exclude, linear=linear)
@@ -154,7 +177,7 @@ def convert(
         # 1/sqrt(fan_out), which shrink the effective learning rate of the generated kernels
         # by orders of magnitude.
         stds = [initial_std(modules[n].weight) for n in names]
-        std = min(stds)
+        std = std_rule(stds)
         ring = Ring(
             ring_sizes[name],
             sizes[name],

@@ -11,6 +11,7 @@ from torch import nn
 
 import rpg
 from baselines.plain import ResNet
+from rpg.convert import OFFICIAL_STD
 from rpg.ring import _Flag, _Generate
 
 
@@ -381,3 +382,29 @@ def test_a_layer_applied_twice_in_one_pass_gets_both_gradients():
         0, ring.idx.long(), dense[0].weight.grad.flatten() * ring.signs * ring.scales[0]
     )
     assert torch.allclose(fused, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_ring_std_sets_w_and_the_scales_but_not_the_initial_kernels():
+    """At 1/8 of ResNet-18's widths the widest layer has 64 filters: the smallest layer std
+    is sqrt(2/576), sqrt(8) times the official code's sqrt(2/4608), and "official" scales
+    each layer up by as much. Either way each kernel starts where its layer's own would."""
+    torch.manual_seed(0)
+    base = small_resnet()
+    torch.manual_seed(1)  # W is drawn from the global generator: the same draw for both
+    smallest = rpg.convert(copy.deepcopy(base), 20_000)
+    torch.manual_seed(1)
+    official = rpg.convert(copy.deepcopy(base), 20_000, ring_std="official")
+    w_small, w_official = (next(iter(rpg.rings(m).values())) for m in (smallest, official))
+    assert w_official.std == pytest.approx(OFFICIAL_STD)
+    assert w_small.std / w_official.std == pytest.approx(8**0.5, rel=0.03)
+    assert min(w_official.scales) == pytest.approx(8**0.5, rel=0.03) and min(w_small.scales) == 1.0
+    for name, kernel in generated_weights(smallest).items():
+        torch.testing.assert_close(kernel, generated_weights(official)[name], rtol=1e-5, atol=1e-7)
+    fixed = rpg.convert(copy.deepcopy(base), 20_000, ring_std=0.5)
+    assert next(iter(rpg.rings(fixed).values())).std == 0.5
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "largest", None])
+def test_ring_std_refuses_what_is_not_a_rule_or_a_positive_std(bad):
+    with pytest.raises(ValueError, match="ring_std must be"):
+        rpg.convert(small_resnet(), 20_000, ring_std=bad)
