@@ -65,8 +65,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
     )
     suite = run.get("suite", "")
     boards = tables.leaderboards(ok, claim_list, views, suite) if len(ok) else []
-    higher = {e: tasks.get(g["task"].iloc[0]).higher_is_better for e, g in ok.groupby("experiment")} if len(ok) else {}
-    table = leaderboard.rows(boards, verdicts, higher)
+    table = leaderboard.rows(boards, verdicts)
     records.write_atomic(out / "leaderboard.csv", leaderboard.csv(table))
     records.write_json(out / "leaderboard.json", {"suite": suite, "profile": run.get("profile"), "rows": table})
     plots = _plots(ok, claim_list, views, suite) if len(ok) else {}

@@ -9,6 +9,7 @@ import math
 
 import pandas as pd
 
+from suite.claims.rows import Entry
 from suite.claims.verdicts import NOT_RUN, Verdict
 
 COLUMNS = (
@@ -18,15 +19,11 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _method(entry: str) -> str:
-    """The method an entry of a claim names: `resnet34-cifar/rpg@0.5` names `rpg`."""
-    return entry.split("/")[-1].split("@")[0]
-
-
 def _named(claim: dict) -> set[str]:
+    """The methods a claim's entries name (`resnet34-cifar/rpg@0.5` names `rpg`)."""
     names = [claim.get(k) for k in ("method", "left", "right")]
     names += [e for k in ("order", "better", "worse", "methods") for e in claim.get(k, [])]
-    return {_method(n) for n in names if n}
+    return {Entry.parse(n).method for n in names if n}
 
 
 def _feeds(verdict: Verdict, experiment: str, budget: int, method: str) -> bool:
@@ -45,7 +42,7 @@ def _number(x):
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-def rows(boards: list[dict], verdicts: list[Verdict], higher: dict[str, bool]) -> list[dict]:
+def rows(boards: list[dict], verdicts: list[Verdict]) -> list[dict]:
     """The leaderboards' rows (suite.report.tables.leaderboards) flattened, each with the ids
     and verdicts of the claims it feeds."""
     out = []
@@ -61,7 +58,7 @@ def rows(boards: list[dict], verdicts: list[Verdict], higher: dict[str, bool]) -
                     "arch": r["arch"],
                     "method": method,
                     "metric": board["metric"],
-                    "higher_is_better": higher[board["experiment"]],
+                    "higher_is_better": board["higher_is_better"],
                     "n": r["n"],
                     "mean": _number(float(r["mean"])),
                     "sd": _number(r["sd"]),

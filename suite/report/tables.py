@@ -76,13 +76,15 @@ def leaderboards(ok: pd.DataFrame, claim_list: list[dict], views: dict, suite: s
                     "paper": [p for p in paper if (p["arch"], p["method"], p["row_budget"]) == (arch, method, budget)],
                 }
             )
-        tied_ranks(rows, tasks.get(group["task"].iloc[0]).higher_is_better)
+        higher = tasks.get(group["task"].iloc[0]).higher_is_better
+        tied_ranks(rows, higher)
         boards.append(
             {
                 "experiment": experiment,
                 "budget": int(budget),
                 "budget_label": format_count(budget),
                 "metric": group["metric"].iloc[0],
+                "higher_is_better": higher,
                 "extra": extra,
                 "rows": rows,
             }
