@@ -57,3 +57,18 @@ def test_a_row_the_paper_reports_carries_its_value_and_the_verdict_it_feeds(rend
         assert row["paper_claims"][0] in fed and fed[row["paper_claims"][0]] == "reproduced", row
     unclaimed = [r for r in rows if not r["verdicts"]]
     assert all(not r["paper_claims"] for r in unclaimed)
+
+
+def test_one_seed_rows_are_valid_json_with_no_interval(tmp_path):
+    run, recs = synthesize("imagenet", claims.load())
+    out = tmp_path / "one-seed"
+    write(out, run, [r for r in recs if r["config"]["seed"] == 0])
+    assert cli.main(["report", str(out)]) == 0
+
+    def refuse(constant):  # Python's json would otherwise read -Infinity and NaN
+        raise ValueError(f"not JSON: {constant}")
+
+    board = json.loads((out / "leaderboard.json").read_text(), parse_constant=refuse)
+    schema = json.loads(resources.files("suite").joinpath("schemas/leaderboard.json").read_text())
+    jsonschema.validate(board, schema)
+    assert board["rows"] and all(r["n"] == 1 and r["ci_low"] is None and r["sd"] is None for r in board["rows"])

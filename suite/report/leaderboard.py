@@ -38,8 +38,8 @@ def _feeds(verdict: Verdict, experiment: str, budget: int, method: str) -> bool:
 
 
 def _number(x):
-    """JSON has no NaN: a missing figure is null."""
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+    """JSON has no NaN or infinity: a missing figure, or one seed's unbounded interval, is null."""
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
 
 def rows(boards: list[dict], verdicts: list[Verdict]) -> list[dict]:
