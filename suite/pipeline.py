@@ -93,7 +93,7 @@ def _run(cell: Cell, splits, device, progress: bool, onnx: bool, checkpoint, sha
              torch.get_num_threads())  # fmt: skip
     try:
         method = methods.get(cell.method)
-        built = methods.build(method, cell.net(), cell.budget, cell.seed)
+        built = methods.build(method, cell.net(), cell.budget, cell.seed, recipe.ring_std)
         label = cell.label()
         log.info("built: %s", built.ledger)
         trained = method.train(

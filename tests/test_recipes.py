@@ -4,6 +4,7 @@ part of the cell's key; and the command line's commands."""
 import json
 
 import pytest
+import torch
 
 from suite import cli, runner, spec, tasks
 from suite.errors import UsageError
@@ -105,3 +106,37 @@ def test_the_command_line_lists_its_commands_and_knows_its_version(capsys):
     assert half["budget"] == round(0.5 * json.loads(capsys.readouterr().out)["budget"])
     assert cli.main(["ledger", "--arch", "hourglass-2x", "--method", "rpg", "--budget", "cpm"]) == 0
     assert json.loads(capsys.readouterr().out)["deviation"] == pytest.approx(0, abs=0.005)
+
+
+def test_ring_std_from_the_recipe_reaches_every_ring_and_the_rebuild(tmp_path):
+    """--set ring_std=official starts every ring's W at the official constant (rpg, random,
+    hash, and the ring inside rpg-imp), leaves plain alone, is in the setting that a rebuild
+    reads, and changes the cell's key; a bad value is one line."""
+    import rpg
+    from rpg.convert import OFFICIAL_STD
+    from suite import methods
+
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE.replace('methods = ["rpg"]', 'methods = ["rpg", "random", "hash", "rpg-imp", "plain"]')
+                    .replace('budgets = ["20K"]', 'budgets = ["30%"]'))  # fmt: skip
+    suite = spec.load(str(path))
+    default = {c.method: c for c in runner.expand(suite, "smoke", seeds=1)}
+    official = {c.method: c for c in runner.expand(suite, "smoke", seeds=1, sets={"ring_std": "official"})}
+    for name, cell in official.items():
+        assert cell.key() != default[name].key() and cell.recipe().ring_std == "official"
+        method = methods.get(name)
+        built = methods.build(method, cell.net(), cell.budget, cell.seed, cell.recipe().ring_std)
+        before = methods.build(method, cell.net(), cell.budget, cell.seed)
+        stds = [r.std for r in rpg.rings(built.model).values()]
+        if name == "plain":
+            assert stds == [] and built.setting == before.setting
+            continue
+        assert stds and all(s == pytest.approx(OFFICIAL_STD) for s in stds)
+        assert all(r.std > OFFICIAL_STD for r in rpg.rings(before.model).values())  # narrow: smallest is larger
+        again = method.rebuild(cell.net(), built.setting, cell.seed, built.model.state_dict())
+        assert [r.std for r in rpg.rings(again).values()] == stds
+        x = torch.randn(2, *tasks.get(cell.task).input_size)
+        built.model.eval(), again.eval()
+        assert torch.equal(built.model(x), again(x))
+    with pytest.raises(UsageError, match="ring_std"):
+        runner.expand(spec.load(str(path)), "smoke", seeds=1, sets={"ring_std": "largest"})

@@ -47,10 +47,11 @@ def check_budget(method: Method, net: Net, budget: int) -> None:
         )
 
 
-def build(method: Method, net: Net, budget: int, seed: int) -> Built:
-    """The method's model at the budget, with its ledger. Seeds torch first."""
+def build(method: Method, net: Net, budget: int, seed: int, ring_std: str | float = "smallest") -> Built:
+    """The method's model at the budget, its rings' W (if it has any) starting at
+    ``ring_std``, with its ledger. Seeds torch first."""
     check_budget(method, net, budget)
-    setting = method.setting(net, budget)
+    setting = method.with_ring_std(method.setting(net, budget), ring_std)
     torch.manual_seed(seed)
     model = method.build(net, setting, seed)
     return Built(model, setting, ledger(method.pruned(model, setting), net.arch.head), budget)

@@ -90,6 +90,11 @@ class Method(abc.ABC):
         """Train the built model (fit's keywords: progress, desc, checkpoint)."""
         return Trained.of(model, train.fit(model, task, splits, recipe, seed, **kw))
 
+    def with_ring_std(self, setting: dict, ring_std: str | float) -> dict:
+        """The setting with the std its rings' W starts at (the recipe's ``ring_std``), for
+        methods that build rings; a method without rings returns it unchanged."""
+        return setting
+
     def pruned(self, model: nn.Module, setting: dict) -> nn.Module:
         """The model as it will be counted after training (pruning methods shrink it there)."""
         return model

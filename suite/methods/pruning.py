@@ -59,6 +59,9 @@ class Imp(Method):
         keep = prunable - (total - budget)
         return {"dense": dense, "keep": keep, "levels": imp.levels(prunable, keep), "rate": imp.RATE}
 
+    def with_ring_std(self, setting: dict, ring_std: str | float) -> dict:
+        return {**setting, "dense": self.start.with_ring_std(setting["dense"], ring_std)}
+
     def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
         return self.start.build(net, setting["dense"], seed)
 
@@ -116,6 +119,9 @@ class Slim(Method):
             "flops_fraction": schedules.FLOPS_FRACTION,
             "head": net.arch.head,
         }
+
+    def with_ring_std(self, setting: dict, ring_std: str | float) -> dict:
+        return {**setting, "dense": self.start.with_ring_std(setting["dense"], ring_std)}
 
     def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
         return self.start.build(net, setting["dense"], seed)

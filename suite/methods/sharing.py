@@ -61,10 +61,19 @@ class RPG(Method):
         _, rest, _ = self.split(net)
         return {"ring_size": budget - rest}
 
+    def with_ring_std(self, setting: dict, ring_std: str | float) -> dict:
+        return {**setting, "ring_std": ring_std}
+
     def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
         model = self._network(net)
         return rpg.convert(
-            model, setting["ring_size"], index=self.index, sign=self.sign, scope=self._scope(net), seed=seed
+            model,
+            setting["ring_size"],
+            index=self.index,
+            sign=self.sign,
+            scope=self._scope(net),
+            seed=seed,
+            ring_std=setting.get("ring_std", "smallest"),
         )
 
     def counted(self, net: Net, budget: int) -> nn.Module:

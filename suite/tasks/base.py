@@ -36,6 +36,10 @@ class Recipe:
     # val splits (seed 0); None keeps the whole split. Test is always the whole test split.
     train_size: int | None = None
     val_size: int | None = None
+    # The std a ring's W starts at (rpg.convert's ring_std): "smallest" (its layers' smallest
+    # initial std), "official" (the official code's sqrt(2/4608) at any width) or a number.
+    # Only methods with rings read it; the others' cells ignore it (and say so in no setting).
+    ring_std: str | float = "smallest"
 
     def as_dict(self) -> dict:
         return asdict(self)

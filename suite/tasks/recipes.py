@@ -39,6 +39,7 @@ class _Checked:
     width_scale: Annotated[float, pydantic.Field(gt=0, le=4)] = 1.0
     train_size: pydantic.PositiveInt | None = None
     val_size: pydantic.PositiveInt | None = None
+    ring_std: Literal["smallest", "official"] | pydantic.PositiveFloat = "smallest"
 
 
 def _message(error: pydantic.ValidationError) -> str:
