@@ -10,13 +10,16 @@ ENV PIP_NO_CACHE_DIR=1 \
     RPG_BENCH_REPORTS=/reports
 
 WORKDIR /opt/rpg-bench
-# Dependencies first (the exact pins live in pyproject.toml), so code edits reuse this layer.
+# Dependencies first, exactly as CI tested them (requirements.lock: every version and hash),
+# so code edits reuse this layer; then the package alone, with the [gpu] and [report] extras
+# already in the lock.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 COPY pyproject.toml README.md ./
-RUN pip install "torch==2.14.1" "torchvision==0.29.1"
 COPY rpg ./rpg
 COPY baselines ./baselines
 COPY suite ./suite
-RUN pip install .
+RUN pip install --no-deps . && pip check
 
 RUN useradd --create-home --uid 1000 bench \
     && mkdir -p /data /reports \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import platform
 import subprocess
@@ -50,6 +51,33 @@ def code_version() -> dict:
 code_version()
 
 
+# What the extras install (pyproject.toml), by the module the code imports and the
+# distributions that provide it: every record says which measurements its machine could make.
+OPTIONAL = {
+    "onnx": ("onnx",),
+    "onnxscript": ("onnxscript",),
+    "onnxruntime": ("onnxruntime-gpu", "onnxruntime"),
+    "pynvml": ("nvidia-ml-py",),
+    "matplotlib": ("matplotlib",),
+}
+
+
+def _version(module: str, dists: tuple[str, ...]) -> str:
+    if importlib.util.find_spec(module) is None:
+        return "not installed"
+    for dist in dists:
+        try:
+            return f"{dist} {metadata.version(dist)}"
+        except metadata.PackageNotFoundError:
+            continue
+    return "installed (version unknown)"
+
+
+def optional() -> dict[str, str]:
+    """Each optional module: '<distribution> <version>', or 'not installed'."""
+    return {module: _version(module, dists) for module, dists in OPTIONAL.items()}
+
+
 def fingerprint(device: torch.device) -> dict:
     info = {
         "python": sys.version.split()[0],
@@ -64,6 +92,7 @@ def fingerprint(device: torch.device) -> dict:
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_model(),
         "image_digest": os.environ.get("RPG_BENCH_IMAGE_DIGEST"),
         "gpu": nvml.fingerprint(device),
+        "optional": optional(),
     }
     info.update(code_version())
     return info

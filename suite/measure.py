@@ -20,6 +20,7 @@ FLOPs: one forward of one image, counted by torch.utils.flop_counter (a multiply
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import tempfile
 import time
@@ -160,13 +161,14 @@ def memory(workload: str, config: dict, setting: dict, model: nn.Module, deploye
 
 def onnx(deployed: nn.Module, x1: torch.Tensor, xn: torch.Tensor) -> dict:
     """Export the deployed model, check ONNX Runtime agrees with torch, time it."""
-    try:
-        import onnxruntime as ort
-    except ImportError as e:
+    missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:  # the exporter needs onnx and onnxscript, the check onnxruntime: the [onnx] extra
         return {
             "status": "not installed",
-            "reason": f"onnxruntime is not installed ({e}): pip install 'rpg-bench[onnx]'",
+            "reason": f"{', '.join(missing)} not installed: pip install 'rpg-bench[onnx]'",
         }
+    import onnxruntime as ort
+
     deployed = deployed.eval()
     cuda = x1.device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers()
     provider = "CUDAExecutionProvider" if cuda else "CPUExecutionProvider"

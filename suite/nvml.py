@@ -7,6 +7,7 @@ pynvml raises NVMLError without a GPU or driver; nothing here lets that escape.
 from __future__ import annotations
 
 import functools
+import importlib.util
 
 import torch
 
@@ -54,4 +55,11 @@ def fingerprint(device: torch.device) -> dict:
         }
 
     found = _read(device, read)
-    return found if isinstance(found, dict) else {"nvml": "not available"}
+    if isinstance(found, dict):
+        return found
+    return {"nvml": "not available" if installed() else "not installed (pip install 'rpg-bench[gpu]')"}
+
+
+def installed() -> bool:
+    """Whether nvidia-ml-py is there to ask (the ``[gpu]`` extra)."""
+    return importlib.util.find_spec("pynvml") is not None

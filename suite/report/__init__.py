@@ -6,19 +6,43 @@ from __future__ import annotations
 from pathlib import Path
 
 import jinja2
+import pandas as pd
 from markupsafe import Markup
 
 from suite import claims, records, tasks
 from suite.ledger import format_count
-from suite.report import compare, leaderboard, plots, tables
+from suite.report import compare, leaderboard, tables
 from suite.report.frame import frame, ok_rows
 from suite.report.tables import tied_ranks
 
 __all__ = ["frame", "ok_rows", "render", "tied_ranks"]
 
 
-def _plots(ok, claim_list: list[dict], views: dict, suite: str) -> dict[str, dict]:
+NO_FIGURES = "matplotlib is not installed: no figure is drawn (pip install 'rpg-bench[report]' draws them)"
+
+
+def _histories(recs: list[dict], ok: pd.DataFrame) -> pd.DataFrame:
+    """One row per (ok cell, epoch): the validation metric each epoch of its training gave."""
+    where = ok.set_index("key")[["experiment", "entry", "budget", "seed"]]
+    rows = [
+        {**where.loc[r["key"]].to_dict(), "step": step, "val": epoch["val"]}
+        for r in recs
+        if r["key"] in where.index
+        for step, epoch in enumerate(r.get("training", {}).get("history", []), start=1)
+        if epoch.get("val") is not None
+    ]
+    return pd.DataFrame(rows, columns=["experiment", "entry", "budget", "seed", "step", "val"])
+
+
+def _plots(ok, recs: list[dict], claim_list: list[dict], views: dict, suite: str) -> dict[str, dict] | str:
+    """Per experiment, its figures as inline SVG and the power-law fits drawn; or, without
+    matplotlib, the line that says why there are none."""
+    try:
+        from suite.report import plots
+    except ImportError:
+        return NO_FIGURES
     out = {}
+    histories = _histories(recs, ok)
     for experiment, g in ok.groupby("experiment", sort=True):
         metric, view = g["metric"].iloc[0], views[experiment]
         paper = [p for p in claims.paper_points(claim_list, view, suite, metric) if p["budget"] is not None]
@@ -30,9 +54,11 @@ def _plots(ok, claim_list: list[dict], views: dict, suite: str) -> dict[str, dic
         ]
         below = {a: min(fractions) * view.plain(a) for a in view.archs if fractions and view.plain(a)}
         svg, fits = plots.metric_vs_params(g, metric, paper, below)
+        curves = histories[histories["experiment"] == experiment]
         out[experiment] = {
             "metric_vs_params": Markup(svg),  # generated here from numbers; matplotlib escapes text
             "latency_vs_metric": Markup(plots.latency_vs_metric(g, metric)),
+            "learning_curves": Markup(plots.learning_curves(curves, metric)) if len(curves) else None,
             "fits": fits,
         }
     return out
@@ -68,7 +94,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
     table = leaderboard.rows(boards, verdicts)
     records.write_atomic(out / "leaderboard.csv", leaderboard.csv(table))
     records.write_json(out / "leaderboard.json", {"suite": suite, "profile": run.get("profile"), "rows": table})
-    plots = _plots(ok, claim_list, views, suite) if len(ok) else {}
+    plots = _plots(ok, recs, claim_list, views, suite) if len(ok) else {}
     changes, lost, weakened = [], [], []
     if compare_to is not None:
         before, before_verdicts = compare.previous(compare_to, run.get("profile"))

@@ -1,4 +1,6 @@
-"""Inline SVG plots for the report (matplotlib's SVG backend: no display, no network)."""
+"""Inline SVG plots for the report (matplotlib's SVG backend: no display, no network).
+matplotlib comes with the ``[report]`` extra; without it suite.report draws no figure and
+says so."""
 
 from __future__ import annotations
 
@@ -93,4 +95,23 @@ def latency_vs_metric(ok: pd.DataFrame, metric: str) -> str:
     ax.set_xlabel("deployed latency, ms per image at batch 1")
     ax.set_ylabel(metric)
     ax.legend(fontsize=7, frameon=False)
+    return _svg(fig)
+
+
+def learning_curves(histories: pd.DataFrame, metric: str) -> str:
+    """The validation metric after every epoch, mean over seeds, one panel per budget and one
+    line per entry. ``histories``: one row per (cell, epoch) with budget, entry, seed, step
+    (the epoch's place in the cell's training, every phase in order: a pruned cell's
+    fine-tuning continues its dense training's curve) and val."""
+    budgets = sorted(histories["budget"].unique())
+    fig, axes = plt.subplots(1, len(budgets), figsize=(max(6.2, 2.4 * len(budgets)), 3.0), sharey=True, squeeze=False)
+    for ax, budget in zip(axes[0], budgets, strict=True):
+        at = histories[histories["budget"] == budget]
+        for (entry, g), (marker, line) in zip(at.groupby("entry"), STYLES * 3, strict=False):
+            mean = g.groupby("step")["val"].mean()
+            ax.plot(mean.index, mean.to_numpy(), marker=marker, linestyle=line, markersize=3, label=entry)
+        ax.set_title(f"{budget:,} backbone parameters", fontsize=8)
+        ax.set_xlabel("epoch")
+    axes[0][0].set_ylabel(f"validation {metric}")
+    axes[0][-1].legend(fontsize=7, frameon=False)
     return _svg(fig)

@@ -67,6 +67,7 @@ def leaderboards(ok: pd.DataFrame, claim_list: list[dict], views: dict, suite: s
                     "onnx_ms": g["onnx_batch1_ms"].median(),
                     "onnx_provider": ", ".join(sorted({p for p in g["onnx_provider"] if p})),
                     "onnx_ok": bool((g["onnx_status"] == "ok").all() and g["onnx_matches"].all()),
+                    "onnx_status": ", ".join(sorted(set(g["onnx_status"]))),
                     "mflops": g["forward_flops"].iloc[0] / 1e6 if g["forward_flops"].notna().all() else None,
                     "memory": g["memory_inference_mb"].iloc[0],
                     "memory_train": g["memory_train_step_mb"].iloc[0],
