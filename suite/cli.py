@@ -11,7 +11,7 @@ import os
 import sys
 
 import suite
-from suite import commands, doctor, methods, speed
+from suite import claim_list, commands, doctor, methods, speed
 from suite import plan as plan_
 from suite.args import Parser
 from suite.errors import UsageError, describe
@@ -34,6 +34,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
     p.add_argument("--methods", help="comma-separated subset of the suite's methods")
     p.add_argument("--experiments", help="comma-separated subset of the suite's experiments")
+    _claims_argument(p)
     _set_argument(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export and ONNX Runtime timing")
@@ -49,6 +50,15 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--open", dest="open", action="store_true", default=None, help="open the report in a browser")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open the report")
+
+
+def _claims_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--claims",
+        metavar="PATTERN[,PATTERN...]",
+        help="only the cells that settle these claims (globs on claim ids: 't2.*', 'fig5.*'; rpg-bench claims "
+        "lists them)",
+    )
 
 
 def _set_argument(p: argparse.ArgumentParser) -> None:
@@ -102,6 +112,7 @@ def parser() -> Parser:
     plan.add_argument("--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML")
     plan.add_argument("--profile", help="default: the suite's")
     plan.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
+    _claims_argument(plan)
     _set_argument(plan)
     rate = plan.add_mutually_exclusive_group()
     rate.add_argument(
@@ -112,12 +123,18 @@ def parser() -> Parser:
     )
     rate.add_argument("--calibrate", metavar="OUT", help="use the rate a finished run in OUT achieved")
 
+    listing = sub.add_parser("claims", help="every claim: the paper's words, where it is judged, what it costs")
+    listing.add_argument("--suite", help="with the suites' cost per profile and whether it can judge each claim")
+    listing.add_argument(
+        "--tflops", type=float, default=plan_.DEFAULT_TFLOPS, help="assumed TFLOP/s for the costs (an assumption)"
+    )
+
     speed.arguments(sub.add_parser("speed", help="RPG's run-time cost against the plain network's"))
     doctor.arguments(sub.add_parser("doctor", help="exercise every device path (GPU ones where there is a GPU)"))
     return p
 
 
-COMMANDS = ("run", "list", "report", "merge", "ledger", "plan", "speed", "doctor")
+COMMANDS = ("run", "list", "claims", "report", "merge", "ledger", "plan", "speed", "doctor")
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -150,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             "merge": lambda: commands.merge_(args, rest),
             "ledger": lambda: commands.ledger_(args),
             "plan": lambda: commands.plan_(args),
+            "claims": lambda: claim_list.main(args),
             "speed": lambda: commands.speed_(args),
             "doctor": lambda: doctor.main(args),
         }

@@ -11,9 +11,24 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from suite import archs, budgets, distributed, methods, plan, records, report, runner, shards, spec, speed, tasks
+from suite import (
+    archs,
+    budgets,
+    claims,
+    distributed,
+    methods,
+    plan,
+    records,
+    report,
+    runner,
+    shards,
+    spec,
+    speed,
+    tasks,
+)
 from suite.args import resolve_device
 from suite.cells import now
+from suite.claims import select
 from suite.errors import UsageError
 from suite.tasks import recipes
 
@@ -74,6 +89,8 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
     out = Path(args.out or Path(os.environ.get("RPG_BENCH_REPORTS") or "reports") / suite.name)
     writable(out)
     cells = runner.expand(suite, profile, args.seeds, only, sets)
+    if args.claims:
+        cells = select.cells_for(select.parse(args.claims), claims.load(), cells, suite)
     every_key = [c.key() for c in cells]  # the whole run's, which a shard's merge checks against
     shard = shards.parse(args.shard) if args.shard else None
     if shard:
@@ -95,6 +112,7 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
             for e in suite.experiments
         },
         **({"recipe_overrides": sets} if sets else {}),
+        **({"claims": select.parse(args.claims)} if args.claims else {}),
         "started": now(),
         "cells": len(cells),
         "keys": [c.key() for c in cells],
@@ -187,9 +205,12 @@ def plan_(args: argparse.Namespace) -> int:
         raise UsageError(f"--tflops must be positive, got {args.tflops}")
     tflops = plan.calibrate(Path(args.calibrate)) if args.calibrate else args.tflops
     cells = runner.expand(suite, profile, args.seeds, None, recipes.parse_sets(args.set))
+    if args.claims:
+        cells = select.cells_for(select.parse(args.claims), claims.load(), cells, suite)
     rows = plan.summarise(cells, tflops)
     source = f"as run in {args.calibrate}" if args.calibrate else "assumed"
-    print(f"suite {suite.name}, profile {profile}, at {tflops:.3g} TFLOP/s sustained ({source}):")
+    asked = f", the cells that settle claims {args.claims}" if args.claims else ""
+    print(f"suite {suite.name}, profile {profile}{asked}, at {tflops:.3g} TFLOP/s sustained ({source}):")
     print(f"  {'experiment':24} {'cells':>6} {'PFLOP':>10} {'device-hours':>13}")
     for row in rows:
         print(f"  {row['experiment']:24} {row['cells']:>6} {row['pflop']:>10.3g} {row['hours']:>13.3g}")

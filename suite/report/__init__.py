@@ -3,6 +3,7 @@ leaderboard.csv, leaderboard.json and claims.json."""
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 
 import jinja2
@@ -121,7 +122,8 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
         gaps=tables.gaps(ok) if len(ok) else [],
         boards=boards,
         plots=plots,
-        verdicts=sorted(verdicts, key=lambda v: order[v.verdict]),
+        # A run of some claims (--claims) shows their verdicts first.
+        verdicts=sorted(verdicts, key=lambda v: (not _asked(v.claim["id"], run), order[v.verdict])),
         summary=claims.summary(verdicts),
         by_scale=claims.by_scale(verdicts),
         compare_to=str(compare_to) if compare_to else None,
@@ -133,6 +135,10 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
     path = out / "index.html"
     records.write_atomic(path, html)
     return path, lost, [c for c in changes if c["regression"]]
+
+
+def _asked(claim_id: str, run: dict) -> bool:
+    return any(fnmatch.fnmatchcase(claim_id, p) for p in run.get("claims", []))
 
 
 def _data(ok) -> dict[str, dict]:

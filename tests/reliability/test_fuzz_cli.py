@@ -13,12 +13,13 @@ WORDS = st.sampled_from(
     ["digits", "fashion", "cifar", "imagenet", "pose", "multitask", "pruning", "smoke", "full", "cpu", "rpg", "plain",
      "cpm", "lego", "resnet18-cifar", "hourglass-2x", "table2", "sharing", "1/2", "3/2", "0/0", "2M", "45K", "50%",
      "-1", "0", "1e309", "nan", "epochs=0", "lr=-1", "epochs=2", "=", "", " ", "é", "\u202e", "☃" * 3, "..", "/",
-     "/proc/x", "/dev/null", "a" * 300, "--", "-", "suite/suites/digits.toml"]
+     "/proc/x", "/dev/null", "a" * 300, "--", "-", "suite/suites/digits.toml", "t2.*", "fig5.*,t2.*", "*", "nope*",
+     ","]
 )  # fmt: skip
 FLAGS = st.sampled_from(
-    ["--suite", "--profile", "--out", "--data-root", "--device", "--seeds", "--methods", "--experiments", "--set",
-     "--shard", "--jobs", "--no-onnx", "--no-progress", "--open", "--no-open", "--compare", "--partial", "--arch",
-     "--method", "--budget", "--width", "--classes", "--in-channels", "--tflops", "--calibrate", "--batch",
+    ["--suite", "--claims", "--profile", "--out", "--data-root", "--device", "--seeds", "--methods", "--experiments",
+     "--set", "--shard", "--jobs", "--no-onnx", "--no-progress", "--open", "--no-open", "--compare", "--partial",
+     "--arch", "--method", "--budget", "--width", "--classes", "--in-channels", "--tflops", "--calibrate", "--batch",
      "--ring-size", "--steps", "--warmup", "--help", "--version", "-h"]
 )  # fmt: skip
 COMMAND = st.sampled_from([*cli.COMMANDS, "reprot", "", "-x", None])
@@ -38,7 +39,7 @@ def argvs(draw):
 @pytest.fixture
 def nothing_trains(monkeypatch, tmp_path):
     # every command whose real work takes long is replaced below; a new one must be too
-    assert set(cli.COMMANDS) == {"run", "list", "report", "merge", "ledger", "plan", "speed", "doctor"}
+    assert set(cli.COMMANDS) == {"run", "list", "claims", "report", "merge", "ledger", "plan", "speed", "doctor"}
     monkeypatch.setattr(runner, "run", lambda cells, out, *a, **k: [])
     monkeypatch.setattr(commands.report, "render", lambda out, compare=None: (out / "index.html", [], []))
     monkeypatch.setattr(speed, "main", lambda args: 0)
@@ -58,6 +59,8 @@ def nothing_trains(monkeypatch, tmp_path):
 @example(argv=["run", "--set", "lr=é"])
 @example(argv=["--jobs", "0"])
 @example(argv=["merge", "", "--out", ""])
+@example(argv=["claims", "--suite", "pose"])
+@example(argv=["plan", "--claims", ","])
 @example(argv=["run", "--methods", "\n"])  # found by this test: a newline the user typed, echoed
 def test_no_command_line_ends_in_a_traceback(nothing_trains, capsys, argv):
     try:
