@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
             print(f"    where: {_where(claim)}")
         print(f"{len(every)} claims; `rpg-bench claims --suite SUITE` adds what each costs and whether it is judged")
         return 0
-    if args.tflops <= 0:
+    if args.tflops is not None and not args.tflops > 0:
         raise UsageError(f"--tflops must be positive, got {args.tflops}")
     suite = spec.load(args.suite)
     mine = [c for c in every if any(e.split("/", 1)[0] == suite.name for e in c.get("experiments", []))]
@@ -64,16 +64,18 @@ def main(args: argparse.Namespace) -> int:
         by_key = {c.key(): c for c in cells}
         needed = select.needed(mine, cells, suite)
         by_profile[profile] = {
-            claim_id: (keys, sum(plan.cell_flops(by_key[k]) for k in keys)) for claim_id, keys in needed.items()
+            claim_id: (keys, sum(plan.seconds(by_key[k], args.tflops) for k in keys))
+            for claim_id, keys in needed.items()
         }
-    print(f"suite {suite.name}: {len(mine)} of {len(every)} claims; costs at {args.tflops:g} TFLOP/s (assumed)")
+    rate = f"{args.tflops:g}" if args.tflops else f"by precision {plan.assumed()}"
+    print(f"suite {suite.name}: {len(mine)} of {len(every)} claims; costs at {rate} TFLOP/s (assumed)")
     for claim in mine:
         print(f"{claim['id']}  [{claim['source']}, {claim['kind']}]")
         print(f"    {claim['statement']}")
         print(f"    where: {_where(claim)}")
         for profile, found in by_profile.items():
-            keys, flops = found[claim["id"]]
+            keys, secs = found[claim["id"]]
             state = _judgeable(claim, {profile: keys}, profile)
-            cost = f"{len(keys)} cells, {flops / (args.tflops * 1e12) / 3600:.3g} device-hours" if keys else "no cell"
+            cost = f"{len(keys)} cells, {secs / 3600:.3g} device-hours" if keys else "no cell"
             print(f"    {profile:8} {cost:36} {state}")
     return 0

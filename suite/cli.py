@@ -36,6 +36,11 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--experiments", help="comma-separated subset of the suite's experiments")
     _claims_argument(p)
     _set_argument(p)
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        help="the training step's arithmetic (default: the profile's; full is the paper's fp32): --set precision=P",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export and ONNX Runtime timing")
     p.add_argument(
@@ -112,21 +117,24 @@ def parser() -> Parser:
     plan.add_argument("--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML")
     plan.add_argument("--profile", help="default: the suite's")
     plan.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
+    plan.add_argument(
+        "--precision", choices=["fp32", "bf16"], help="the training precision to cost (--set precision=P)"
+    )
     _claims_argument(plan)
     _set_argument(plan)
     rate = plan.add_mutually_exclusive_group()
     rate.add_argument(
         "--tflops",
         type=float,
-        default=plan_.DEFAULT_TFLOPS,
-        help=f"assumed sustained TFLOP/s of one device (default {plan_.DEFAULT_TFLOPS:g}, an assumption)",
+        help=f"assumed sustained TFLOP/s of one device (default by training precision: {plan_.assumed()}; "
+        "an assumption)",
     )
     rate.add_argument("--calibrate", metavar="OUT", help="use the rate a finished run in OUT achieved")
 
     listing = sub.add_parser("claims", help="every claim: the paper's words, where it is judged, what it costs")
     listing.add_argument("--suite", help="with the suites' cost per profile and whether it can judge each claim")
     listing.add_argument(
-        "--tflops", type=float, default=plan_.DEFAULT_TFLOPS, help="assumed TFLOP/s for the costs (an assumption)"
+        "--tflops", type=float, help="assumed TFLOP/s for the costs (default: by training precision; an assumption)"
     )
 
     speed.arguments(sub.add_parser("speed", help="RPG's run-time cost against the plain network's"))

@@ -72,7 +72,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
-    sets = recipes.parse_sets(args.set)
+    sets = recipes.parse_sets(args.set) | ({"precision": args.precision} if args.precision else {})
     device = resolve_device(args.device)
     if not distributed.launched():
         return _run(args, argv, suite, profile, only, sets, device)
@@ -201,16 +201,22 @@ def plan_(args: argparse.Namespace) -> int:
     suite = spec.load(args.suite)
     profile = args.profile or suite.default_profile
     suite.check_profile(profile)
-    if args.tflops <= 0:
+    if args.tflops is not None and not args.tflops > 0:
         raise UsageError(f"--tflops must be positive, got {args.tflops}")
     tflops = plan.calibrate(Path(args.calibrate)) if args.calibrate else args.tflops
-    cells = runner.expand(suite, profile, args.seeds, None, recipes.parse_sets(args.set))
+    sets = recipes.parse_sets(args.set) | ({"precision": args.precision} if args.precision else {})
+    cells = runner.expand(suite, profile, args.seeds, None, sets)
     if args.claims:
         cells = select.cells_for(select.parse(args.claims), claims.load(), cells, suite)
     rows = plan.summarise(cells, tflops)
-    source = f"as run in {args.calibrate}" if args.calibrate else "assumed"
+    if args.calibrate:
+        rate = f"{tflops:.3g} TFLOP/s sustained (as run in {args.calibrate})"
+    elif tflops:
+        rate = f"{tflops:.3g} TFLOP/s sustained (assumed)"
+    else:
+        rate = f"TFLOP/s sustained by training precision {plan.assumed()} (assumed)"
     asked = f", the cells that settle claims {args.claims}" if args.claims else ""
-    print(f"suite {suite.name}, profile {profile}{asked}, at {tflops:.3g} TFLOP/s sustained ({source}):")
+    print(f"suite {suite.name}, profile {profile}{asked}, at {rate}:")
     print(f"  {'experiment':24} {'cells':>6} {'PFLOP':>10} {'device-hours':>13}")
     for row in rows:
         print(f"  {row['experiment']:24} {row['cells']:>6} {row['pflop']:>10.3g} {row['hours']:>13.3g}")

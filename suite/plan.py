@@ -24,7 +24,20 @@ from suite.archs import Net
 from suite.cells import Cell
 from suite.errors import UsageError
 
-DEFAULT_TFLOPS = 10.0  # an assumption, stated wherever it is used; see the README
+# Sustained TFLOP/s of one device by training precision: assumptions, stated wherever they
+# are used (README). bf16 at 4x fp32: what autocast and channels-last sustain on 32-pixel
+# images of a current GPU is far below its peak ratio; --calibrate from a finished run wins.
+ASSUMED_TFLOPS = {"fp32": 10.0, "bf16": 40.0}
+DEFAULT_TFLOPS = ASSUMED_TFLOPS["fp32"]
+
+
+def assumed() -> str:
+    return ", ".join(f"{v:g} {k}" for k, v in ASSUMED_TFLOPS.items())
+
+
+def seconds(cell: Cell, tflops: float | None) -> float:
+    """The cell's counted compute at ``tflops``, or at its precision's assumed rate."""
+    return cell_flops(cell) / ((tflops or ASSUMED_TFLOPS[cell.recipe().precision]) * 1e12)
 
 
 _counted: dict[str, int] = {}  # forward FLOPs by the counted network's structure
@@ -81,16 +94,25 @@ def calibrate(out: Path) -> float:
     return flops / seconds / 1e12
 
 
-def summarise(cells: list[Cell], tflops: float) -> list[dict]:
-    """Rows per experiment, then a total row: cells, PFLOP and hours at ``tflops``."""
-    rows: dict[str, dict] = defaultdict(lambda: {"cells": 0, "flops": 0.0})
+def summarise(cells: list[Cell], tflops: float | None) -> list[dict]:
+    """Rows per experiment, then a total row: cells, PFLOP and hours at ``tflops`` (None:
+    each cell at its precision's assumed rate)."""
+    rows: dict[str, dict] = defaultdict(lambda: {"cells": 0, "flops": 0.0, "seconds": 0.0})
     for cell in cells:
         row = rows[cell.experiment]
         row["cells"] += 1
         row["flops"] += cell_flops(cell)
+        row["seconds"] += seconds(cell, tflops)
     out = [{"experiment": name, **row} for name, row in rows.items()]
-    out.append({"experiment": "total", "cells": len(cells), "flops": sum(r["flops"] for r in out)})
+    out.append(
+        {
+            "experiment": "total",
+            "cells": len(cells),
+            "flops": sum(r["flops"] for r in out),
+            "seconds": sum(r["seconds"] for r in out),
+        }
+    )
     for row in out:
         row["pflop"] = row["flops"] / 1e15
-        row["hours"] = row["flops"] / (tflops * 1e12) / 3600
+        row["hours"] = row["seconds"] / 3600
     return out

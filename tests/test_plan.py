@@ -57,3 +57,17 @@ def test_bad_plan_input_is_one_line_and_exit_2(args, message, capsys):
     assert cli.main(["plan", *args]) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+def test_each_training_precision_has_its_own_assumed_rate(capsys):
+    """bf16 cells are costed at bf16's assumed rate: the same FLOPs, fewer hours."""
+    totals = {}
+    for precision in ("fp32", "bf16"):
+        assert cli.main(["plan", "--suite", "digits", "--precision", precision]) == 0
+        out = capsys.readouterr().out
+        assert plan.assumed() in out
+        total = next(line.split() for line in out.splitlines() if line.strip().startswith("total"))
+        totals[precision] = (float(total[2]), float(total[3]))
+    (flops32, hours32), (flops16, hours16) = totals["fp32"], totals["bf16"]
+    ratio = plan.ASSUMED_TFLOPS["bf16"] / plan.ASSUMED_TFLOPS["fp32"]
+    assert flops32 == flops16 and hours32 == pytest.approx(ratio * hours16, rel=0.01)

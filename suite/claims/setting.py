@@ -44,6 +44,9 @@ def judged_on(fields: dict, view: View, networks: list[tuple[str, str]], rows: p
             differs.append(f"network: {shown}")
     if not view.profile.endswith("full"):
         differs.append(f"recipe: profile {view.profile}, not the paper's (full)")
+    precisions = sorted(set(rows["precision"])) if "precision" in rows and len(rows) else []
+    if any(p != "fp32" for p in precisions):
+        differs.append(f"precision: {', '.join(precisions)} training (autocast), not the paper's fp32")
     out = {"scale": PAPER if not differs else STAND_IN, "differs": differs}
     if not fields.get("task"):
         networks_text = ", ".join(f"{a} at width {view.width(a):g}" for _, a in dict.fromkeys(networks))

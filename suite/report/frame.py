@@ -15,6 +15,7 @@ def frame(recs: list[dict]) -> pd.DataFrame:
         c = r["config"]
         row = {k: c[k] for k in ("experiment", "task", "arch", "width", "method", "budget", "seed", "profile")}
         row.update(key=r["key"], status=r["status"], error=r.get("error", ""), seconds=r.get("seconds"))
+        row["precision"] = c.get("recipe", {}).get("precision", "fp32")  # records before it: fp32
         if r["status"] == "ok":
             row.update(metric=r["metric"], value=r["metrics"][r["metric"]], val=r["metrics"][f"val_{r['metric']}"])
             metrics = r["metrics"]

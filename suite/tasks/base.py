@@ -40,6 +40,9 @@ class Recipe:
     # initial std), "official" (the official code's sqrt(2/4608) at any width) or a number.
     # Only methods with rings read it; the others' cells ignore it (and say so in no setting).
     ring_std: str | float = "smallest"
+    # The training step's arithmetic: "fp32" (the paper's) or "bf16" (autocast; on CUDA also
+    # channels-last memory). Evaluation and every measurement stay in fp32.
+    precision: str = "fp32"
 
     def as_dict(self) -> dict:
         return asdict(self)

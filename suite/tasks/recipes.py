@@ -40,6 +40,7 @@ class _Checked:
     train_size: pydantic.PositiveInt | None = None
     val_size: pydantic.PositiveInt | None = None
     ring_std: Literal["smallest", "official"] | pydantic.PositiveFloat = "smallest"
+    precision: Literal["fp32", "bf16"] = "fp32"
 
 
 def _message(error: pydantic.ValidationError) -> str:
