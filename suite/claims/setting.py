@@ -45,12 +45,14 @@ def judged_on(fields: dict, view: View, networks: list[tuple[str, str]], rows: p
     if not view.profile.endswith("full"):
         differs.append(f"recipe: profile {view.profile}, not the paper's (full)")
     precisions = sorted(set(rows["precision"])) if "precision" in rows and len(rows) else []
+    precision = f"precision: {', '.join(precisions)} training (autocast), not the paper's fp32"
     if any(p != "fp32" for p in precisions):
-        differs.append(f"precision: {', '.join(precisions)} training (autocast), not the paper's fp32")
+        differs.append(precision)
     out = {"scale": PAPER if not differs else STAND_IN, "differs": differs}
     if not fields.get("task"):
         networks_text = ", ".join(f"{a} at width {view.width(a):g}" for _, a in dict.fromkeys(networks))
         text = f"scale-free claim: judged on {task.dataset}, {networks_text}, profile {view.profile}"
+        text += f"; {precision}" if precision in differs else ""
         return {"scale": SCALE_FREE, "differs": [], "text": text}
     if fields.get("hardware"):
         # A claim about speed: which device timed it, at which batch (the paper's per-image
