@@ -83,9 +83,9 @@ def test_a_diverging_cell_fails_with_its_reason_and_the_suite_goes_on(tmp_path, 
     _plain = [False]
     real_build = runner.methods.build
 
-    def build(method, net, budget, seed):
+    def build(method, net, budget, seed, *rest):
         _plain[0] = method.name == "plain"
-        return real_build(method, net, budget, seed)
+        return real_build(method, net, budget, seed, *rest)
 
     monkeypatch.setattr(tasks.get("digits"), "loss", loss)
     monkeypatch.setattr(runner.methods, "build", build)
