@@ -38,8 +38,8 @@ def test_the_report_loads_sorts_and_shows_every_table_and_plot(smoke_run):
         assert boards.count() == 4
         for i in range(page.locator("table.sortable").count()):
             assert page.locator("table.sortable").nth(i).is_visible()
-        plots = page.locator("figure.plot svg")
-        assert plots.count() == 2 and all(plots.nth(i).is_visible() for i in range(2))
+        plots = page.locator("figure.plot svg")  # metric against parameters, latency, learning curves
+        assert plots.count() == 3 and all(plots.nth(i).is_visible() for i in range(3))
 
         # Sorting: click the method column of the first leaderboard twice; the order flips.
         table = page.locator("table.sortable").nth(1)
