@@ -1,10 +1,10 @@
 """The tables in reports/README.md ("Where W starts"), from the records beside this file:
 each ring-building method's test accuracy with W at the official constant (official/) and
-at the smallest layer std, the default (smallest/: rpg, rerun at the same commit), paired
+at the smallest layer std, the default (smallest/, rerun at the same code), paired
 by seed (same data order, same maps; only W's std and the layers' scales differ), with the
-95% t-interval of the paired difference. For the methods not rerun, the committed fashion
-sample (an older commit) gives the default's numbers, unpaired: rpg's rerun shows how far
-the two commits' cells differ.
+95% t-interval of the paired difference. A method not rerun takes the default's numbers
+from the committed fashion sample (an older commit), unpaired; the reruns show how far the
+two commits' cells differ.
 
     python reports/samples/fashion-ring-std-cpu/compare.py
 """
@@ -49,11 +49,12 @@ def main() -> None:
     for key in sorted(official, key=lambda k: (k[1], k[0])):
         seeds = sorted(official[key])
         b = [official[key][s] for s in seeds]
-        if key in rerun:
+        if key in rerun and sorted(rerun[key]) == seeds:
             print(_row(key, [rerun[key][s] for s in seeds], b, paired=True))
-        print(_row((key[0] + " (sample)", key[1]), [sample[key][s] for s in seeds], b, paired=False))
+        else:
+            print(_row((key[0] + " (sample)", key[1]), [sample[key][s] for s in seeds], b, paired=False))
     print()
-    print("rpg at the same seeds, the sample's commit against this one (default rule):")
+    print("The default rule's cells at the same seeds, the sample's commit against this one:")
     for key, seeds in sorted(rerun.items()):
         print(f"  {key}: " + ", ".join(f"seed {s} {sample[key][s]:.2f} -> {v:.2f}" for s, v in sorted(seeds.items())))
 
