@@ -35,10 +35,14 @@ def _where(claim: dict) -> str:
     return "; ".join(parts)
 
 
-def _judgeable(claim: dict, settles: dict[str, set[str]], profile: str) -> str:
+def _header(claim: dict) -> str:
+    return f"{claim['id']}  [{claim['source']}, {claim['kind']}]\n    {claim['statement']}\n    where: {_where(claim)}"
+
+
+def _judgeable(claim: dict, keys: set[str], profile: str) -> str:
     if claim["kind"] == "qualitative":
         return "not judged: a qualitative claim"
-    if not settles.get(profile):
+    if not keys:
         return "not judged: no cell of this suite reads it"
     if claim["kind"] == "value" and not profile.endswith("full"):
         return "measured, not judged: the paper's numbers are judged at paper scale (full) only"
@@ -49,13 +53,10 @@ def main(args: argparse.Namespace) -> int:
     every = claims.load()
     if not args.suite:
         for claim in every:
-            print(f"{claim['id']}  [{claim['source']}, {claim['kind']}]")
-            print(f"    {claim['statement']}")
-            print(f"    where: {_where(claim)}")
+            print(_header(claim))
         print(f"{len(every)} claims; `rpg-bench claims --suite SUITE` adds what each costs and whether it is judged")
         return 0
-    if args.tflops is not None and not args.tflops > 0:
-        raise UsageError(f"--tflops must be positive, got {args.tflops}")
+    plan.check_tflops(args.tflops)
     suite = spec.load(args.suite)
     mine = [c for c in every if any(e.split("/", 1)[0] == suite.name for e in c.get("experiments", []))]
     by_profile = {}
@@ -70,12 +71,10 @@ def main(args: argparse.Namespace) -> int:
     rate = f"{args.tflops:g}" if args.tflops else f"by precision {plan.assumed()}"
     print(f"suite {suite.name}: {len(mine)} of {len(every)} claims; costs at {rate} TFLOP/s (assumed)")
     for claim in mine:
-        print(f"{claim['id']}  [{claim['source']}, {claim['kind']}]")
-        print(f"    {claim['statement']}")
-        print(f"    where: {_where(claim)}")
+        print(_header(claim))
         for profile, found in by_profile.items():
             keys, secs = found[claim["id"]]
-            state = _judgeable(claim, {profile: keys}, profile)
+            state = _judgeable(claim, keys, profile)
             cost = f"{len(keys)} cells, {secs / 3600:.3g} device-hours" if keys else "no cell"
             print(f"    {profile:8} {cost:36} {state}")
     return 0

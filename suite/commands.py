@@ -63,6 +63,11 @@ def _subset(suite: spec.Suite, args: argparse.Namespace) -> tuple[spec.Suite, li
     return suite, only
 
 
+def _sets(args: argparse.Namespace) -> dict:
+    """The recipe changes asked for: --set pairs, and --precision (the field it names)."""
+    return recipes.parse_sets(args.set) | ({"precision": args.precision} if args.precision else {})
+
+
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     suite = spec.load(args.suite)
     suite, only = _subset(suite, args)
@@ -72,7 +77,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
         raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
-    sets = recipes.parse_sets(args.set) | ({"precision": args.precision} if args.precision else {})
+    sets = _sets(args)
     device = resolve_device(args.device)
     if not distributed.launched():
         return _run(args, argv, suite, profile, only, sets, device)
@@ -201,11 +206,9 @@ def plan_(args: argparse.Namespace) -> int:
     suite = spec.load(args.suite)
     profile = args.profile or suite.default_profile
     suite.check_profile(profile)
-    if args.tflops is not None and not args.tflops > 0:
-        raise UsageError(f"--tflops must be positive, got {args.tflops}")
+    plan.check_tflops(args.tflops)
     tflops = plan.calibrate(Path(args.calibrate)) if args.calibrate else args.tflops
-    sets = recipes.parse_sets(args.set) | ({"precision": args.precision} if args.precision else {})
-    cells = runner.expand(suite, profile, args.seeds, None, sets)
+    cells = runner.expand(suite, profile, args.seeds, None, _sets(args))
     if args.claims:
         cells = select.cells_for(select.parse(args.claims), claims.load(), cells, suite)
     rows = plan.summarise(cells, tflops)

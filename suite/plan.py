@@ -28,11 +28,16 @@ from suite.errors import UsageError
 # are used (README). bf16 at 4x fp32: what autocast and channels-last sustain on 32-pixel
 # images of a current GPU is far below its peak ratio; --calibrate from a finished run wins.
 ASSUMED_TFLOPS = {"fp32": 10.0, "bf16": 40.0}
-DEFAULT_TFLOPS = ASSUMED_TFLOPS["fp32"]
 
 
 def assumed() -> str:
     return ", ".join(f"{v:g} {k}" for k, v in ASSUMED_TFLOPS.items())
+
+
+def check_tflops(tflops: float | None) -> None:
+    """A given --tflops must be a positive number (None: the assumed rates)."""
+    if tflops is not None and not tflops > 0:
+        raise UsageError(f"--tflops must be positive, got {tflops}")
 
 
 def seconds(cell: Cell, tflops: float | None) -> float:
