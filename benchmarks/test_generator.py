@@ -5,12 +5,18 @@
 These measure, they assert nothing about speed; the project's default ``pytest`` run
 (testpaths = tests) does not collect them. The groups put the rivals side by side:
 
-- generator-forward: the fused generation of all 20 conv kernels from a 2M ring (one
-  autograd node) against the per-layer reference (index_select, sign, scale per layer);
+- generator-forward: the fused generation of all 20 conv kernels from a ring of half the
+  conv weights (one autograd node) against the per-layer reference (index_select, sign,
+  scale per layer);
 - generator-backward: dL/dW from given kernel gradients, by the fused paths (index_add,
   inverse-table gather + sum) and the per-layer reference;
+- gather: the 1-D gather of the ring's maps on one thread against two (rpg/gather.py),
+  in the seeds' storage order and in first-read order (maps.first_read_order);
 - train-step: one SGD step (forward, cross-entropy, backward, step) at batch 64, RPG
-  against the plain network; ``rpg-bench speed`` reports the same ratio with interleaving;
+  against the plain network;
+- train-step-ratio: the same two steps interleaved, the ratio of medians recorded in the
+  benchmark's extra_info (issue #23's target: at most 1.10 on two CPU threads);
+  ``rpg-bench speed`` prints the same comparison with its interval;
 - deployed: inference of ``rpg.materialize(model)`` against the plain network.
 """
 
@@ -22,10 +28,12 @@ from torch import nn
 
 import rpg
 from baselines.plain import ResNet
+from rpg import gather, maps
+from suite import speed
 
 pytest.importorskip("pytest_benchmark")
 
-RING = 2_000_000
+RING = 5_579_616  # half of the 11,159,232 conv weights: speed.DEFAULT_RING
 BATCH = 64
 
 
@@ -97,6 +105,36 @@ def train_setup(kind: str):
 def test_train_step(benchmark, kind):
     _, step = train_setup(kind)
     benchmark.pedantic(step, rounds=10, warmup_rounds=2)
+
+
+@pytest.mark.benchmark(group="train-step-ratio")
+def test_train_step_ratio_interleaved(benchmark):
+    # Untimed runs (the default --benchmark-disable) take two small pairs: enough to prove it runs.
+    batch, steps, warmup = (8, 2, 0) if benchmark.disabled else (BATCH, 30, 3)
+    result = benchmark.pedantic(
+        lambda: speed.compare("resnet18-cifar", batch, RING, steps, warmup, torch.device("cpu"), deployed=False),
+        rounds=1,
+    )
+    plain, rpg_ = result["train"]
+    benchmark.extra_info.update(speed.ratio(rpg_, plain) | {"target": speed.TRAIN_TARGET})
+    assert len(plain) == len(rpg_) == steps
+
+
+@pytest.mark.benchmark(group="gather")
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("layout", ["seed", "first-read"])
+def test_gather(benchmark, ring, layout, threads):
+    idx = ring.idx
+    if layout == "seed":
+        idx = maps.INDEX["even"](ring.sizes, ring.size, maps.generator(ring.index_seed)).to(idx.dtype)
+    source, out = ring.weight.detach(), torch.empty(ring.total)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)  # one torch thread: the plain serial index_select
+    try:
+        benchmark(gather.gather, source, idx, out)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(out, torch.index_select(source, 0, idx))
 
 
 @pytest.mark.benchmark(group="deployed")

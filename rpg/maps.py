@@ -21,6 +21,13 @@ Sign strategies:
 New strategies register themselves in INDEX or SIGN; a strategy receives the layer sizes
 so it can depend on (layer, position).
 
+Storage order: which label a ring element carries is arbitrary (W starts iid, so any
+relabelling of its elements is the same network family), so a ring stores its elements in
+the order of their first reader (``first_read_order``). The first read of every element is
+then a sequential pass, and so is the first row of the backward's inverse table: half the
+random memory accesses of a generation with two reads per element go away (measured in
+the README's "RPG at run time").
+
 Regenerating is only as faithful as torch's generators: a torch release whose randperm or
 randint draws differently from the same seed makes other maps, i.e. another network from
 the same checkpoint. ``fingerprint`` is what a checkpoint stores to notice that.
@@ -98,6 +105,23 @@ def no_sign(sizes: Sequence[int], gen: torch.Generator) -> torch.Tensor:
 
 INDEX: dict[str, IndexFn] = {"even": even, "sequential": sequential, "uniform": uniform, "hash": hashed}
 SIGN: dict[str, SignFn] = {"random": random_sign, "none": no_sign, "hash": hash_sign}
+
+
+def first_read_order(idx: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The map relabelled so that ring elements are numbered in the order of their first reader.
+
+    Returns ``(relabelled, order)``: ``order[m]`` is the old label of the element now labelled
+    m, so ``W_new = W_old[order]`` carries weights from the old storage order to the new one,
+    and ``relabelled = inverse(order)[idx]``. Elements no weight reads keep their relative
+    order, after all read ones.
+    """
+    total = idx.numel()
+    first = torch.full((n,), total, dtype=torch.long)
+    first.scatter_reduce_(0, idx.long(), torch.arange(total), reduce="amin")
+    order = torch.argsort(first, stable=True)
+    label = torch.empty(n, dtype=torch.long)
+    label[order] = torch.arange(n)
+    return label[idx.long()], order
 
 
 def generator(seed: int) -> torch.Generator:

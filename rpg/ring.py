@@ -26,6 +26,12 @@ generators draw differently would regenerate other maps, i.e. load the checkpoin
 different network, and loading is refused with both versions named. Checkpoints written
 before the fingerprint existed load without the check.
 
+W is stored in the order of its elements' first reader (``maps.first_read_order``; the
+extra state says ``layout = "first-read"``). A checkpoint written before that layout (no
+``layout`` key) stored W in the seeds' order: loading it checks the fingerprint against
+the seeds' maps, then permutes W (and a pruning mask) into the new order, so it loads as
+the same network. An optimizer state saved beside such a checkpoint is in the old order.
+
 The cache and when it is dropped
 --------------------------------
 Layers ask for their weights one by one (``Ring.layer(k)``, called by the ``Generated``
@@ -70,7 +76,9 @@ one element of W's dtype (4 bytes in float32; built on first use, per device and
 and the inverse table 4 * J * N / T bytes (int32), i.e. 4 bytes plus at most 4 * N / T
 of padding, built at the first generation autograd records (so models only counted,
 evaluated or materialized never hold it). In float32: about 13 bytes per generated
-weight (9 on the index_add path), none of it stored in checkpoints. Indices are int64
+weight (9 on the index_add path), none of it stored in checkpoints. On the CPU, once a
+ring has trained, its inverse-path backward also keeps one element of W's dtype per
+generated weight as a buffer between steps (rpg/generate.py). Indices are int64
 only for rings or maps of 2**31 elements or more.
 """
 
@@ -84,6 +92,9 @@ from torch import nn
 
 from rpg import maps
 from rpg.generate import _Flag, _Generate, _Generation, _Plan, inverse_table
+
+# W's storage order (see Checkpoints): what a checkpoint's extra state records.
+LAYOUT = "first-read"
 
 
 def check_count(value: object, what: str) -> int:
@@ -165,11 +176,17 @@ class Ring(nn.Module):
         # int32 halves the map's memory; it is enough for any ring below 2**31 elements.
         return torch.int32 if max(self.size, self.total + 1) < 2**31 else torch.long
 
-    def _generate_maps(self, index: str, sign: str, index_seed: int, sign_seed: int):
-        """The maps these settings give, on the CPU (whatever the default device): (idx, signs)."""
+    def _generate_maps(self, index: str, sign: str, index_seed: int, sign_seed: int, layout: str = LAYOUT):
+        """The maps these settings give, on the CPU (whatever the default device): (idx, signs).
+
+        ``layout`` is W's storage order: "first-read" (``maps.first_read_order``), or "seed"
+        (the seeds' own order, that of checkpoints from before layouts existed).
+        """
         with torch.device("cpu"):
             idx = maps.INDEX[index](self.sizes, self.size, maps.generator(index_seed))
             signs = maps.SIGN[sign](self.sizes, maps.generator(sign_seed))
+            if layout == "first-read":
+                idx = maps.first_read_order(idx, self.size)[0]
         return idx.to(self._index_dtype()), signs.to(torch.int8)
 
     def _verify(self, idx: torch.Tensor, signs: torch.Tensor, expected: tuple[str, str] | None):
@@ -379,6 +396,7 @@ class Ring(nn.Module):
             # The scales follow the initial weights the ring replaced (rpg.convert), which a
             # model built afresh to load this checkpoint does not share.
             "scales": list(self.scales),
+            "layout": LAYOUT,
         }
         fingerprint = self.fingerprint()
         if fingerprint is not None:
@@ -397,12 +415,21 @@ class Ring(nn.Module):
         maps.check_strategy(state["index"], state["sign"])
         settings = (state["index"], state["sign"], int(state["index_seed"]), int(state["sign_seed"]))
         expected = (state["fingerprint"], state.get("torch", "unknown")) if "fingerprint" in state else None
+        layout = state.get("layout", "seed")  # checkpoints from before layouts stored W in the seeds' order
+        if layout not in ("seed", LAYOUT):
+            raise RuntimeError(f"ring {self.name!r}: the checkpoint stores W in an unknown layout {layout!r}")
         device = self.parameter().device
         built = None
-        if device.type != "meta":
-            idx, signs = self._generate_maps(*settings)
+        if device.type != "meta" or layout != LAYOUT:
+            idx, signs = self._generate_maps(*settings, layout=layout)
             # Checked before anything changes: a refused load leaves the maps as they were.
-            built = (idx.to(device), signs.to(device), self._verify(idx, signs, expected))
+            checked = self._verify(idx, signs, expected)
+            if layout != LAYOUT:
+                relabelled, order = maps.first_read_order(idx, self.size)
+                idx, checked, expected = relabelled.to(self._index_dtype()), None, None
+                self._reorder(order)
+            if device.type != "meta":
+                built = (idx.to(device), signs.to(device), checked)
         self.index, self.sign, self.index_seed, self.sign_seed = settings
         if "scales" in state:  # checkpoints from before the scales were stored keep this model's
             self.scales = [float(s) for s in state["scales"]]
@@ -412,6 +439,14 @@ class Ring(nn.Module):
         else:
             self._expected = None
             self._set_maps(*built)
+
+    def _reorder(self, order: torch.Tensor) -> None:
+        """Permute W (and a pruning mask) in place: element m takes the old element order[m]."""
+        names = ("weight_orig", "weight_mask") if hasattr(self, "weight_mask") else ("weight",)
+        with torch.no_grad():
+            for name in names:
+                tensor = getattr(self, name)
+                tensor.copy_(tensor[order.to(tensor.device)])
 
     def extra_repr(self) -> str:
         return (

@@ -213,13 +213,15 @@ def step_cost(device: torch.device, _: Path) -> dict:
     """``rpg-bench speed``'s comparison (a shorter one on the CPU)."""
     cuda = device.type == "cuda"
     batch, steps, warmup, seconds = (64, 30, 3, 4.0) if cuda else (8, 4, 1, 0.5)
-    result = speed.compare("resnet18-cifar", batch, 2_000_000, steps, warmup, device, seconds)
+    ring_size = speed.ring_size(speed.DEFAULT_RING, "resnet18-cifar")
+    result = speed.compare("resnet18-cifar", batch, ring_size, steps, warmup, device, seconds)
     train = speed.ratio(result["train"][1], result["train"][0])
     deployed = {str(b): speed.ratio(r, p) for b, (p, r) in result["deployed"].items()}
     worst = max(d["ratio"] for d in deployed.values())
     figures = {
         "arch": "resnet18-cifar",
         "batch": batch,
+        "ring_size": ring_size,
         "train": train | {"target": speed.TRAIN_TARGET, "met": train["ratio"] <= speed.TRAIN_TARGET},
         "deployed": deployed | {"target": speed.DEPLOYED_TARGET, "met": worst <= speed.DEPLOYED_TARGET},
         "others_cores": result["others_cores"],

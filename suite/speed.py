@@ -3,7 +3,8 @@
 (a) Training: one SGD step (forward, cross-entropy, backward, optimizer step) of the RPG
     network against the plain network of the same architecture on the same batch. RPG
     regenerates every conv kernel from its ring at each step; the target is a step time
-    at most 1.15x the plain network's.
+    at most 1.10x the plain network's, with a ring of half the conv weights (the default
+    ``--ring-size 50%``).
 (b) Deployment: ``rpg.materialize(model)`` is a plain dense network, so its inference
     latency should be the plain network's (target: at most 1.02x), at batch 1 and at
     ``--batch``.
@@ -33,7 +34,8 @@ from suite.args import resolve_device
 from suite.errors import UsageError
 from suite.ledger import format_count, parse_count
 
-TRAIN_TARGET = 1.15
+TRAIN_TARGET = 1.10
+DEFAULT_RING = "50%"  # of the conv weights: the ring the train-step target is stated for
 DEPLOYED_TARGET = 1.02
 NUM_CLASSES = 10
 # Wall-clock budget of the inference measurements, per batch size (seconds, both models).
@@ -42,13 +44,17 @@ INFERENCE_SECONDS = 8.0
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.description = (
-        "Time an RPG training step against the plain network's (target <= 1.15x) and the deployed "
+        "Time an RPG training step against the plain network's (target <= 1.10x) and the deployed "
         "(materialized) RPG network's inference against the plain network's (target <= 1.02x)."
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--arch", default="resnet18-cifar", help="architecture (rpg-bench list; default resnet18-cifar)")
     p.add_argument("--batch", type=int, default=64, help="training batch, and the larger inference batch (default 64)")
-    p.add_argument("--ring-size", default="2M", help="RPG ring size: 2M, 500K, 2000000 (default 2M)")
+    p.add_argument(
+        "--ring-size",
+        default=DEFAULT_RING,
+        help="RPG ring size: a count (2M, 500K, 2000000) or a share of the conv weights it generates (default 50%%)",
+    )
     p.add_argument("--steps", type=int, default=30, help="timed training steps per network (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed training steps per network first (default 3)")
 
@@ -131,26 +137,41 @@ def _row(label: str, plain: Sequence[float], rpg_: Sequence[float], target: floa
     return line, ratio
 
 
+def ring_size(text: str, arch_name: str) -> int:
+    """``--ring-size``: a parameter count, or "P%" of the conv weights the ring generates."""
+    if not text.strip().endswith("%"):
+        try:
+            return parse_count(text)
+        except UsageError as e:
+            raise UsageError(f"--ring-size: {e}") from None
+    try:
+        share = float(text.strip()[:-1]) / 100
+    except ValueError:
+        share = -1.0
+    if not 0 < share <= 1:
+        raise UsageError(f"--ring-size: a share must lie in (0%, 100%], got {text!r}")
+    with torch.device("meta"):  # only counted: no weights, no maps
+        model = rpg.convert(archs.Net(archs.get(arch_name), 1.0, 3, NUM_CLASSES).build(), 1)
+    return max(1, round(share * sum(r.total for r in rpg.rings(model).values())))
+
+
 def main(args: argparse.Namespace) -> int:
     arch = archs.get(args.arch)
     if arch.family != "resnet":
         raise UsageError(
             f"--arch {arch.name}: speed compares RPG with plain on a ResNet; this is a {arch.family} network"
         )
-    try:
-        ring_size = parse_count(args.ring_size)
-    except UsageError as e:
-        raise UsageError(f"--ring-size: {e}") from None
+    ring = ring_size(args.ring_size, arch.name)
     for flag, value, least in (("--batch", args.batch, 1), ("--steps", args.steps, 2), ("--warmup", args.warmup, 0)):
         if value < least:
             raise UsageError(f"{flag} must be at least {least}, got {value}")
     device = resolve_device(args.device)
     threads = f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
     print(f"rpg-bench speed: {arch.name}, batch {args.batch}, {device} ({threads}), torch {torch.__version__}")
-    result = compare(arch.name, args.batch, ring_size, args.steps, args.warmup, device)
+    result = compare(arch.name, args.batch, ring, args.steps, args.warmup, device)
     print(
-        f"rpg: ring of {format_count(ring_size)} ({ring_size:,}) generating {result['generated']:,} conv weights "
-        f"({result['generated'] / ring_size:.2f} reads per element); backward: {result['grad_path']}"
+        f"rpg: ring of {format_count(ring)} ({ring:,}) generating {result['generated']:,} conv weights "
+        f"({result['generated'] / ring:.2f} reads per element); backward: {result['grad_path']}"
     )
     print()
     print(_COLUMNS)
@@ -169,8 +190,8 @@ def main(args: argparse.Namespace) -> int:
     print()
     worst = max(deployed_ratios)
     batches = " and ".join(str(b) for b in result["deployed"])
-    print(f"train ratio {train_ratio:.3f} (target <= {TRAIN_TARGET}): {_verdict(train_ratio, TRAIN_TARGET)}")
-    print(f"deployed ratio {worst:.3f}, worst of batch {batches} (target <= {DEPLOYED_TARGET}): ", end="")
+    print(f"train ratio {train_ratio:.3f} (target <= {TRAIN_TARGET:.2f}): {_verdict(train_ratio, TRAIN_TARGET)}")
+    print(f"deployed ratio {worst:.3f}, worst of batch {batches} (target <= {DEPLOYED_TARGET:.2f}): ", end="")
     print(_verdict(worst, DEPLOYED_TARGET))
     return 0
 
@@ -183,6 +204,7 @@ def compare(
     warmup: int,
     device: torch.device,
     inference_seconds: float = INFERENCE_SECONDS,
+    deployed: bool = True,
 ) -> dict:
     """Per-call times in seconds, RPG and plain interleaved: "train" is one (plain, rpg) pair
     of series, "deployed" one pair per inference batch (1 and ``batch``)."""
@@ -210,14 +232,14 @@ def compare(
     with _Others() as others:
         train = _interleaved(calls, steps, device)
 
-    # (b) deployed inference at batch 1 and ``batch``, interleaved.
-    deployed = rpg.materialize(model).eval()
+    # (b) deployed inference at batch 1 and ``batch``, interleaved (unless not asked for).
+    materialized = rpg.materialize(model).eval() if deployed else None
     plain.eval()
     inference = {}
     with torch.inference_mode():
-        for b in sorted({1, batch}):
+        for b in sorted({1, batch}) if deployed else ():
             xb = x[:b].contiguous()
-            pair = [lambda xb=xb: plain(xb), lambda xb=xb: deployed(xb)]
+            pair = [lambda xb=xb: plain(xb), lambda xb=xb: materialized(xb)]
             warm = _interleaved(pair, 3, device)
             per_pair = statistics.median(warm[0]) + statistics.median(warm[1])
             repeats = max(10, min(1000, int(inference_seconds / max(per_pair, 1e-6))))

@@ -98,6 +98,16 @@ def save(path: Path, state: dict) -> None:
         raise
 
 
+def _before_first_read_layout(model_state: dict) -> bool:
+    """Whether a resume checkpoint holds a ring saved before rings stored W in first-read
+    order: the ring itself would load it (permuting W), but the optimizer's momentum beside
+    it is in the old order, so resuming would pair each element with another's momentum."""
+    return any(
+        key.endswith("_extra_state") and isinstance(value, dict) and "index_seed" in value and "layout" not in value
+        for key, value in model_state.items()
+    )
+
+
 def fit(
     model: nn.Module,
     task: Task,
@@ -137,8 +147,11 @@ def fit(
     best = {"epoch": -1, "val": -math.inf * sign, "state": None}
     history = []
     start = 0
-    if checkpoint is not None and checkpoint.exists():
-        state = torch.load(checkpoint, weights_only=True)
+    state = torch.load(checkpoint, weights_only=True) if checkpoint is not None and checkpoint.exists() else None
+    if state is not None and _before_first_read_layout(state["model"]):
+        log.warning("%s was written before rings stored W in first-read order: the cell starts afresh", checkpoint)
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -113,3 +113,19 @@ def test_hash_handles_millions_of_weights_without_a_python_loop():
     # ResNet-34 generates 21M weights; a per-element loop would take minutes.
     idx = maps.hashed([21_000_000], 1_000_003, maps.generator(0))
     assert idx.numel() == 21_000_000 and int(idx.max()) < 1_000_003
+
+
+@pytest.mark.parametrize("index", ["even", "uniform", "hash", "sequential"])
+def test_the_first_read_order_is_a_relabelling_whose_first_reads_are_sequential(index):
+    sizes, n = [700, 1300, 500], 900
+    idx = maps.INDEX[index](sizes, n, maps.generator(4))
+    relabelled, order = maps.first_read_order(idx, n)
+    assert torch.equal(torch.sort(order).values, torch.arange(n))  # a permutation of the ring
+    w = torch.randn(n, generator=maps.generator(9))
+    assert torch.equal(w[order][relabelled], w[idx])  # the same weights, read from W in the new order
+    seen: set[int] = set()
+    firsts = [v for v in relabelled.tolist() if not (v in seen or seen.add(v))]
+    assert firsts == list(range(len(firsts)))  # element m is the m-th element to be read
+    assert len(firsts) == int(torch.unique(idx).numel())
+    if index == "sequential":
+        assert torch.equal(relabelled, idx)  # already in first-read order

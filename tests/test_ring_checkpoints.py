@@ -145,3 +145,43 @@ def test_a_converted_model_pickles_and_torch_saves_whole_and_round_trips_exactly
     torch.save(model, buffer)
     buffer.seek(0)
     assert torch.equal(torch.load(buffer, weights_only=False)(x), model(x))
+
+
+def legacy(state: dict, ring: rpg.Ring) -> dict:
+    """``state`` as a checkpoint from before layouts wrote it: W in the seeds' order, no layout."""
+    state = {k: v.clone() if torch.is_tensor(v) else dict(v) for k, v in state.items()}
+    seed_idx = maps.INDEX[ring.index](ring.sizes, ring.size, maps.generator(ring.index_seed))
+    _, order = maps.first_read_order(seed_idx, ring.size)
+    key = EXTRA.replace("_extra_state", "weight")
+    w = torch.empty_like(state[key])
+    w[order] = state[key]  # W_first_read = W_seed[order]
+    state[key] = w
+    del state[EXTRA]["layout"]
+    state[EXTRA]["fingerprint"] = maps.fingerprint(seed_idx, ring.signs)
+    return state
+
+
+def test_a_checkpoint_from_before_the_first_read_layout_loads_as_the_same_network():
+    model = trained()
+    (ring,) = rpg.rings(model).values()
+    state = saved(model.state_dict())
+    assert state[EXTRA]["layout"] == "first-read"
+    old = legacy(state, ring)
+    assert not torch.equal(old[EXTRA.replace("_extra_state", "weight")], ring.weight.detach())
+    fresh = rpg.convert(small_resnet(), 4000, seed=7).eval()
+    fresh.load_state_dict(old)
+    x = torch.randn(2, 3, 16, 16)
+    assert torch.equal(fresh(x), model(x))
+    assert saved(fresh.state_dict())[EXTRA] == state[EXTRA]  # saved again in today's layout
+
+
+def test_a_checkpoint_from_before_the_layout_is_still_checked_against_its_own_maps(monkeypatch):
+    model = trained()
+    old = legacy(saved(model.state_dict()), rpg.rings(model)["global"])
+    change_even(monkeypatch)
+    fresh = rpg.convert(small_resnet(), 4000, seed=7)
+    (ring,) = rpg.rings(fresh).values()
+    idx, seeds = ring.idx.clone(), (ring.index_seed, ring.sign_seed)
+    with pytest.raises(RuntimeError, match="would load as a different network"):
+        fresh.load_state_dict(old)
+    assert torch.equal(ring.idx, idx) and (ring.index_seed, ring.sign_seed) == seeds  # refused before any change
