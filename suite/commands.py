@@ -68,13 +68,22 @@ def _sets(args: argparse.Namespace) -> dict:
     return recipes.parse_sets(args.set) | ({"precision": args.precision} if args.precision else {})
 
 
+# More seeds than any verdict needs: the suites' power figures call for at most a few dozen,
+# and a mistyped count (--seeds 10000000) would otherwise expand into millions of cells.
+MAX_SEEDS = 1000
+
+
+def _check_seeds(seeds: int | None) -> None:
+    if seeds is not None and not 1 <= seeds <= MAX_SEEDS:
+        raise UsageError(f"--seeds must be between 1 and {MAX_SEEDS}, got {seeds}")
+
+
 def run(args: argparse.Namespace, argv: list[str]) -> int:
     suite = spec.load(args.suite)
     suite, only = _subset(suite, args)
     profile = args.profile or suite.default_profile
     suite.check_profile(profile)
-    if args.seeds is not None and args.seeds < 1:
-        raise UsageError(f"--seeds must be at least 1, got {args.seeds}")
+    _check_seeds(args.seeds)
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     sets = _sets(args)
@@ -206,6 +215,7 @@ def plan_(args: argparse.Namespace) -> int:
     suite = spec.load(args.suite)
     profile = args.profile or suite.default_profile
     suite.check_profile(profile)
+    _check_seeds(args.seeds)
     plan.check_tflops(args.tflops)
     tflops = plan.calibrate(Path(args.calibrate)) if args.calibrate else args.tflops
     cells = runner.expand(suite, profile, args.seeds, None, _sets(args))

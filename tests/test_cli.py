@@ -115,7 +115,8 @@ BAD = [
     (["--methods", "nope"], "unknown method 'nope'"),
     (["--profile", "nope"], "unknown profile 'nope'"),
     (["--device", "cuda"], "no CUDA device"),
-    (["--seeds", "0"], "--seeds must be at least 1"),
+    (["--seeds", "0"], "--seeds must be between 1 and 1000, got 0"),
+    (["plan", "--seeds", "10000000"], "--seeds must be between 1 and 1000, got 10000000"),
     (["--bogus"], "unrecognized arguments"),
     (["ledger", "--arch", "resnet18", "--method", "rpg", "--budget", "10"], "rpg cannot reach"),
     (["ledger", "--arch", "resnet18", "--method", "rpg", "--budget", "lots"], "not a parameter count"),
@@ -126,7 +127,7 @@ BAD = [
 @pytest.mark.parametrize(("args", "message"), BAD)
 def test_bad_input_is_one_line_and_exit_2_and_writes_nothing(args, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    if args[0] != "report" and "--out" not in args and args[0] != "ledger":
+    if args[0] not in ("report", "ledger", "plan") and "--out" not in args:
         args = [*args, "--out", str(tmp_path / "out")]
     if "--device" in args and __import__("torch").cuda.is_available():
         pytest.skip("a CUDA device is present")

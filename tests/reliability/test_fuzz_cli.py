@@ -57,6 +57,7 @@ def nothing_trains(monkeypatch, tmp_path):
 @example(argv=["ledger", "--arch", "resnet18-cifar", "--method", "rpg", "--budget", "1e309"])
 @example(argv=["plan", "--suite", "digits", "--set", "epochs=2", "--tflops", "nan"])
 @example(argv=["run", "--set", "lr=é"])
+@example(argv=["plan", "--suite", "digits", "--seeds", "9999999"])  # once expanded into millions of cells
 @example(argv=["--jobs", "0"])
 @example(argv=["merge", "", "--out", ""])
 @example(argv=["claims", "--suite", "pose"])
