@@ -11,7 +11,7 @@ import os
 import sys
 
 import suite
-from suite import claim_list, commands, doctor, methods, speed
+from suite import claim_list, commands, doctor, launch, methods, speed
 from suite import plan as plan_
 from suite.args import Parser
 from suite.errors import UsageError, describe
@@ -55,6 +55,7 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--open", dest="open", action="store_true", default=None, help="open the report in a browser")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open the report")
+    launch.arguments(p)
 
 
 def _claims_argument(p: argparse.ArgumentParser) -> None:

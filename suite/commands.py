@@ -16,6 +16,7 @@ from suite import (
     budgets,
     claims,
     distributed,
+    launch,
     methods,
     plan,
     records,
@@ -86,7 +87,12 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     _check_seeds(args.seeds)
     if args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
+    launch.check(args)
     sets = _sets(args)
+    if args.launcher:  # the tasks resolve --device on their nodes; here nothing trains
+        if distributed.launched():
+            raise UsageError("--launcher submits jobs: start it once, not under torchrun")
+        return _run(args, argv, suite, profile, only, sets, None)
     device = resolve_device(args.device)
     if not distributed.launched():
         return _run(args, argv, suite, profile, only, sets, device)
@@ -112,6 +118,9 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
         if not cells:
             raise UsageError(f"--shard {args.shard}: this shard has no cells (the run has fewer cells than shards)")
     runner.check(cells)
+    if args.launcher:
+        runner.load_data(cells, None, args.data_root)  # a missing data root is found before anything is submitted
+        return launch.submit(args, cells, out)
     meta = {
         "suite": suite.name,
         # A suite given as a file: the report resolves the claims' budgets with it.

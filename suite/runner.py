@@ -17,7 +17,7 @@ from suite.errors import UsageError
 from suite.spec import Suite
 from suite.tasks import recipes
 
-__all__ = ["Cell", "check", "checkpoint", "data_key", "expand", "now", "run"]
+__all__ = ["Cell", "check", "checkpoint", "data_key", "expand", "load_data", "now", "run"]
 
 
 def expand(
@@ -71,11 +71,7 @@ def run(
     """
     # Data first: a missing data root is bad input, found before anything is written.
     # Parallel workers load their own copy on their own device; here it is only checked.
-    here = device if jobs == 1 else torch.device("cpu")
-    data: dict[tuple[str, bool], tasks.Splits] = {}
-    for c in cells:  # once per data set: profiles of one task share its real (or generated) data
-        if data_key(c) not in data:
-            data[data_key(c)] = tasks.get(c.task).load(data_root, here, c.profile)
+    data = load_data(cells, device if jobs == 1 else torch.device("cpu"), data_root)
     folder = out / records.RECORDS
     main = distributed.is_main()
     with contextlib.ExitStack() as stack:
@@ -130,6 +126,17 @@ def run(
                 distributed.barrier()  # the next cell starts on every rank together
         bar.close()
     return [results[c.key()] for c in cells] if main else []
+
+
+def load_data(cells: list[Cell], device: torch.device | None, data_root: str | None) -> dict:
+    """Each data set the cells need, loaded once on ``device`` (None: the CPU), by data key:
+    profiles of one task share its real (or generated) data."""
+    device = device or torch.device("cpu")
+    data: dict[tuple[str, bool], tasks.Splits] = {}
+    for c in cells:
+        if data_key(c) not in data:
+            data[data_key(c)] = tasks.get(c.task).load(data_root, device, c.profile)
+    return data
 
 
 def _done(cells: list[Cell], folder: Path) -> dict[str, dict]:

@@ -44,14 +44,19 @@ def cost(cell: Cell) -> float:
     return plan.cell_flops(cell)
 
 
-def select(cells: list[Cell], k: int, n: int) -> list[Cell]:
-    """Shard k (1-based) of n, in the run's cell order."""
+def partition(cells: list[Cell], n: int) -> list[list[Cell]]:
+    """The n shards, each in the run's cell order."""
     load, owner = [0] * n, {}
     for i in sorted(range(len(cells)), key=lambda i: -cost(cells[i])):  # stable: ties keep order
         shard = load.index(min(load))
         owner[i] = shard
         load[shard] += cost(cells[i])
-    return [c for i, c in enumerate(cells) if owner[i] == k - 1]
+    return [[c for i, c in enumerate(cells) if owner[i] == k] for k in range(n)]
+
+
+def select(cells: list[Cell], k: int, n: int) -> list[Cell]:
+    """Shard k (1-based) of n, in the run's cell order."""
+    return partition(cells, n)[k - 1]
 
 
 def _comparable(record: dict) -> str:

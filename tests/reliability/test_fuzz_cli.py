@@ -7,20 +7,21 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from suite import cli, commands, doctor, plan, runner, speed
+from suite import cli, commands, doctor, launch, plan, runner, speed
 
 WORDS = st.sampled_from(
     ["digits", "fashion", "cifar", "imagenet", "pose", "multitask", "pruning", "smoke", "full", "cpu", "rpg", "plain",
      "cpm", "lego", "resnet18-cifar", "hourglass-2x", "table2", "sharing", "1/2", "3/2", "0/0", "2M", "45K", "50%",
      "-1", "0", "1e309", "nan", "epochs=0", "lr=-1", "epochs=2", "=", "", " ", "é", "\u202e", "☃" * 3, "..", "/",
      "/proc/x", "/dev/null", "a" * 300, "--", "-", "suite/suites/digits.toml", "t2.*", "fig5.*,t2.*", "*", "nope*",
-     ","]
+     ",", "local", "slurm", "1-00:00:00", "90", "account=a", "=x"]
 )  # fmt: skip
 FLAGS = st.sampled_from(
     ["--suite", "--claims", "--profile", "--out", "--data-root", "--device", "--seeds", "--methods", "--experiments",
      "--set", "--shard", "--jobs", "--no-onnx", "--no-progress", "--open", "--no-open", "--compare", "--partial",
      "--arch", "--method", "--budget", "--width", "--classes", "--in-channels", "--tflops", "--calibrate", "--batch",
-     "--ring-size", "--steps", "--warmup", "--help", "--version", "-h"]
+     "--ring-size", "--steps", "--warmup", "--help", "--version", "-h", "--launcher", "--shards", "--slurm-partition",
+     "--slurm-gpus-per-node", "--slurm-time", "--slurm-cpus-per-task", "--slurm-option", "--wait"]
 )  # fmt: skip
 COMMAND = st.sampled_from([*cli.COMMANDS, "reprot", "", "-x", None])
 TEXT = st.text(max_size=12)
@@ -45,6 +46,8 @@ def nothing_trains(monkeypatch, tmp_path):
     monkeypatch.setattr(speed, "main", lambda args: 0)
     monkeypatch.setattr(doctor, "main", lambda args: 0)  # the real one trains for minutes
     monkeypatch.setattr(plan, "forward_flops", lambda cell: 1)  # builds paper-sized networks
+    # submits jobs (and local ones train): the stand-in builds each task's command line only
+    monkeypatch.setattr(launch, "submit", lambda args, cells, out: len(launch.task_argv(args, 1, 2, out)) and 0)
     monkeypatch.setenv("RPG_BENCH_REPORTS", str(tmp_path / "reports"))
     monkeypatch.chdir(tmp_path)
 
@@ -62,6 +65,7 @@ def nothing_trains(monkeypatch, tmp_path):
 @example(argv=["merge", "", "--out", ""])
 @example(argv=["claims", "--suite", "pose"])
 @example(argv=["plan", "--claims", ","])
+@example(argv=["--launcher", "local", "--slurm-time", "=x"])
 @example(argv=["run", "--methods", "\n"])  # found by this test: a newline the user typed, echoed
 def test_no_command_line_ends_in_a_traceback(nothing_trains, capsys, argv):
     try:
