@@ -6,12 +6,15 @@ helps only where one cell cannot keep every core busy. Workers are spawned, not 
 CUDA context does not survive a fork), load the data once each, and return each cell's
 record to the parent, which alone writes records. A worker that dies (killed, out of
 memory) costs only its cell: that cell is recorded as failed and a new worker takes the
-device's next cell.
+device's next cell. Workers draw no bars of their own; the parent's one bar counts cells and
+shows each running cell's last finished epoch, read from the cell's log (OUT/logs/<key>.log),
+so no channel between the processes is needed and a killed worker breaks nothing.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import re
 import traceback
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -73,6 +76,20 @@ def _lost(cell: Cell, error: BaseException) -> dict:
     }
 
 
+EPOCH = re.compile(rb"epoch (\d+)/(\d+):")  # the line suite.train logs after each epoch
+
+
+def epoch(log: Path) -> str:
+    """Where a running cell is, from the last epoch line of its log ("starting" before one)."""
+    try:
+        with log.open("rb") as f:
+            f.seek(max(0, log.stat().st_size - 4096))
+            found = EPOCH.findall(f.read())
+    except OSError:
+        found = []
+    return f"epoch {found[-1][0].decode()}/{found[-1][1].decode()}" if found else "starting"
+
+
 def run(
     cells: list[Cell],
     out: Path,
@@ -102,8 +119,9 @@ def run(
                     cell = todo.pop(0)
                     args = (cell, data_root, str(slots[slot]), onnx, checkpoint(out, cell), jobs, total)
                     running[pools[slot].submit(_work, *args)] = (cell, slot)
-            bar.set_postfix_str(", ".join(c.label() for c, _ in running.values()))
-            ended, _ = wait(running, return_when=FIRST_COMPLETED)
+            ended, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
+            logs = {c: out / pipeline.LOGS / f"{c.key()}.log" for c, _ in running.values()}
+            bar.set_postfix_str(", ".join(f"{c.label()} {epoch(log)}" for c, log in logs.items()))
             for future in ended:
                 cell, slot = running.pop(future)
                 try:

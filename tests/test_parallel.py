@@ -6,6 +6,7 @@ compared bit for bit: the floating-point order of a CPU kernel depends on its th
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -55,9 +56,13 @@ def serial(tmp_path_factory):
 def test_jobs_run_cells_side_by_side_with_the_results_of_a_serial_run(serial, tmp_path):
     suite, expected = serial
     out = tmp_path / "jobs"
-    subprocess.run(
-        [EXE, "--suite", str(suite), "--out", str(out), "--jobs", "2", *ARGS], check=True, timeout=600, env=ENV
-    )
+    shown = [a for a in ARGS if a != "--no-progress"]  # the parent's one bar, with each running cell's epoch
+    done = subprocess.run(
+        [EXE, "--suite", str(suite), "--out", str(out), "--jobs", "2", *shown],
+        check=True, timeout=600, env=ENV, capture_output=True, text=True,
+    )  # fmt: skip
+    told = set(re.findall(r"par rpg@(\d+) seed 0 epoch (\d+)/(\d+)", done.stderr))
+    assert {budget for budget, _, _ in told} == {"20000", "80000"}, done.stderr[-2000:]  # both cells' epochs
     got = _records(out)
     assert {k: _essence(r) for k, r in got.items()} == {k: _essence(r) for k, r in expected.items()}
     assert json.loads((out / "run.json").read_text())["jobs"] == 2
