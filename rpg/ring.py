@@ -96,6 +96,10 @@ from rpg.generate import _Flag, _Generate, _Generation, _Plan, inverse_table
 # W's storage order (see Checkpoints): what a checkpoint's extra state records.
 LAYOUT = "first-read"
 
+# "auto" on a CPU: above this many rows in the inverse table (generated weights per ring
+# element), index_add backs the ring instead (rpg/generate.py says why).
+AUTO_MAX_ROWS = 64
+
 
 def check_count(value: object, what: str) -> int:
     """``value`` as a positive int; a clear TypeError or ValueError for anything else."""
@@ -316,6 +320,8 @@ class Ring(nn.Module):
         """Whether the backward is the inverse table's gather + sum (else index_add)."""
         if self.grad_path not in ("auto", "inverse", "index_add"):
             raise ValueError(f"grad_path must be 'auto', 'inverse' or 'index_add', got {self.grad_path!r}")
+        if self.grad_path == "auto" and self.parameter().device.type == "cpu":
+            return -(-self.total // self.size) <= AUTO_MAX_ROWS
         return self.grad_path != "index_add"
 
     @property

@@ -237,6 +237,25 @@ def test_the_fused_gradient_equals_the_per_layer_reference_for_even_maps(sizes, 
     assert ring.inverse().dtype == torch.int32
 
 
+def test_auto_backs_a_small_ring_with_index_add_on_the_cpu_and_the_bits_do_not_change():
+    """A small ring generating many weights (an inverse table of many rows) takes index_add
+    on a CPU under "auto"; a ring with few rows keeps the table. Either way, the same bits."""
+    from rpg.ring import AUTO_MAX_ROWS
+
+    torch.manual_seed(0)
+    sizes = [700, 1300]
+    widest = -(-2000 // AUTO_MAX_ROWS)  # the smallest ring whose table has at most AUTO_MAX_ROWS rows
+    for n, path in [(10, "index_add"), (widest, "inverse"), (widest - 1, "index_add")]:
+        ring = rpg.Ring(n, sizes, index="even").double()
+        targets = [torch.randn(s, dtype=torch.double) for s in sizes]
+        assert ring.grad_path == "auto" and ring.grad_path_in_use == path, (n, len(ring.inverse()))
+        auto = ring_gradient(ring, ring.generate(), targets)
+        assert (ring._plan.inv is not None) == (path == "inverse")
+        ring.grad_path = "inverse"
+        assert torch.equal(auto, ring_gradient(ring, ring.generate(), targets))
+        assert ring._plan.inv is not None
+
+
 @pytest.mark.parametrize("index", ["uniform", "sequential"])
 def test_the_fused_gradient_equals_the_reference_for_other_maps(index):
     torch.manual_seed(0)
