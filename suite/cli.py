@@ -49,9 +49,10 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--jobs",
         type=int,
-        default=1,
+        default=None,
         metavar="N",
-        help="run N cells at once, one per GPU (cuda:0..N-1), or sharing the CPU's cores (default 1)",
+        help="run N cells at once, one per GPU (cuda:0..N-1), or sharing the CPU's cores (default 1; on a CPU, "
+        "a suite whose cells use few threads, such as digits, runs one cell per threads_per_cell of them)",
     )
     p.add_argument("--open", dest="open", action="store_true", default=None, help="open the report in a browser")
     p.add_argument("--no-open", dest="open", action="store_false", help="do not open the report")

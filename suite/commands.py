@@ -85,7 +85,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     profile = args.profile or suite.default_profile
     suite.check_profile(profile)
     _check_seeds(args.seeds)
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise UsageError(f"--jobs must be at least 1, got {args.jobs}")
     launch.check(args)
     sets = _sets(args)
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
     device = resolve_device(args.device)
     if not distributed.launched():
         return _run(args, argv, suite, profile, only, sets, device)
-    if args.jobs > 1:
+    if args.jobs is not None and args.jobs > 1:
         raise UsageError("--jobs runs cells side by side; under torchrun the GPUs already share each cell")
     device = distributed.setup(device)
     try:
@@ -118,6 +118,7 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
         if not cells:
             raise UsageError(f"--shard {args.shard}: this shard has no cells (the run has fewer cells than shards)")
     runner.check(cells)
+    jobs = args.jobs or runner.default_jobs(suite, device, len(cells))
     if args.launcher:
         runner.load_data(cells, None, args.data_root)  # a missing data root is found before anything is submitted
         return launch.submit(args, cells, out)
@@ -139,7 +140,7 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
         "started": now(),
         "cells": len(cells),
         "keys": [c.key() for c in cells],
-        "jobs": args.jobs,
+        "jobs": jobs,
         "world_size": distributed.world(),
         **({"shard": f"{shard[0]}/{shard[1]}", "run_keys": every_key} if shard else {}),
     }
@@ -151,7 +152,7 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
         progress=not args.no_progress,
         meta=meta,
         onnx=not args.no_onnx,
-        jobs=args.jobs,
+        jobs=jobs,
     )
     if not distributed.is_main():
         return 0

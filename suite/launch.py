@@ -159,7 +159,7 @@ def task_argv(args: argparse.Namespace, k: int, n: int, folder: Path) -> list[st
         value = getattr(args, dest)
         if dest == "suite" and Path(value).is_file():
             value = str(Path(value).resolve())  # a task may start in another folder
-        if dest == "jobs" and value == 1 and args.launcher == "slurm":
+        if dest == "jobs" and value in (None, 1) and args.launcher == "slurm":
             value = _gpus(args)  # one worker per GPU of the node
         if value is None or value is False or value == [] or (dest == "jobs" and value <= 1):
             continue

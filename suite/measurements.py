@@ -10,11 +10,12 @@ size and strategies, never a weight, a seed or a generated layer's fixed scale) 
 is taken in; the first cell of a key measures, and the others carry its figures, byte for
 byte, with ``measured_by`` naming the cell that measured. A record's accuracy is always its
 own. Shared figures live in OUT/measurements/, so a resumed run and parallel workers reuse
-them too (two workers that measure one key at once each record their own).
+them too (a worker that finds another measuring its key waits for that one's figures).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 from collections.abc import Callable
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 import rpg
-from suite import records
+from suite import quiet, records
 
 FOLDER = "measurements"
 
@@ -66,15 +67,35 @@ class Shared:
 
     def get(self, key: str, cell: str, measure: Callable[[], dict]) -> tuple[dict, str]:
         """(figures, the cell that measured them): from an earlier cell of this key, or
-        measured now by ``cell``."""
-        path = self.folder / f"{key}.json" if self.folder is not None else None
-        if path is not None and path.exists():
+        measured now by ``cell``. Under --jobs, a worker that finds another measuring the
+        same key waits for its figures rather than measuring it twice (two seeds of one
+        shape often run side by side)."""
+        if self.folder is None:
+            return measure(), cell
+        path = self.folder / f"{key}.json"
+        kept = _read(path)
+        if kept is not None:
+            return kept
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "a") as claim:
+            with quiet.waiting():  # a waiting worker must not hold up the measuring one's quiet
+                fcntl.flock(claim, fcntl.LOCK_EX)
             try:
-                kept = json.loads(path.read_text(encoding="utf-8"))
-                return kept["figures"], kept["measured_by"]
-            except (OSError, ValueError, KeyError):
-                pass  # a torn or foreign file: measure again, and replace it
-        figures = measure()
-        if path is not None:
-            records.write_json(path, {"measured_by": cell, "figures": figures})
-        return figures, cell
+                kept = _read(path)  # measured by another worker while this one waited
+                if kept is not None:
+                    return kept
+                figures = measure()
+                records.write_json(path, {"measured_by": cell, "figures": figures})
+                return figures, cell
+            finally:
+                fcntl.flock(claim, fcntl.LOCK_UN)
+
+
+def _read(path: Path) -> tuple[dict, str] | None:
+    try:
+        kept = json.loads(path.read_text(encoding="utf-8"))
+        return kept["figures"], kept["measured_by"]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError):
+        return None  # a torn or foreign file: measure again, and replace it

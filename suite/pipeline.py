@@ -103,8 +103,7 @@ def _run(cell: Cell, splits, device, progress: bool, onnx: bool, checkpoint, sha
         if distributed.is_main():  # the other ranks trained their share; rank 0 measures and records
             record |= _tested(cell, method, built, trained, splits)
             log.info("tested: %s", record["metrics"])
-            with quiet.measuring():  # under --jobs, the other workers stand still meanwhile
-                record |= _measured(cell, built, trained, splits, onnx, measurements.Shared(shared))
+            record |= _measured(cell, built, trained, splits, onnx, measurements.Shared(shared))
             log.info("measured (figures of %s)", record["measured_by"])
             record["status"] = "ok"
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
@@ -182,13 +181,17 @@ def _measured(
     def memory(workload: str, batch: tuple) -> dict:
         return measure.memory(workload, cell.config(), built.setting, model, deployed, batch, task.loss)
 
+    # Under --jobs the other workers stand still while this one times a network (and only
+    # then: exporting, counting FLOPs and the memory probes, one thread in a forked
+    # process, do not depend on what else runs).
     def latency(m) -> dict:
-        return {"batch1": measure.latency(m, x[:1], **timing), "batchN": measure.latency(m, x[:n], **timing)}
+        with quiet.measuring():
+            return {"batch1": measure.latency(m, x[:1], **timing), "batchN": measure.latency(m, x[:n], **timing)}
 
     def deployed_figures() -> dict:
         out = {
             "latency": latency(deployed),
-            "onnx": measure.onnx(deployed, x[:1], x[:n]) if onnx else {"status": "skipped"},
+            "onnx": measure.onnx(deployed, x[:1], x[:n], quiet=quiet.measuring) if onnx else {"status": "skipped"},
         }
         if trained.quantised:
             out["flops"] = {"forward_flops": None, "reason": INT8_FLOPS}

@@ -1,6 +1,7 @@
-"""Measurement in quiet (``--jobs N``): while one worker times or probes a network, the
-other workers of the run stand still, and the measuring worker uses every thread a serial
-run would. Latency and memory then mean the same however the run was launched.
+"""Measurement in quiet (``--jobs N``): while one worker times a network, the other workers
+of the run stand still, and the measuring worker uses every thread a serial run would.
+Latencies then mean the same however the run was launched. (Peak memory does not need it:
+on a CPU it is probed on one thread in a forked process, on CUDA each worker has its GPU.)
 
 A readers-writer lock across the run's worker processes, on two files in OUT (flock): a
 worker holds ``.quiet`` shared while it runs a cell (never while it waits for one), and
@@ -77,6 +78,17 @@ class _Gate:
             fcntl.flock(self.turn, fcntl.LOCK_UN)
             self._enter()
 
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        if not self.working:
+            yield
+            return
+        fcntl.flock(self.lock, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            self._enter()
+
 
 _gate: _Gate | None = None  # per process: set in --jobs workers only
 
@@ -103,3 +115,9 @@ def pause() -> None:
 def measuring() -> contextlib.AbstractContextManager:
     """Around a measurement: every other worker of the run stands still meanwhile."""
     return _gate.measuring() if _gate is not None else contextlib.nullcontext()
+
+
+def waiting() -> contextlib.AbstractContextManager:
+    """Around a wait for another worker (its measurement of a shared key): this one counts
+    as not training meanwhile, so a measurement never waits for a worker that waits."""
+    return _gate.waiting() if _gate is not None else contextlib.nullcontext()

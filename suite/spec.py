@@ -23,7 +23,7 @@ from suite.errors import UsageError
 from suite.ledger import parse_count
 from suite.tasks import recipes
 
-_SUITE_KEYS = {"name", "description", "default_profile", "experiment"}
+_SUITE_KEYS = {"name", "description", "default_profile", "threads_per_cell", "experiment"}
 _EXPERIMENT_KEYS = {
     "name",
     "description",
@@ -79,6 +79,9 @@ class Suite:
     default_profile: str
     experiments: tuple[Experiment, ...]
     path: str
+    # The CPU threads one of its cells keeps busy, where that is fewer than a machine has:
+    # a CPU run without --jobs then runs cells side by side (suite.runner.default_jobs).
+    threads_per_cell: int | None = None
 
     def check_profile(self, profile: str) -> None:
         """UsageError unless every experiment's task has the profile this one maps to."""
@@ -235,12 +238,16 @@ def load(name: str) -> Suite:
     if len(set(names)) != len(names):
         raise UsageError(f"suite file {path}: experiment names must be unique")
     profile = raw.get("default_profile", "full")
+    threads = raw.get("threads_per_cell")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise UsageError(f"suite file {path}: threads_per_cell must be a positive integer, got {threads!r}")
     suite = Suite(
         name=raw.get("name", path.stem),
         description=raw.get("description", ""),
         default_profile=profile,
         experiments=parsed,
         path=str(path),
+        threads_per_cell=threads,
     )
     try:
         suite.check_profile(profile)

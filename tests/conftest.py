@@ -28,5 +28,7 @@ def records_follow_their_schema(monkeypatch):
 def smoke_run(tmp_path_factory):
     """One real smoke run of the default suite (one seed), shared by the tests that read it."""
     out = tmp_path_factory.mktemp("smoke") / "out"
-    code = cli.main(["--profile", "smoke", "--seeds", "1", "--out", str(out), "--no-progress", "--no-open"])
+    code = cli.main(
+        ["--profile", "smoke", "--seeds", "1", "--out", str(out), "--no-progress", "--no-open", "--jobs", "1"]
+    )
     return out, code

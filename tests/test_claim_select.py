@@ -79,7 +79,10 @@ def test_the_claims_command_lists_every_claim_and_a_suites_costs(capsys):
 
 def test_a_run_of_one_claim_runs_its_cells_and_shows_its_verdict_first(tmp_path):
     out = tmp_path / "out"
-    argv = ["--profile", "smoke", "--seeds", "1", "--out", str(out), "--no-progress", "--no-open", "--no-onnx"]
+    argv = [
+        *("--profile", "smoke", "--seeds", "1", "--out", str(out)),
+        *("--no-progress", "--no-open", "--no-onnx", "--jobs", "1"),
+    ]
     assert cli.main([*argv, "--claims", "qual.storage"]) == 0
     run = json.loads((out / "run.json").read_text())
     ran = {json.loads(p.read_text())["config"]["method"] for p in (out / "records").glob("*.json")}

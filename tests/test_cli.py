@@ -13,7 +13,9 @@ import pytest
 from suite import cli, pipeline, runner, spec, train
 
 # ONNX export is checked on the shared smoke run (conftest); these runs leave it out.
-SMOKE = ["--profile", "smoke", "--seeds", "1", "--no-progress", "--no-open", "--no-onnx"]
+# --jobs 1: the digits suite would otherwise run its cells in worker processes, which the
+# stand-ins below (monkeypatch) do not reach.
+SMOKE = ["--profile", "smoke", "--seeds", "1", "--no-progress", "--no-open", "--no-onnx", "--jobs", "1"]
 
 
 def records(out: Path) -> dict[str, dict]:

@@ -70,6 +70,24 @@ def test_onnx_runtime_agrees_with_torch():
     assert result["batch1"]["median_ms"] > 0 and result["batchN"]["batch"] == 16
 
 
+def test_onnx_traces_a_dense_network_but_never_a_data_dependent_one():
+    """Tracing freezes one path through a model: a loop whose count depends on the data
+    (MDEQ's solver) must not be exported by tracing, where it would silently be wrong."""
+
+    class Halve(nn.Module):
+        def forward(self, x):
+            while x.abs().max() > 1:  # as many halvings as this input needs
+                x = x / 2
+            return x
+
+    x = torch.randn(8, 1, 8, 8)
+    dense = measure.onnx(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()).eval(), x[:1], x)
+    assert dense["status"] == "ok" and dense["exporter"] == "torchscript" and dense["matches"], dense
+    halve = measure.onnx(Halve(), x[:1] / 100, x * 100)
+    assert halve.get("exporter") != "torchscript", halve
+    assert halve["status"] == "failed" or halve["matches"], halve
+
+
 def test_onnx_exports_cifar_inputs_with_a_dynamic_batch():
     # CIFAR's reader once kept images channels-last; a channels-last batch of one made
     # torch.export pin the batch size, and every CIFAR cell recorded a failed export.

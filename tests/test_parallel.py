@@ -173,3 +173,41 @@ def test_data_parallel_training_takes_the_global_batch_gradient(task_name, tmp_p
     for name, value in model.state_dict().items():
         torch.testing.assert_close(distributed_state[name], value, atol=1e-5, rtol=1e-5)
     assert not torch.allclose(model[1].weight, before, atol=1e-2), "training should move the weights"
+
+
+def test_a_suite_of_small_cells_runs_them_side_by_side_on_a_cpu_by_default(tmp_path):
+    """digits says its cells keep one thread busy (threads_per_cell = 1): without --jobs, a
+    CPU with two threads runs two at once; --jobs 1, or a CPU of one thread, runs one."""
+    for threads, extra, jobs in (("2", [], 2), ("2", ["--jobs", "1"], 1), ("1", [], 1)):
+        out = tmp_path / f"{threads}{''.join(extra)}"
+        argv = [EXE, "--suite", "digits", "--methods", "plain", "--seeds", "1", "--out", str(out), *ARGS, *extra]
+        subprocess.run(argv, check=True, timeout=600, env={**ENV, "OMP_NUM_THREADS": threads})
+        assert json.loads((out / "run.json").read_text())["jobs"] == jobs
+        records = _records(out).values()
+        assert len(records) == 4 and all(r["status"] == "ok" for r in records)
+        assert all(r.get("jobs", 1) == jobs for r in records)
+
+
+def test_default_jobs_follow_the_suite_the_device_and_the_threads(monkeypatch):
+    from suite import runner, spec
+
+    digits, cifar = spec.load("digits"), spec.load("cifar")
+    assert digits.threads_per_cell == 1 and cifar.threads_per_cell is None
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 8)
+    assert runner.default_jobs(digits, cpu, 24) == 8
+    assert runner.default_jobs(digits, cpu, 3) == 3  # never more workers than cells
+    assert runner.default_jobs(cifar, cpu, 24) == 1
+    assert runner.default_jobs(digits, torch.device("cuda"), 24) == 1  # a GPU: one cell per device, as asked
+    assert runner.default_jobs(digits, None, 24) == 1  # a launcher: each task decides on its node
+
+
+@pytest.mark.parametrize("value", ["0", "true", '"2"', "1.5"])
+def test_threads_per_cell_must_be_a_positive_integer(value, tmp_path):
+    from suite import spec
+    from suite.errors import UsageError
+
+    path = tmp_path / "bad.toml"
+    path.write_text(f"threads_per_cell = {value}\n" + SUITE)
+    with pytest.raises(UsageError, match="threads_per_cell must be a positive integer"):
+        spec.load(str(path))

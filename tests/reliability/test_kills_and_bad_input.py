@@ -24,7 +24,7 @@ methods = ["rpg"]
 budgets = ["80K"]
 seeds = 1
 """
-ARGS = ["--profile", "smoke", "--no-progress", "--no-open", "--no-onnx"]
+ARGS = ["--profile", "smoke", "--no-progress", "--no-open", "--no-onnx", "--jobs", "1"]  # stand-ins: one process
 
 
 def _records(out: Path) -> list[dict]:
@@ -66,7 +66,9 @@ def test_a_second_process_on_the_same_out_is_refused(tmp_path, capsys):
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         f.write("pid 424242")
         f.flush()
-        assert cli.main(["--profile", "smoke", "--out", str(out), "--no-progress", "--methods", "rpg"]) == 2
+        assert (
+            cli.main(["--profile", "smoke", "--out", str(out), "--no-progress", "--methods", "rpg", "--jobs", "1"]) == 2
+        )
     err = capsys.readouterr().err
     assert "in use by another rpg-bench (pid 424242)" in err and err.count("\n") == 1
     assert not (out / "records").exists()
