@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
 import sys
 
 import suite
@@ -27,8 +26,8 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="output folder (default: $RPG_BENCH_REPORTS/<suite>/, else reports/<suite>/)")
     p.add_argument(
         "--data-root",
-        default=os.environ.get("RPG_BENCH_DATA_ROOT") or None,
-        help="where data sets live (default: $RPG_BENCH_DATA_ROOT; see datasets/README.md)",
+        help="where data sets live (default: $RPG_BENCH_DATA_ROOT, else the user's cache folder, "
+        "~/.cache/rpg-bench/data on Linux, where CIFAR and Fashion-MNIST are downloaded; see datasets/README.md)",
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")

@@ -13,6 +13,7 @@ from tqdm import tqdm
 from suite import distributed, measurements, methods, parallel, pipeline, records, tasks
 from suite.budgets import Budgets
 from suite.cells import RECORD_VERSION, Cell, checkpoint, data_key, now
+from suite.data import root
 from suite.errors import UsageError
 from suite.spec import Suite
 from suite.tasks import recipes
@@ -79,6 +80,7 @@ def run(
     rank 0 alone holds the lock, reads and writes records, and returns them (the other
     ranks return an empty list).
     """
+    data_root = root.resolve(data_root)
     # Data first: a missing data root is bad input, found before anything is written.
     # Parallel workers load their own copy on their own device; here it is only checked.
     data = load_data(cells, device if jobs == 1 else torch.device("cpu"), data_root)
@@ -142,6 +144,7 @@ def load_data(cells: list[Cell], device: torch.device | None, data_root: str | N
     """Each data set the cells need, loaded once on ``device`` (None: the CPU), by data key:
     profiles of one task share its real (or generated) data."""
     device = device or torch.device("cpu")
+    data_root = root.resolve(data_root)  # --data-root, else $RPG_BENCH_DATA_ROOT, else the user's cache
     data: dict[tuple[str, bool], tasks.Splits] = {}
     for c in cells:
         if data_key(c) not in data:

@@ -32,3 +32,23 @@ def smoke_run(tmp_path_factory):
         ["--profile", "smoke", "--seeds", "1", "--out", str(out), "--no-progress", "--no-open", "--jobs", "1"]
     )
     return out, code
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No network: every connection and name lookup fails, as on a machine that is offline."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise OSError("network unreachable (the test is offline)")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    """The user's cache folder in tmp_path, and no $RPG_BENCH_DATA_ROOT: the default data root."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("RPG_BENCH_DATA_ROOT", raising=False)
+    return tmp_path / "cache" / "rpg-bench" / "data"

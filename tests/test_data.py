@@ -1,6 +1,7 @@
 """Readers of real data sets: layouts, checksums, splits; and the on-device augmentation."""
 
 import gzip
+from pathlib import Path
 
 import pytest
 import torch
@@ -34,7 +35,7 @@ def test_fashion_names_a_truncated_file(tmp_path):
         fashion.read(folder, verify=False)
 
 
-def test_fashion_absent_names_both_layouts(tmp_path, monkeypatch):
+def test_fashion_absent_names_both_layouts(tmp_path, monkeypatch, offline):
     monkeypatch.setattr(fashion, "DEBIAN", tmp_path / "nowhere")
     with pytest.raises(UsageError, match="FashionMNIST/raw.*dataset-fashion-mnist"):
         fashion.locate(str(tmp_path))
@@ -96,3 +97,30 @@ def test_a_subset_is_stratified_repeatable_and_fingerprinted_apart():
     assert cut.fingerprint != whole.fingerprint and "subset train=100" in cut.source
     assert cut.fingerprint != whole.subset({"train": 200}).fingerprint
     assert whole.subset({"train": None, "val": 5000}) is whole  # nothing to cut
+
+
+def test_the_default_data_root_is_the_users_cache_folder(cache_home, monkeypatch, tmp_path):
+    from suite.data import root
+
+    assert root.resolve(None) == str(cache_home)
+    assert "the default data folder" in root.where(cache_home)
+    monkeypatch.setenv("RPG_BENCH_DATA_ROOT", str(tmp_path / "mine"))
+    assert root.resolve(None) == str(tmp_path / "mine") and root.where(tmp_path / "mine") == str(tmp_path / "mine")
+    assert root.resolve("given") == "given"
+
+
+def test_a_downloadable_data_set_is_fetched_into_the_data_root(tmp_path, monkeypatch):
+    """Fashion-MNIST missing everywhere: torchvision's download fills <root>/FashionMNIST/raw
+    (stood in for here by writing the files it would), and the files are then read."""
+    from torchvision import datasets
+
+    monkeypatch.setattr(fashion, "DEBIAN", tmp_path / "nowhere")
+    fetched = []
+
+    def download(self_root, train, download):
+        fetched.append(self_root)
+        fashion.write_generated(Path(self_root))
+
+    monkeypatch.setattr(datasets, "FashionMNIST", download)
+    assert fashion.locate(str(tmp_path)) == tmp_path / fashion.TORCHVISION
+    assert fetched == [str(tmp_path)]

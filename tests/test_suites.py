@@ -89,14 +89,18 @@ def test_a_method_with_its_own_budget_runs_at_that_budget_only(tmp_path):
     assert spec.load("pruning").experiments[1].budgets == ()
 
 
-def test_missing_data_names_the_layouts_and_writes_nothing(tmp_path, capsys, monkeypatch):
+def test_missing_data_names_the_layouts_and_writes_nothing(tmp_path, capsys, monkeypatch, offline, cache_home):
     monkeypatch.setattr(fashion, "DEBIAN", tmp_path / "no-debian-package")
     out = tmp_path / "out"
     assert cli.main(["--suite", "fashion", "--out", str(out), "--data-root", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "FashionMNIST/raw" in err and "dataset-fashion-mnist" in err and err.count("\n") == 1
+    # No --data-root and no $RPG_BENCH_DATA_ROOT, offline: the default folder is named, with
+    # where the files go in it.
     assert cli.main(["--suite", "cifar", "--out", str(out)]) == 2
-    assert "cifar100 needs --data-root" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"cifar100 is not under {cache_home} (the default data folder" in err and err.count("\n") == 1
+    assert f"place it there as {cache_home}/cifar-100-python/ holding train, test, meta" in err
     assert cli.main(["--suite", "imagenet", "--out", str(out), "--data-root", str(tmp_path)]) == 2
     assert "imagenet not found under" in capsys.readouterr().err
     assert cli.main(["--suite", "pose", "--out", str(out), "--data-root", str(tmp_path)]) == 2

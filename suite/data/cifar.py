@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from suite.data import root as data
 from suite.errors import UsageError
 
 SPLIT_SEED = 0
@@ -71,7 +72,8 @@ def download(name: str, root: Path) -> None:
         _cls(name)(str(root), train=True, download=True)
     except Exception as e:  # any network failure: URLError, timeouts, HTTP errors
         raise UsageError(
-            f"{name} is not under {root} and could not be downloaded ({e}); expected {layout(name)}"
+            f"{name} is not under {data.where(root)} and could not be downloaded ({e}): "
+            f"place it there as {data.placed(layout(name), root)}"
         ) from None
     finally:
         socket.setdefaulttimeout(old)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from suite.data import root as data
 from suite.errors import UsageError
 
 DEBIAN = Path("/usr/share/datasets/fashion-mnist")
@@ -45,12 +46,38 @@ def _file(folder: Path, name: str) -> Path | None:
 
 
 def locate(data_root: str | None) -> Path:
-    """The first folder holding all four files; UsageError naming both layouts if none does."""
+    """The first folder holding all four files, downloading them into the data root with
+    torchvision (its md5 checks) if none does; UsageError naming both layouts if that fails."""
     folders = ([Path(data_root) / TORCHVISION] if data_root else []) + [DEBIAN]
     for folder in folders:
         if all(_file(folder, name) for name in SHA256):
             return folder
-    raise UsageError(f"Fashion-MNIST not found (looked in {', '.join(map(str, folders))}); expected {LAYOUT}")
+    reason = "no data root to download it into"
+    if data_root:
+        reason = _download(Path(data_root))
+        if reason is None and all(_file(folders[0], name) for name in SHA256):
+            return folders[0]
+    raise UsageError(
+        f"Fashion-MNIST not found (looked in {', '.join(map(str, folders))}) and not downloaded ({reason}): "
+        f"expected {data.placed(LAYOUT, data_root or '<data-root>')}"
+    )
+
+
+def _download(root: Path) -> str | None:
+    """Fetch Fashion-MNIST into root with torchvision; None, or why it could not."""
+    import socket
+
+    from torchvision.datasets import FashionMNIST
+
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(20)
+    try:
+        FashionMNIST(str(root), train=True, download=True)
+        return None
+    except Exception as e:  # noqa: BLE001 - any network failure: URLError, timeouts, HTTP errors
+        return f"{type(e).__name__}: {e}"
+    finally:
+        socket.setdefaulttimeout(old)
 
 
 def _bytes(path: Path) -> bytes:

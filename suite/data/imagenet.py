@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from suite.data import root as data
 from suite.data.stream import Stream
 from suite.errors import UsageError
 
@@ -58,7 +59,7 @@ def locate(data_root: str | None) -> Path:
     for folder in (root / "imagenet", root):
         if (folder / "train").is_dir() and (folder / "val").is_dir():
             return folder
-    raise UsageError(f"imagenet not found under {root}: expected {LAYOUT}")
+    raise UsageError(f"imagenet not found under {data.where(root)}: expected {data.placed(LAYOUT, root)}")
 
 
 def _folder(path: Path, transform) -> ImageFolder:

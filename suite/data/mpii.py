@@ -29,6 +29,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from suite.data import joints as heatmaps
+from suite.data import root as data
 from suite.data.joints import HEAD_BOX_FACTOR, JOINTS
 from suite.data.stream import Stream, default_workers
 from suite.errors import UsageError
@@ -61,7 +62,7 @@ def locate(data_root: str | None) -> Path:
     for folder in (root / "mpii", root):
         if (folder / ANNOTATIONS).is_file() and (folder / "images").is_dir():
             return folder
-    raise UsageError(f"mpii not found under {root}: expected {LAYOUT}")
+    raise UsageError(f"mpii not found under {data.where(root)}: expected {data.placed(LAYOUT, root)}")
 
 
 def _items(value) -> list:

@@ -28,6 +28,7 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
+from suite.data import root as data
 from suite.data.stream import Stream, default_workers
 from suite.errors import UsageError
 
@@ -66,7 +67,7 @@ def locate(data_root: str | None) -> Path:
     for folder in (root / "s3dis", root):
         if any((folder / area / "data" / "rgb").is_dir() for area in AREAS):
             return folder
-    raise UsageError(f"no S3DIS under {root}: expected {LAYOUT}")
+    raise UsageError(f"no S3DIS under {data.where(root)}: expected {data.placed(LAYOUT, root)}")
 
 
 def frames(folder: Path) -> dict[str, list[str]]:
