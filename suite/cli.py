@@ -22,7 +22,11 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML (default: digits)"
     )
-    p.add_argument("--profile", help="full (the paper's recipe), cpu or smoke (seconds on CPU); default: the suite's")
+    p.add_argument(
+        "--profile",
+        help="full (the paper's recipe), nightly (GPU suites: their comparisons at under a tenth of full's "
+        "compute), cpu or smoke (seconds on CPU); default: the suite's",
+    )
     p.add_argument("--out", help="output folder (default: $RPG_BENCH_REPORTS/<suite>/, else reports/<suite>/)")
     p.add_argument(
         "--data-root",

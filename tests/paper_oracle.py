@@ -101,11 +101,12 @@ def _record(cell: runner.Cell, numbers: dict[str, float], seed: int, shift: floa
     return record
 
 
-def synthesize(name: str, claims: list[dict], shift=lambda cell: 0.0) -> tuple[dict, list[dict]]:
+def synthesize(name: str, claims: list[dict], shift=lambda cell: 0.0, profile: str = "full") -> tuple[dict, list[dict]]:
     """The run settings and records of suite ``name`` at paper scale, from the paper's numbers.
-    ``shift(cell)`` is added to a cell's metrics (to lower RPG's, say)."""
+    ``shift(cell)`` is added to a cell's metrics (to lower RPG's, say). Another ``profile``
+    (``nightly``) labels the same numbers as that profile's cells."""
     suite = spec.load(name)
-    cells = runner.expand(suite, "full", seeds=SEEDS)
+    cells = runner.expand(suite, profile, seeds=SEEDS)
     numbers = {c: _numbers(claims, c) for c in cells}
     for c, found in numbers.items():  # an int8 network's accuracy: its float network's less the drop
         if c.method in FLOAT_OF and "value" not in found and "accuracy_drop" in found:
@@ -138,7 +139,7 @@ def synthesize(name: str, claims: list[dict], shift=lambda cell: 0.0) -> tuple[d
             out.append(record)
     run = {
         "suite": suite.name,
-        "profile": "full",
+        "profile": profile,
         "device": "cuda",
         "command": f"the paper oracle ({suite.name})",
         "experiments": {

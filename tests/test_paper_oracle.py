@@ -40,8 +40,8 @@ def fed(claim: dict, suite: str) -> bool:
     return any(here & set(BY_ID[i]["experiments"]) for i in ids)
 
 
-def render(tmp_path, suite: str, shift=lambda cell: 0.0) -> dict[str, dict]:
-    run, recs = synthesize(suite, CLAIMS, shift)
+def render(tmp_path, suite: str, shift=lambda cell: 0.0, profile: str = "full") -> dict[str, dict]:
+    run, recs = synthesize(suite, CLAIMS, shift, profile)
     out = tmp_path / suite
     write(out, run, recs)
     assert cli.main(["report", str(out)]) == 0
@@ -167,3 +167,24 @@ def test_every_claim_finds_the_cells_it_needs_in_each_suite_that_measures_it(nam
         run = {"suite": name, "profile": profile}
         for v in claims.judge(mapped(name), data, run):
             assert v.verdict != claims.NOT_RUN, (name, profile, v.claim["id"], v.reason)
+
+
+@pytest.mark.parametrize("suite", ["cifar", "pruning", "pose", "multitask"])
+def test_a_night_judges_the_comparisons_and_leaves_the_values_unjudged(verdicts, suite, tmp_path):
+    """The paper's own numbers as a nightly run's: every comparison gets the verdict it gets
+    at paper scale, judged on a named stand-in (the recipe: profile nightly; bf16); every
+    value is "not judged at profile nightly", never "not reproduced"."""
+    night = render(tmp_path, suite, profile="nightly")
+    for claim in mapped(suite):
+        v, full = night[claim["id"]], verdicts[suite][claim["id"]]
+        if claim["kind"] == "value":
+            assert v["verdict"] == claims.NOT_JUDGED, (claim["id"], v)
+            assert v["reason"].startswith(("not judged at profile nightly", "not judged at profile mdeq-nightly")), v
+
+            continue
+        assert v["verdict"] == full["verdict"], (claim["id"], v["verdict"], full["verdict"])
+        if v["verdict"] in (claims.REPRODUCED, claims.INCONCLUSIVE) and v["scale"] != "scale-free":
+            on = "; ".join(v["judged_on"])
+            assert v["scale"] == "stand-in" and "nightly, not the paper's (full)" in on, (claim["id"], v)
+            mdeq = any(e.split("/")[1].startswith("table1") for e in claim["experiments"] if e.startswith(suite))
+            assert mdeq or "precision: bf16" in on, (claim["id"], on)

@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from suite import cli, runner, spec, tasks
+from suite import cli, plan, runner, spec, tasks
 from suite.errors import UsageError
 from suite.tasks import recipes
 
@@ -140,3 +140,17 @@ def test_ring_std_from_the_recipe_reaches_every_ring_and_the_rebuild(tmp_path):
         assert torch.equal(built.model(x), again(x))
     with pytest.raises(UsageError, match="ring_std"):
         runner.expand(spec.load(str(path)), "smoke", seeds=1, sets={"ring_std": "largest"})
+
+
+@pytest.mark.parametrize("name", ["cifar", "pruning", "pose", "multitask", "imagenet"])
+def test_a_night_costs_at_most_a_tenth_of_the_paper_s_recipe(name):
+    """#28: every GPU suite has a nightly profile at <= 1/10 of full's compute as plan counts
+    it, on the real data (never generated), with the seeds of full, in bf16 except MDEQ's."""
+    suite = spec.load(name)
+    cells = {p: runner.expand(suite, p) for p in ("full", "nightly")}
+    assert len(cells["nightly"]) == len(cells["full"])  # every cell, every seed
+    total = {p: sum(plan.cell_flops(c) for c in cs) for p, cs in cells.items()}
+    assert total["nightly"] <= total["full"] / 10, total
+    for cell in cells["nightly"]:
+        assert cell.profile not in tasks.get(cell.task).generated_profiles
+        assert cell.recipe().precision == ("fp32" if cell.profile.startswith("mdeq-") else "bf16")

@@ -33,7 +33,10 @@ def value(fields: dict, view: View, by_id: dict) -> list[dict]:
         return [missing(view, arch, fields["method"], where(fields))]
     setting = judged_on(fields, view, [(named, arch)], rows)
     if setting["scale"] != PAPER:
-        text = "the paper's own numbers are compared at paper scale only; this run is a " + setting["text"]
+        text = (
+            f"not judged at profile {view.profile}: the paper's own numbers are compared at paper scale only; "
+            f"this run is a {setting['text']}"
+        )
         return [{"experiment": view.name, "budget": None, "verdict": NOT_JUDGED, "text": text}]
     name = column(fields, view)
     if values_of(rows, name) is None:
