@@ -44,6 +44,12 @@ def _run_arguments(p: argparse.ArgumentParser) -> None:
         choices=["fp32", "bf16"],
         help="the training step's arithmetic (default: the profile's; full is the paper's fp32): --set precision=P",
     )
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="train through torch.compile (forward and backward; opt-in: every cell pays its compile); "
+        "recorded with each cell, not part of its key",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-onnx", action="store_true", help="skip the ONNX export and ONNX Runtime timing")
     p.add_argument(

@@ -141,6 +141,7 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
         "cells": len(cells),
         "keys": [c.key() for c in cells],
         "jobs": jobs,
+        **({"compile": True} if args.compile else {}),
         "world_size": distributed.world(),
         **({"shard": f"{shard[0]}/{shard[1]}", "run_keys": every_key} if shard else {}),
     }
@@ -153,6 +154,7 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
         meta=meta,
         onnx=not args.no_onnx,
         jobs=jobs,
+        compiled=args.compile,
     )
     if not distributed.is_main():
         return 0

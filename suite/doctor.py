@@ -4,8 +4,9 @@ Most of rpg-bench's GPU code cannot run on a machine without one, so it is check
 one command, the first time a GPU exists: CUDA-event timing against the wall clock, NVML
 and the allocator's peak on a known allocation, ONNX Runtime's CUDA provider with an
 output check, RPG's backward under deterministic algorithms, RPG's training-step cost
-against plain (``rpg-bench speed``), bf16 autocast training of a converted ResNet, ``--jobs
-2`` over two GPUs and a ``torchrun`` cell with SyncBatchNorm. Each GPU path has a CPU
+against plain (``rpg-bench speed``), bf16 autocast training of a converted ResNet (in
+channels-last memory on CUDA), its training step through ``torch.compile`` (``--compile``),
+``--jobs 2`` over two GPUs and a ``torchrun`` cell with SyncBatchNorm. Each GPU path has a CPU
 counterpart that runs everywhere. A path whose device is missing is skipped with the
 reason; a path that breaks is recorded as failed with the error, and the others still run.
 The verdicts go to a JSON file (one entry per path, with its figures) and the exit code is
@@ -177,6 +178,15 @@ def _converted(device: torch.device) -> nn.Module:
     return rpg.convert(model, generated // 3, seed=0).to(device)  # 3 reads per element: order matters
 
 
+def _small(device: torch.device) -> nn.Module:
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1),
+        nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10),
+    )  # fmt: skip
+    return rpg.convert(net, 300, seed=0).to(device)
+
+
 def backward(device: torch.device, _: Path) -> dict:
     """Under deterministic algorithms, two backward passes agree bit for bit, and the
     inverse-table gradient agrees with index_add's."""
@@ -230,12 +240,19 @@ def step_cost(device: torch.device, _: Path) -> dict:
     return figures | {"summary": f"train {train['ratio']:.3f}x ({met}), deployed {worst:.3f}x at batch {batch}"}
 
 
-def bf16(device: torch.device, _: Path) -> dict:
-    """A converted ResNet trains under bf16 autocast: finite, falling loss; fp32 ring."""
-    model = _converted(device).train()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+def _batch(device: torch.device, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     data = torch.Generator().manual_seed(0)
     x, y = torch.randn(16, 3, 32, 32, generator=data).to(device), torch.randint(10, (16,), generator=data).to(device)
+    return (x.contiguous(memory_format=torch.channels_last) if channels_last else x), y
+
+
+def bf16(device: torch.device, _: Path) -> dict:
+    """A converted ResNet trains under bf16 autocast (channels-last on CUDA, as suite.train
+    runs it): finite, falling loss; fp32 ring."""
+    cuda = device.type == "cuda"
+    model = _converted(device).train().to(memory_format=torch.channels_last if cuda else torch.contiguous_format)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    x, y = _batch(device, channels_last=cuda)
     losses, dtype = [], None
     for _ in range(6):
         with torch.autocast(device.type, dtype=torch.bfloat16):
@@ -255,6 +272,42 @@ def bf16(device: torch.device, _: Path) -> dict:
     if ring.weight.dtype != torch.float32:
         raise Failed(f"the ring is {ring.weight.dtype}, not float32", figures)
     return figures | {"summary": f"loss {losses[0]:.3f} -> {losses[-1]:.3f}, ring float32"}
+
+
+def compiled(device: torch.device, _: Path) -> dict:
+    """A converted network's training step through torch.compile, one graph (fullgraph: the
+    rings break nothing), no recompile after the first step, the eager step's losses; on
+    CUDA a ResNet in bf16 and channels-last, as a --compile nightly cell trains."""
+    cuda = device.type == "cuda"
+    losses = {}
+    for name in ("eager", "compiled"):
+        # The CPU counterpart compiles a small converted network: the path, not the cost.
+        model = _converted(device) if cuda else _small(device)
+        model = model.train().to(memory_format=torch.channels_last if cuda else torch.contiguous_format)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        x, y = _batch(device, channels_last=cuda)
+        torch._dynamo.reset()
+        torch._dynamo.utils.counters.clear()
+        # On a CPU without channels-last convolutions: suite.train says why.
+        options = None if cuda else {"layout_optimization": False}
+        step = model if name == "eager" else torch.compile(model, fullgraph=True, options=options)
+        losses[name] = []
+        for _ in range(4):
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cuda):
+                loss = nn.functional.cross_entropy(step(x).float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses[name].append(loss.item())
+    graphs = int(torch._dynamo.utils.counters["stats"]["unique_graphs"])
+    figures = {"losses": losses, "graphs": graphs, "precision": "bf16" if cuda else "fp32"}
+    if graphs != 1:
+        raise Failed(f"{graphs} graphs compiled over 4 identical steps: it recompiled", figures)
+    if not torch.allclose(torch.tensor(losses["eager"]), torch.tensor(losses["compiled"]), rtol=0.02):
+        raise Failed("the compiled step's losses are not the eager step's", figures)
+    return figures | {
+        "summary": f"1 graph, losses {losses['compiled'][0]:.3f} -> {losses['compiled'][-1]:.3f} as eager"
+    }
 
 
 def _suite_run(device: torch.device, work: Path, launcher: list[str], extra: list[str]) -> list[dict]:
@@ -309,7 +362,9 @@ CHECKS = [
     Check("speed.cpu", 0, "RPG vs plain training step (rpg-bench speed, short)", step_cost),
     Check("speed.cuda", 1, "RPG vs plain training step (rpg-bench speed)", step_cost),
     Check("bf16.cpu", 0, "bf16 autocast training of a converted ResNet", bf16),
-    Check("bf16.cuda", 1, "bf16 autocast training of a converted ResNet", bf16),
+    Check("bf16.cuda", 1, "bf16 autocast, channels-last training of a converted ResNet", bf16),
+    Check("compile.cpu", 0, "a converted network's training step through torch.compile", compiled),
+    Check("compile.cuda", 1, "torch.compile'd bf16 channels-last training step", compiled),
     Check("jobs.cpu", 0, "--jobs 2 sharing the CPU", jobs),
     Check("jobs.cuda", 2, "--jobs 2 over two GPUs", jobs),
     Check("torchrun.cpu", 0, "a torchrun cell (gloo)", torchrun),

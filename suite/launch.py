@@ -82,6 +82,7 @@ FORWARDED = (
     ("--set", "set"),
     ("--precision", "precision"),
     ("--no-onnx", "no_onnx"),
+    ("--compile", "compile"),
     ("--jobs", "jobs"),
 )
 OWN = ("launcher", "shards", "slurm_partition", "slurm_gpus_per_node", "slurm_time", "slurm_cpus_per_task")

@@ -45,7 +45,14 @@ def _start(threads: int) -> None:
 
 
 def _work(
-    cell: Cell, data_root: str | None, device: str, onnx: bool, checkpoint: Path, jobs: int, threads: int
+    cell: Cell,
+    data_root: str | None,
+    device: str,
+    onnx: bool,
+    checkpoint: Path,
+    jobs: int,
+    threads: int,
+    compiled: bool = False,
 ) -> dict:
     device = torch.device(device)
     out = checkpoint.parent.parent  # OUT/checkpoints/<key>.pt -> OUT
@@ -56,7 +63,9 @@ def _work(
     if key not in _data:
         _data[key] = tasks.get(cell.task).load(data_root, device, cell.profile)
     with quiet.cell():  # counted as training from here: a measurement elsewhere waits for our next step
-        record = pipeline.run_cell(cell, _data[key], device, False, onnx, checkpoint, out / measurements.FOLDER)
+        record = pipeline.run_cell(
+            cell, _data[key], device, False, onnx, checkpoint, out / measurements.FOLDER, compiled
+        )
     record["jobs"] = jobs
     return record
 
@@ -99,6 +108,7 @@ def run(
     onnx: bool,
     finish: Callable[[Cell, dict], None],
     bar: tqdm,
+    compiled: bool = False,
 ) -> None:
     """Run ``cells`` on ``jobs`` workers; hand each cell's record to ``finish`` as it ends."""
     slots = devices(device, jobs)
@@ -120,7 +130,7 @@ def run(
             for slot in set(range(len(slots))) - {s for _, s in running.values()}:
                 if todo:
                     cell = todo.pop(0)
-                    args = (cell, data_root, str(slots[slot]), onnx, checkpoint(out, cell), jobs, total)
+                    args = (cell, data_root, str(slots[slot]), onnx, checkpoint(out, cell), jobs, total, compiled)
                     running[pools[slot].submit(_work, *args)] = (cell, slot)
             ended, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
             logs = {c: out / pipeline.LOGS / f"{c.key()}.log" for c, _ in running.values()}

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 import rpg
-from suite import distributed, env, keys, measure, measurements, methods, quiet, solver, tasks
+from suite import distributed, env, keys, measure, measurements, methods, quiet, solver, tasks, train
 from suite.cells import Cell, now
 from suite.errors import ENVIRONMENT
 from suite.ledger import ledger, storage, stored_bytes
@@ -63,6 +63,7 @@ def run_cell(
     onnx: bool = True,
     checkpoint: Path | None = None,
     shared: Path | None = None,
+    compiled: bool = False,
 ) -> dict:
     """The cell's record. ``shared``: the folder of measurements cells of one shape share
     (OUT/measurements; None measures every cell itself)."""
@@ -79,7 +80,9 @@ def run_cell(
     }
     t0 = time.perf_counter()
     logfile = checkpoint.parent.parent / LOGS / f"{cell.key()}.log" if checkpoint is not None else None
-    with _logged(logfile):
+    if compiled:
+        record["compiled"] = True  # the training step ran through torch.compile (--compile)
+    with _logged(logfile), train.compiling(compiled):
         _run(cell, splits, device, progress, onnx, checkpoint, shared, record)
     record["seconds"] = time.perf_counter() - t0
     record["finished"] = now()

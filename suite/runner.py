@@ -72,6 +72,7 @@ def run(
     meta: dict | None = None,
     onnx: bool = True,
     jobs: int = 1,
+    compiled: bool = False,
 ) -> list[dict]:
     """Run every cell without an ok record in ``out``; return the records of all cells.
 
@@ -125,7 +126,7 @@ def run(
             bar.update()
 
         if jobs > 1:
-            parallel.run(todo, out, device, data_root, jobs, onnx, finish, bar)
+            parallel.run(todo, out, device, data_root, jobs, onnx, finish, bar, compiled)
         else:
             for cell in todo:
                 bar.set_postfix_str(cell.label())
@@ -133,7 +134,9 @@ def run(
                 shared = out / measurements.FOLDER
                 finish(
                     cell,
-                    pipeline.run_cell(cell, splits, device, progress and main, onnx, checkpoint(out, cell), shared),
+                    pipeline.run_cell(
+                        cell, splits, device, progress and main, onnx, checkpoint(out, cell), shared, compiled
+                    ),
                 )
                 distributed.barrier()  # the next cell starts on every rank together
         bar.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,21 @@ log = logging.getLogger("rpg_bench.cell")  # the cell's log file (suite.pipeline
 # this much training. Every epoch would cost the embedded default's short cells about a
 # tenth of their time (a save is ~30 ms; a digits epoch 0.2 s).
 CHECKPOINT_SECONDS = 10.0
+
+# --compile: the training step through torch.compile (its forward and, by AOTAutograd, its
+# backward). Set per cell by suite.pipeline (``compiling``), read by every fit of the cell
+# (IMP's rounds, a pruned network's fine-tuning): an execution choice like the device, so
+# it is recorded with the cell but is not part of its key.
+_compile: contextvars.ContextVar[bool] = contextvars.ContextVar("compile", default=False)
+
+
+@contextlib.contextmanager
+def compiling(on: bool) -> Iterator[None]:
+    token = _compile.set(on)
+    try:
+        yield
+    finally:
+        _compile.reset(token)
 
 
 @dataclass
@@ -183,6 +200,15 @@ def fit(
     if channels_last:
         model.to(memory_format=torch.channels_last)
     trained = distributed.wrap(model)
+    if _compile.get():
+        # Not fullgraph: some comparators' forwards (MDEQ's solver loop, LegoNet's phases)
+        # break the graph, and compile runs them eagerly there; RPG's rings compile whole.
+        # On a CPU without inductor's layout optimisation: it makes convolutions channels-last,
+        # and oneDNN's channels-last weight gradient with an odd channel count (digits' one
+        # input channel) corrupts the heap in torch 2.14.1 (crop_flip's note): compiled
+        # digits training aborted with "double free", or trained on silently altered numbers.
+        cpu = {"layout_optimization": False} if device.type == "cpu" else None
+        trained = torch.compile(trained, options=cpu)
     step = start * steps
     saved = None  # when this process last wrote the checkpoint
     for epoch in bar:

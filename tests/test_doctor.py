@@ -25,7 +25,8 @@ def test_every_cpu_path_passes_and_every_gpu_path_says_why_it_was_skipped(tmp_pa
     assert verdicts["onnx.cpu"]["figures"]["provider"] == "CPUExecutionProvider"
     assert verdicts["bf16.cpu"]["figures"]["output_dtype"] == "torch.bfloat16"
     assert verdicts["torchrun.cpu"]["figures"]["records"][0]["distributed"]["world_size"] == 1
-    assert "8 passed, 0 failed, 9 skipped" in capsys.readouterr().out
+    assert verdicts["compile.cpu"]["figures"]["graphs"] == 1
+    assert "9 passed, 0 failed, 10 skipped" in capsys.readouterr().out
 
 
 def test_a_timer_that_disagrees_with_the_wall_clock_fails_its_path(tmp_path, monkeypatch, capsys):

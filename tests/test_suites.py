@@ -169,7 +169,7 @@ def test_every_experiment_runs_end_to_end(name, tmp_path):
     ]
     verdicts = {judged[c["id"]]["verdict"] for c in values}
     # A cut run leaves some values' cells out ("not run"); whatever ran is never judged off paper scale.
-    assert verdicts == {"not judged"} or (name in CUT and verdicts == {"not judged", "not run"}), verdicts
+    assert verdicts <= ({"not judged", "not run"} if name in CUT else {"not judged"}), verdicts
     if name in STORED:
         assert judged["qual.storage"]["verdict"] == "reproduced", judged["qual.storage"]
     html = (out / "index.html").read_text()

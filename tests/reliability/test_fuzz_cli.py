@@ -18,10 +18,10 @@ WORDS = st.sampled_from(
 )  # fmt: skip
 FLAGS = st.sampled_from(
     ["--suite", "--claims", "--profile", "--out", "--data-root", "--device", "--seeds", "--methods", "--experiments",
-     "--set", "--shard", "--jobs", "--no-onnx", "--no-progress", "--open", "--no-open", "--compare", "--partial",
-     "--arch", "--method", "--budget", "--width", "--classes", "--in-channels", "--tflops", "--calibrate", "--batch",
-     "--ring-size", "--steps", "--warmup", "--help", "--version", "-h", "--launcher", "--shards", "--slurm-partition",
-     "--slurm-gpus-per-node", "--slurm-time", "--slurm-cpus-per-task", "--slurm-option", "--wait"]
+     "--set", "--shard", "--jobs", "--compile", "--no-onnx", "--no-progress", "--open", "--no-open", "--compare",
+     "--partial", "--arch", "--method", "--budget", "--width", "--classes", "--in-channels", "--tflops", "--calibrate",
+     "--batch", "--ring-size", "--steps", "--warmup", "--help", "--version", "-h", "--launcher", "--shards",
+     "--slurm-partition", "--slurm-gpus-per-node", "--slurm-time", "--slurm-cpus-per-task", "--slurm-option", "--wait"]
 )  # fmt: skip
 COMMAND = st.sampled_from([*cli.COMMANDS, "reprot", "", "-x", None])
 TEXT = st.text(max_size=12)
