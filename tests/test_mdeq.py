@@ -132,6 +132,6 @@ def test_an_unknown_recipe_family_is_refused(tmp_path, capsys):
 
 def test_a_recipe_family_s_profiles_are_not_profiles_of_other_experiments(capsys):
     assert cli.main(["--suite", "cifar", "--profile", "mdeq-full"]) == 2
-    assert "unknown profile 'mdeq-full' for experiment table2 (task cifar100); known: full, smoke" in (
+    assert "unknown profile 'mdeq-full' for experiment table2 (task cifar100); known: full, nightly, smoke" in (
         capsys.readouterr().err
     )
