@@ -95,7 +95,5 @@ def _read(path: Path) -> tuple[dict, str] | None:
     try:
         kept = json.loads(path.read_text(encoding="utf-8"))
         return kept["figures"], kept["measured_by"]
-    except FileNotFoundError:
-        return None
     except (OSError, ValueError, KeyError):
-        return None  # a torn or foreign file: measure again, and replace it
+        return None  # none yet, or a torn or foreign file: measure (again), and replace it

@@ -67,6 +67,9 @@ def test_jobs_run_cells_side_by_side_with_the_results_of_a_serial_run(serial, tm
     assert {k: _essence(r) for k, r in got.items()} == {k: _essence(r) for k, r in expected.items()}
     assert json.loads((out / "run.json").read_text())["jobs"] == 2
     assert (out / "index.html").exists()
+    # Both rings deploy the same dense network: measured once, by one worker, whichever
+    # reached it first (the other waits for its figures; suite.measurements).
+    assert len({r["measured_by"]["deployed"] for r in got.values()}) == 1, [r["measured_by"] for r in got.values()]
 
     # Measured with the other worker standing still (suite.quiet): the serial run's latency,
     # within the noise of a smoke profile's short timing.
