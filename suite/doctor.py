@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 import rpg
-from suite import archs, env, measure, methods, nvml, records, speed, tasks
+from suite import archs, env, measure, methods, nvml, records, speed, tasks, train
 from suite.cells import Cell
 from suite.errors import UsageError
 
@@ -288,8 +288,7 @@ def compiled(device: torch.device, _: Path) -> dict:
         x, y = _batch(device, channels_last=cuda)
         torch._dynamo.reset()
         torch._dynamo.utils.counters.clear()
-        # On a CPU without channels-last convolutions: suite.train says why.
-        options = None if cuda else {"layout_optimization": False}
+        options = train.compile_options(device)  # as --compile trains: suite.train says why
         step = model if name == "eager" else torch.compile(model, fullgraph=True, options=options)
         losses[name] = []
         for _ in range(4):

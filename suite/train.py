@@ -36,6 +36,12 @@ CHECKPOINT_SECONDS = 10.0
 _compile: contextvars.ContextVar[bool] = contextvars.ContextVar("compile", default=False)
 
 
+def compile_options(device: torch.device) -> dict | None:
+    """Inductor's options for a training step on ``device``: on a CPU, no layout optimisation
+    (fit says why)."""
+    return {"layout_optimization": False} if device.type == "cpu" else None
+
+
 @contextlib.contextmanager
 def compiling(on: bool) -> Iterator[None]:
     token = _compile.set(on)
@@ -207,8 +213,7 @@ def fit(
         # and oneDNN's channels-last weight gradient with an odd channel count (digits' one
         # input channel) corrupts the heap in torch 2.14.1 (crop_flip's note): compiled
         # digits training aborted with "double free", or trained on silently altered numbers.
-        cpu = {"layout_optimization": False} if device.type == "cpu" else None
-        trained = torch.compile(trained, options=cpu)
+        trained = torch.compile(trained, options=compile_options(device))
     step = start * steps
     saved = None  # when this process last wrote the checkpoint
     for epoch in bar:

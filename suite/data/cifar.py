@@ -13,7 +13,6 @@ stratified with seed 0; test is the official 10,000, read once.
 from __future__ import annotations
 
 import pickle
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -66,17 +65,12 @@ def _dataset(name: str, root: Path, train: bool, verify: bool):
 
 def download(name: str, root: Path) -> None:
     """Fetch the data set into root with torchvision; one clear line when the network refuses."""
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(20)
-    try:
-        _cls(name)(str(root), train=True, download=True)
-    except Exception as e:  # any network failure: URLError, timeouts, HTTP errors
+    reason = data.fetch(lambda: _cls(name)(str(root), train=True, download=True))
+    if reason is not None:
         raise UsageError(
-            f"{name} is not under {data.where(root)} and could not be downloaded ({e}): "
+            f"{name} is not under {data.where(root)} and could not be downloaded ({reason}): "
             f"place it there as {data.placed(layout(name), root)}"
-        ) from None
-    finally:
-        socket.setdefaulttimeout(old)
+        )
 
 
 def load(name: str, data_root: str | None, verify: bool = True) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -65,19 +65,9 @@ def locate(data_root: str | None) -> Path:
 
 def _download(root: Path) -> str | None:
     """Fetch Fashion-MNIST into root with torchvision; None, or why it could not."""
-    import socket
-
     from torchvision.datasets import FashionMNIST
 
-    old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(20)
-    try:
-        FashionMNIST(str(root), train=True, download=True)
-        return None
-    except Exception as e:  # noqa: BLE001 - any network failure: URLError, timeouts, HTTP errors
-        return f"{type(e).__name__}: {e}"
-    finally:
-        socket.setdefaulttimeout(old)
+    return data.fetch(lambda: FashionMNIST(str(root), train=True, download=True))
 
 
 def _bytes(path: Path) -> bytes:

@@ -10,6 +10,8 @@ the layout to put there. The image sets ``RPG_BENCH_DATA_ROOT=/data``.
 from __future__ import annotations
 
 import os
+import socket
+from collections.abc import Callable
 from pathlib import Path
 
 ENV = "RPG_BENCH_DATA_ROOT"
@@ -32,6 +34,20 @@ def where(root: str | Path) -> str:
     if os.environ.get(ENV) or Path(root) != default():
         return str(root)
     return f"{root} (the default data folder; choose another with --data-root DIR or ${ENV})"
+
+
+def fetch(download: Callable[[], object]) -> str | None:
+    """Run a torchvision download with a 20 s socket timeout: None, or why it failed (any
+    network failure: URLError, timeouts, HTTP errors)."""
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(20)
+    try:
+        download()
+        return None
+    except Exception as e:  # noqa: BLE001 - whatever the network did, it is one line for the user
+        return f"{type(e).__name__}: {e}"
+    finally:
+        socket.setdefaulttimeout(old)
 
 
 def placed(layout: str, root: str | Path) -> str:
