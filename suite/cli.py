@@ -1,7 +1,7 @@
 """rpg-bench's command line: argparse subcommands; bare ``rpg-bench [options]`` is ``run``.
 
 Exit codes: 0 success, 1 a cell failed (or a compared run regressed), 2 bad input (one line
-on stderr, nothing written), 130 interrupted."""
+on stderr, nothing written), 143 stopped by SIGTERM and 130 by Ctrl-C (suite.stopping)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import difflib
 import sys
 
 import suite
-from suite import claim_list, commands, doctor, launch, methods, speed
+from suite import claim_list, commands, distributed, doctor, launch, lifeline, methods, speed, stopping
 from suite import plan as plan_
 from suite.args import Parser
 from suite.errors import UsageError, describe
@@ -190,6 +190,12 @@ def main(argv: list[str] | None = None) -> int:
             "speed": lambda: commands.speed_(args),
             "doctor": lambda: doctor.main(args),
         }
+        if args.command == "run" and not distributed.launched():
+            # A run stops cleanly on SIGTERM as on Ctrl-C (under torchrun, torchrun stops the
+            # ranks); a launched task's rpg-bench dies with the task that started it (suite.launch).
+            lifeline.from_environment()
+            with stopping.handling():
+                return handlers["run"]()
         return handlers[args.command]()
     except UsageError as e:
         print(f"rpg-bench: error: {_one_line(str(e))}", file=sys.stderr)
@@ -197,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a path it reads or writes: not a traceback, and nothing half-written
         print(f"rpg-bench: error: {_one_line(describe(e))}", file=sys.stderr)
         return 2
+    except stopping.Stopped as e:
+        print(f"rpg-bench: {e.line()}", file=sys.stderr)
+        return e.code
     except KeyboardInterrupt:
         print(
             "rpg-bench: interrupted; finished cells are recorded, run the same command again to resume", file=sys.stderr

@@ -19,6 +19,7 @@ import atexit
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from suite import lifeline
 
 TIMEOUT = 600  # seconds one probe may take before the server is killed and null recorded
 _ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
@@ -79,17 +82,6 @@ def _measure(request: dict) -> dict:
     return {"rss_before_mb": before / 1024, "rss_peak_mb": peak / 1024, "peak_mb": (peak - before) / 1024}
 
 
-def _die_with_parent() -> None:
-    """Be killed when the parent process dies (Linux's PR_SET_PDEATHSIG): a killed
-    rpg-bench must not leave its probe server, or a probe, running."""
-    import ctypes
-    import signal
-
-    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-    if os.getppid() == 1:  # the parent died before the call
-        os._exit(1)
-
-
 def serve() -> None:
     """Answer one JSON request per stdin line, each in a freshly forked child."""
     import torch._dynamo  # noqa: F401  (an optimiser's first use imports it: 3 s in every child otherwise)
@@ -97,12 +89,14 @@ def serve() -> None:
     import suite.cells  # noqa: F401
     import suite.methods  # noqa: F401  (imported once here, inherited by every child)
 
-    _die_with_parent()
+    # A killed rpg-bench (or worker) must not leave its probe server, or a probe, running.
+    lifeline.from_environment(signal.SIGKILL)
+    server = os.getpid()
     for line in sys.stdin:
         request = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            _die_with_parent()
+            lifeline.die_with_parent(server)
             # One thread: a forked child's OpenMP team can spin forever in oneDNN's
             # convolution backward (torch 2.14.1; seen on 1x1 convolutions, for minutes,
             # at full CPU, outliving a killed run). Peak memory hardly depends on threads.
@@ -126,7 +120,7 @@ class Prober:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            env={**os.environ, **_ALLOCATOR_ENV},
+            env={**os.environ, **_ALLOCATOR_ENV, **lifeline.child_environment()},
             start_new_session=True,  # so a hung probe and its forked child are killed together
         )
         atexit.register(self.close)

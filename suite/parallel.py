@@ -4,31 +4,39 @@ On CUDA worker k owns ``cuda:k``, so N cells that each fit one GPU train side by
 N GPUs. On the CPU the N workers share the cores (each gets cores / N threads), which
 helps only where one cell cannot keep every core busy. Workers are spawned, not forked (a
 CUDA context does not survive a fork), load the data once each, and return each cell's
-record to the parent, which alone writes records. A worker that dies (killed, out of
-memory) costs only its cell: that cell is recorded as failed and a new worker takes the
-device's next cell. Workers draw no bars of their own; the parent's one bar counts cells and
-shows each running cell's last finished epoch, read from the cell's log (OUT/logs/<key>.log),
-so no channel between the processes is needed and a killed worker breaks nothing.
+record to the parent, which alone writes records (suite.workers). A worker that dies
+(killed, out of memory) costs only its cell: that cell is recorded as failed, naming the
+signal that killed it, and a new worker takes the device's next cell; its checkpoint is
+kept, so the same command again reruns it from there. Workers die with the parent, whatever
+kills it (suite.lifeline). A stop signal (SIGTERM, Ctrl-C) reaches the parent, which passes
+it on: each worker's cell writes its checkpoint and stops (suite.stopping), cells finished
+meanwhile are recorded, and a worker still there after ``STOP_SECONDS`` is killed.
+
+Workers draw no bars of their own; the parent's one bar counts cells and shows each running
+cell's last finished epoch, read from the cell's log (OUT/logs/<key>.log), so no channel
+between the processes is needed and a killed worker breaks nothing.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import re
-import traceback
+import signal
+import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from suite import measurements, pipeline, quiet, tasks
+from suite import measurements, pipeline, quiet, stopping, tasks, workers
 from suite.cells import Cell, checkpoint, data_key, now
 from suite.errors import UsageError
 
 _data: dict[tuple[str, bool], tasks.Splits] = {}  # per worker process: the splits it has loaded
+# How long stopping workers may take to checkpoint and end before they are killed: the
+# run must end within a minute of a stop signal (a CI runner's or docker stop's grace).
+STOP_SECONDS = 40.0
 
 
 def devices(device: torch.device, jobs: int) -> list[torch.device]:
@@ -38,10 +46,6 @@ def devices(device: torch.device, jobs: int) -> list[torch.device]:
             raise UsageError(f"--jobs {jobs}: only {count} CUDA device(s) here; one job runs per device")
         return [torch.device("cuda", k) for k in range(jobs)]
     return [torch.device("cpu")] * jobs
-
-
-def _start(threads: int) -> None:
-    torch.set_num_threads(threads)
 
 
 def _work(
@@ -70,18 +74,20 @@ def _work(
     return record
 
 
-def _lost(cell: Cell, error: BaseException) -> dict:
-    """The record of a cell whose worker failed outside the cell's own error handling."""
-    what = "its worker process died (killed, or out of memory?)" if isinstance(error, BrokenProcessPool) else ""
+def _lost(cell: Cell, answer: tuple, seconds: float) -> dict:
+    """The record of a cell whose worker failed outside the cell's own error handling: it
+    raised (``("failed", error, traceback)``) or died (``("died", how)``)."""
+    died = answer[0] == "died"
     return {
         "key": cell.key(),
         "config": cell.config(),
         "status": "failed",
         "started": None,
         "finished": now(),
-        "error": f"{type(error).__name__}: {what or error}",
-        "worker_lost": isinstance(error, BrokenProcessPool),  # its checkpoint is kept for the rerun
-        "traceback": "".join(traceback.format_exception(error)),
+        "seconds": seconds,
+        "error": f"WorkerLost: its worker process died: {answer[1]}" if died else answer[1],
+        "worker_lost": died,  # its checkpoint is kept for the rerun
+        "traceback": "" if died else answer[2],
     }
 
 
@@ -116,36 +122,63 @@ def run(
     threads = max(1, total // jobs) if device.type == "cpu" else total
     context = multiprocessing.get_context("spawn")
 
-    def worker() -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(1, mp_context=context, initializer=_start, initargs=(threads,))
+    def worker() -> workers.Worker:
+        return workers.Worker(context, torch.set_num_threads, (threads,))
 
-    pools = [worker() for _ in slots]
+    pool = [worker() for _ in slots]
     # Seed 0 of every shape first: cells side by side are then mostly of different shapes,
     # so one measures while the other trains, rather than one waiting for the other's
     # measurement of their shared shape (suite.measurements); the later seeds reuse it.
     todo = sorted(cells, key=lambda c: c.seed)
-    running: dict[Future, tuple[Cell, int]] = {}
     try:
-        while todo or running:
-            for slot in set(range(len(slots))) - {s for _, s in running.values()}:
-                if todo:
-                    cell = todo.pop(0)
-                    args = (cell, data_root, str(slots[slot]), onnx, checkpoint(out, cell), jobs, total, compiled)
-                    running[pools[slot].submit(_work, *args)] = (cell, slot)
-            ended, _ = wait(running, timeout=0.5, return_when=FIRST_COMPLETED)
-            logs = {c: out / pipeline.LOGS / f"{c.key()}.log" for c, _ in running.values()}
-            bar.set_postfix_str(", ".join(f"{c.label()} {epoch(log)}" for c, log in logs.items()))
-            for future in ended:
-                cell, slot = running.pop(future)
-                try:
-                    record = future.result()
-                except BrokenProcessPool as e:
-                    record = _lost(cell, e)
-                    pools[slot].shutdown(cancel_futures=True)
-                    pools[slot] = worker()
-                except Exception as e:  # unpicklable results and the like: recorded, never lost
-                    record = _lost(cell, e)
-                finish(cell, record)
+        with stopping.deferred():  # a stop signal: the workers stop their cells first (_stop)
+            while todo or any(w.task for w in pool):
+                if stopping.requested() is not None:
+                    _stop(pool, finish)
+                    break
+                for slot, w in enumerate(pool):
+                    if w.task is None and todo:
+                        cell = todo.pop(0)
+                        args = (cell, data_root, str(slots[slot]), onnx, checkpoint(out, cell), jobs, total, compiled)
+                        w.give(cell, _work, *args)
+                workers.wait(pool, 0.5)
+                logs = {w.task: out / pipeline.LOGS / f"{w.task.key()}.log" for w in pool if w.task}
+                bar.set_postfix_str(", ".join(f"{c.label()} {epoch(log)}" for c, log in logs.items()))
+                for slot, w in enumerate(pool):
+                    cell, seconds = w.task, time.monotonic() - w.since
+                    answer = w.answer()
+                    if answer is None:
+                        continue
+                    if answer[0] == "done":
+                        finish(cell, answer[1])
+                    elif answer[0] == "stopped":  # a stop signal sent to this worker alone stops the run
+                        stopping.request(answer[1])
+                    elif stopping.requested() is None:  # while stopping, a failure is the stop's: not recorded
+                        if answer[0] == "died":
+                            w.close(0)
+                            pool[slot] = worker()
+                        finish(cell, _lost(cell, answer, seconds))
     finally:
-        for pool in pools:
-            pool.shutdown(cancel_futures=True)
+        stopped = stopping.requested() is not None
+        for w in pool:
+            if w.task is not None and not stopped:  # the parent failed: its workers' cells checkpoint and stop
+                w.signal(signal.SIGTERM)
+        for w in pool:
+            w.close(0 if stopped and w.task is not None else 10)  # one a stop did not end within its time: killed
+
+
+def _stop(pool: list[workers.Worker], finish: Callable[[Cell, dict], None]) -> None:
+    """Pass the stop signal on to the busy workers and wait for them (``STOP_SECONDS`` at
+    most): a cell that finished meanwhile is recorded; a stopped one, or one whose worker
+    ended otherwise, is not (its checkpoint is where the rerun starts)."""
+    for w in pool:
+        if w.task is not None:
+            w.signal(stopping.requested())
+    deadline = time.monotonic() + STOP_SECONDS
+    while any(w.task for w in pool) and time.monotonic() < deadline:
+        workers.wait(pool, 0.5)
+        for w in pool:
+            cell = w.task
+            answer = w.answer()
+            if answer is not None and answer[0] == "done":
+                finish(cell, answer[1])

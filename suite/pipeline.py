@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 import rpg
-from suite import distributed, env, keys, measure, measurements, methods, quiet, solver, tasks, train
+from suite import distributed, env, keys, measure, measurements, methods, quiet, solver, stopping, tasks, train
 from suite.cells import Cell, now
 from suite.errors import ENVIRONMENT
 from suite.ledger import ledger, storage, stored_bytes
@@ -110,6 +110,10 @@ def _run(cell: Cell, splits, device, progress: bool, onnx: bool, checkpoint, sha
             log.info("measured (figures of %s)", record["measured_by"])
             record["status"] = "ok"
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
+        if stopping.requested() is not None:
+            # Failed while the run stops: of the stop, most likely (a data loader's processes
+            # take a terminal's Ctrl-C and end). Not the cell's failure: not recorded, rerun.
+            raise stopping.Stopped(stopping.requested()) from e
         if isinstance(e, OSError) and e.errno in ENVIRONMENT:
             raise  # a full or read-only disk is the machine's, not the cell's: stop; the rerun resumes
         if distributed.world() > 1:

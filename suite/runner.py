@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from suite import distributed, measurements, methods, parallel, pipeline, records, tasks
+from suite import distributed, measurements, methods, parallel, pipeline, records, stopping, tasks
 from suite.budgets import Budgets
 from suite.cells import RECORD_VERSION, Cell, checkpoint, data_key, now
 from suite.data import root
@@ -114,6 +114,10 @@ def run(
         bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell", disable=not (progress and main))
 
         def finish(cell: Cell, record: dict) -> None:
+            with stopping.deferred():  # a record and its checkpoints' removal go together
+                _finish(cell, record)
+
+        def _finish(cell: Cell, record: dict) -> None:
             if main:
                 records.write_record(out, record)
                 if not record.get("worker_lost"):  # a killed worker's cell resumes from its checkpoint
@@ -125,21 +129,26 @@ def run(
                 results[cell.key()] = record
             bar.update()
 
-        if jobs > 1:
-            parallel.run(todo, out, device, data_root, jobs, onnx, finish, bar, compiled)
-        else:
-            for cell in todo:
-                bar.set_postfix_str(cell.label())
-                splits = data[data_key(cell)]
-                shared = out / measurements.FOLDER
-                finish(
-                    cell,
-                    pipeline.run_cell(
-                        cell, splits, device, progress and main, onnx, checkpoint(out, cell), shared, compiled
-                    ),
-                )
-                distributed.barrier()  # the next cell starts on every rank together
-        bar.close()
+        try:
+            if jobs > 1:
+                parallel.run(todo, out, device, data_root, jobs, onnx, finish, bar, compiled)
+            else:
+                for cell in todo:
+                    bar.set_postfix_str(cell.label())
+                    splits = data[data_key(cell)]
+                    shared = out / measurements.FOLDER
+                    finish(
+                        cell,
+                        pipeline.run_cell(
+                            cell, splits, device, progress and main, onnx, checkpoint(out, cell), shared, compiled
+                        ),
+                    )
+                    distributed.barrier()  # the next cell starts on every rank together
+        except stopping.Stopped as e:  # SIGTERM or Ctrl-C: what the one line says (suite.cli)
+            e.done, e.total = sum(r["status"] == "ok" for r in results.values()), len(cells)
+            raise
+        finally:
+            bar.close()
     return [results[c.key()] for c in cells] if main else []
 
 

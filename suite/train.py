@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import itertools
 import logging
 import math
 import os
@@ -17,7 +18,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from suite import distributed, quiet
+from suite import distributed, quiet, stopping
 from suite.errors import Diverged, naming
 from suite.tasks import Recipe, Splits, Task
 
@@ -159,6 +160,9 @@ def fit(
     weights, history) is saved there atomically after the first and the last epoch and
     every ``CHECKPOINT_SECONDS`` in between (at an epoch's end), and a run that finds
     one resumes from it: on CPU the result is bit-for-bit that of an uninterrupted run.
+    A stop signal (suite.stopping) ends training after the step it arrives in: the
+    checkpoint is written there (with the batches done of the epoch under way, which the
+    resumed run draws again and skips) and Stopped is raised.
     ``on_step(step, model)`` is called after every optimiser step (step counts from 1
     across epochs; IMP takes its rewind point there). Under torchrun the ranks train one
     global batch together (suite.distributed); rank 0 writes the checkpoint, every rank
@@ -177,7 +181,7 @@ def fit(
     sign = 1.0 if task.higher_is_better else -1.0
     best = {"epoch": -1, "val": -math.inf * sign, "state": None}
     history = []
-    start = 0
+    start, partial = 0, None
     state = torch.load(checkpoint, weights_only=True) if checkpoint is not None and checkpoint.exists() else None
     if state is not None and _before_first_read_layout(state["model"]):
         log.warning("%s was written before rings stored W in first-read order: the cell starts afresh", checkpoint)
@@ -189,7 +193,9 @@ def fit(
         shuffle.set_state(state["shuffle"])
         torch.set_rng_state(state["torch_rng"])
         best, history, start = state["best"], state["history"], state["epoch"]
-        log.info("resumed from %s after epoch %d", checkpoint, start)
+        partial = state.get("partial")  # a stop's checkpoint, inside epoch start + 1
+        within = f" and {partial['batches']} batches" if partial else ""
+        log.info("resumed from %s after epoch %d%s", checkpoint, start, within)
     bar = tqdm(
         range(start, recipe.epochs),
         desc=desc or "epochs",
@@ -216,56 +222,83 @@ def fit(
         trained = torch.compile(trained, options=compile_options(device))
     step = start * steps
     saved = None  # when this process last wrote the checkpoint
-    for epoch in bar:
-        trained.train()
-        total, count = 0.0, 0
-        for xr, yr, share, size in task.train_batches(splits, recipe.batch_size, shuffle):
-            quiet.pause()  # under --jobs, while another worker measures
-            if channels_last and xr.dim() == 4:
-                xr = xr.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                loss = objective(trained, xr, yr).float() * share
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            if on_step is not None:
-                on_step(step, model)
-            # Summed on the device and read once per epoch: no host sync per step (a GPU
-            # keeps its queue full). A NaN or inf anywhere in the epoch stays in the sum.
-            total = total + loss.detach().double() * size
-            count += size
-        # Every rank sees the same sum, so all stop together on a diverged loss.
-        total = float(distributed.mean(torch.as_tensor(total)))
-        if not math.isfinite(total):
-            raise Diverged(f"loss became {total} at epoch {epoch + 1}")
-        for module in model.modules():
-            # Methods whose training has phases (LegoNet freezes its selection) hear of each epoch.
-            if hasattr(module, "on_epoch_end"):
-                module.on_epoch_end(epoch + 1, recipe.epochs)
-        val = task.evaluate(model, splits, "val", recipe.eval_batch_size)
-        history.append({"epoch": epoch + 1, "train_loss": total / count, "val": val})
-        log.info("epoch %d/%d: train loss %.4f, val %.4f", epoch + 1, recipe.epochs, total / count, val)
-        bar.set_postfix(loss=f"{total / count:.3f}", val=f"{val:.2f}")
-        if sign * val > sign * best["val"]:
-            best = {"epoch": epoch + 1, "val": val, "state": copy.deepcopy(model.state_dict())}
-        due = saved is None or epoch + 1 == recipe.epochs or time.monotonic() - saved >= CHECKPOINT_SECONDS
-        if checkpoint is not None and distributed.is_main() and due:
-            saved = time.monotonic()
-            save(
-                checkpoint,
-                {
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "shuffle": shuffle.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "best": best,
-                    "history": history,
-                },
-            )
+
+    def write(epochs: int, shuffled: dict, within: dict | None = None) -> None:
+        """The resume checkpoint after ``epochs`` epochs (and ``within``'s batches of the
+        next); ``shuffled``: the shuffle's state at the start of the epoch after those."""
+        if checkpoint is None or not distributed.is_main():
+            return
+        kept = {
+            "epoch": epochs,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "shuffle": shuffled,
+            "torch_rng": torch.get_rng_state(),
+            "best": best,
+            "history": history,
+        }
+        save(checkpoint, kept | ({"partial": within} if within else {}))
+
+    # A stop signal (suite.stopping) is looked at after each step and each epoch: the cell
+    # stops there, with its checkpoint written, so the rerun continues from that very step.
+    with stopping.deferred():
+        for epoch in bar:
+            trained.train()
+            shuffled = shuffle.get_state()  # the epoch's draws start here (a stop's checkpoint keeps it)
+            batches = task.train_batches(splits, recipe.batch_size, shuffle)
+            total, count, done = 0.0, 0, 0
+            if partial is not None:
+                # Resuming from a stop inside this epoch: its first batches again, untrained, so
+                # that the shuffle (and any augmentation) draws what it drew; then the state at the stop.
+                for _ in itertools.islice(batches, partial["batches"]):
+                    pass
+                total, count, done = partial["total"], partial["count"], partial["batches"]
+                torch.set_rng_state(state["torch_rng"])
+                step += done
+                partial = None
+            for xr, yr, share, size in batches:
+                quiet.pause()  # under --jobs, while another worker measures
+                if channels_last and xr.dim() == 4:
+                    xr = xr.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    loss = objective(trained, xr, yr).float() * share
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                if on_step is not None:
+                    on_step(step, model)
+                # Summed on the device and read once per epoch: no host sync per step (a GPU
+                # keeps its queue full). A NaN or inf anywhere in the epoch stays in the sum.
+                total = total + loss.detach().double() * size
+                count += size
+                done += 1
+                if stopping.requested() is not None:
+                    write(epoch, shuffled, {"batches": done, "total": total, "count": count})
+                    raise stopping.Stopped(stopping.requested())
+            # Every rank sees the same sum, so all stop together on a diverged loss.
+            total = float(distributed.mean(torch.as_tensor(total)))
+            if not math.isfinite(total):
+                raise Diverged(f"loss became {total} at epoch {epoch + 1}")
+            for module in model.modules():
+                # Methods whose training has phases (LegoNet freezes its selection) hear of each epoch.
+                if hasattr(module, "on_epoch_end"):
+                    module.on_epoch_end(epoch + 1, recipe.epochs)
+            val = task.evaluate(model, splits, "val", recipe.eval_batch_size)
+            history.append({"epoch": epoch + 1, "train_loss": total / count, "val": val})
+            log.info("epoch %d/%d: train loss %.4f, val %.4f", epoch + 1, recipe.epochs, total / count, val)
+            bar.set_postfix(loss=f"{total / count:.3f}", val=f"{val:.2f}")
+            if sign * val > sign * best["val"]:
+                best = {"epoch": epoch + 1, "val": val, "state": copy.deepcopy(model.state_dict())}
+            stop = stopping.requested()
+            due = saved is None or epoch + 1 == recipe.epochs or time.monotonic() - saved >= CHECKPOINT_SECONDS
+            if due or stop is not None:
+                saved = time.monotonic()
+                write(epoch + 1, shuffle.get_state())
+            if stop is not None:
+                raise stopping.Stopped(stop)
     distributed.unwrap(model)
     if channels_last:
         model.to(memory_format=torch.contiguous_format)

@@ -133,7 +133,7 @@ def test_sigint_stops_cleanly_and_the_rerun_finishes_the_same(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
-    assert "interrupted" in err and "Traceback" not in err
+    assert "stopped by SIGINT: 0 of 1 cells done, run the same command to resume" in err and "Traceback" not in err
     subprocess.run([EXE, "--suite", str(suite), "--out", str(stopped), *ARGS], check=True, timeout=600)
     assert [_essence(r) for r in _records(stopped)] == [_essence(r) for r in _records(clean)]
 
