@@ -16,20 +16,29 @@ how this path is tried, and tested, without a cluster.
 
 Tasks run the command line itself (``python -m suite run ...``), so what a task ran is the
 command its shard's run.json records, and nothing here imports the CLI back.
+
+Nothing outlives the run (suite.lifeline): a task's rpg-bench gets SIGTERM, a clean stop,
+when its task process dies, and a task passes SIGTERM and SIGINT on to it and waits. Locally
+the task processes also die with the rpg-bench that launched them (submitit's controller
+between them is not ours to change: each task watches the launcher itself), and a launcher
+stopped by SIGTERM or Ctrl-C stops its tasks and waits for every process it started.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from suite import records, report, shards
+from suite import lifeline, records, report, shards, stopping
 from suite.cells import Cell
 from suite.errors import UsageError
 
@@ -40,6 +49,8 @@ LOGS = "submitit"  # OUT/submitit: submitit's pickles and each task's stdout and
 # A suite runs for days; Slurm's time limits are hours. Each timeout requeues the task, which
 # resumes from its records and checkpoints, so a generous count loses nothing.
 MAX_TIMEOUTS = 50
+LAUNCHER = "RPG_BENCH_LAUNCHER"  # in a local task's environment: the launcher it dies with
+STOP_SECONDS = 50.0  # how long a stopped local launcher waits for its processes to end
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
@@ -183,19 +194,48 @@ def folder(out: Path, k: int, n: int) -> Path:
 
 def finished(cells: list[Cell], shard: Path) -> bool:
     """Whether every one of ``cells`` has an ok record in the shard's folder."""
+    return recorded(cells, shard) == len(cells)
+
+
+def recorded(cells: list[Cell], shard: Path) -> int:
+    """How many of ``cells`` have an ok record in the shard's folder."""
+    count = 0
     for cell in cells:
         path = shard / records.RECORDS / f"{cell.key()}.json"
-        if not path.is_file() or records.read(path)["status"] != "ok":
-            return False
-    return True
+        count += path.is_file() and records.read(path)["status"] == "ok"
+    return count
 
 
 def _run(argv: list[str], env: dict[str, str] | None = None) -> int:
-    """One task's body: rpg-bench itself, in this task's Python."""
-    done = subprocess.run([sys.executable, "-m", "suite", *argv], env={**os.environ, **(env or {})}, check=False)
-    if done.returncode not in (0, 1):  # 1: some cell failed, which its record and the report say
-        raise RuntimeError(f"rpg-bench {shlex.join(argv)} exited {done.returncode}: see this task's log")
-    return done.returncode
+    """One task's body: rpg-bench itself, in this task's Python; it dies with this process
+    (SIGTERM: it stops cleanly), and gets the stop signals this process gets."""
+    env = {**os.environ, **(env or {}), **lifeline.child_environment()}
+    env.pop(LAUNCHER, None)
+    proc = subprocess.Popen([sys.executable, "-m", "suite", *argv], env=env)
+    # submitit ignores SIGTERM in a task (Slurm sends it to every process of the job, and
+    # the requeue needs the task alive): passed on here, so a local launcher can stop its
+    # tasks; SIGINT too, which would otherwise kill rpg-bench with SIGKILL (subprocess.run).
+    before = {sig: signal.signal(sig, lambda sig, frame: proc.send_signal(sig)) for sig in stopping.SIGNALS}
+    try:
+        code = proc.wait()
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+    if code in (128 + signal.SIGTERM, 128 + signal.SIGINT):  # suite.stopping's codes
+        raise RuntimeError(f"rpg-bench {shlex.join(argv)} was stopped ({code}): the same command resumes it")
+    if code not in (0, 1):  # 1: some cell failed, which its record and the report say
+        raise RuntimeError(f"rpg-bench {shlex.join(argv)} exited {code}: see this task's log")
+    return code
+
+
+def _bound(env: dict[str, str] | None) -> None:
+    """A local task dies with its controller (its parent) and with the launcher, two
+    generations up, which it watches (its death takes the task's rpg-bench with it)."""
+    launcher = (env or {}).get(LAUNCHER)
+    if launcher is None or os.environ.get("SUBMITIT_EXECUTOR") != "local":
+        return
+    lifeline.die_with_parent(int(os.environ["SUBMITIT_LOCAL_JOB_ID"]))  # the controller's pid
+    lifeline.watch(lambda: lifeline.alive(launcher))
 
 
 class Task:
@@ -203,6 +243,7 @@ class Task:
     or is preempted: the same command is requeued, and resumes from the shard's folder."""
 
     def __call__(self, argv: list[str], env: dict[str, str] | None = None) -> int:
+        _bound(env)
         return _run(argv, env)
 
     def checkpoint(self, argv: list[str], env: dict[str, str] | None = None):
@@ -222,6 +263,7 @@ def submit(args: argparse.Namespace, cells: list[Cell], out: Path) -> int:
     if args.launcher == "local":
         # The tasks run at once on this machine's cores: split them, as --jobs does.
         env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // max(1, len(todo))))
+        env[LAUNCHER] = lifeline.identity(os.getpid())  # what each task watches (_bound)
         executor.update_parameters(timeout_min=minutes(DEFAULT_TIME), name=name)
     else:
         gpus = _gpus(args)
@@ -239,13 +281,18 @@ def submit(args: argparse.Namespace, cells: list[Cell], out: Path) -> int:
     print(f"rpg-bench: {len(cells)} cells in {n} shards under {out / SHARDS}/; {n - len(todo)} already finished")
     jobs = []
     if todo:
-        with executor.batch():
+        with stopping.deferred(), executor.batch():  # a stop signal lets the submission finish
             jobs = [executor.submit(Task(), task_argv(args, k, n, folders[k - 1]), env) for k in todo]
         array = jobs[0].job_id.split("_")[0]
         print(f"submitted {len(jobs)} tasks ({args.launcher}): job {array}; their logs in {out / LOGS}/")
     merge_argv = ["merge", *map(str, folders), "--out", str(out)]
     if args.launcher == "local":
-        return _merge_here(jobs, folders, out)
+        try:
+            return _merge_here(jobs, folders, out)
+        except stopping.Stopped as e:
+            _stop(jobs)
+            e.done, e.total = sum(recorded(p, f) for p, f in zip(parts, folders, strict=True)), len(cells)
+            raise
     after = {"dependency": f"afterany:{array}"} if jobs else {}
     merger = submitit.AutoExecutor(out / LOGS, cluster="slurm")  # no GPU: the merge only reads and renders
     merger.update_parameters(
@@ -260,6 +307,23 @@ def submit(args: argparse.Namespace, cells: list[Cell], out: Path) -> int:
     merge = merger.submit(Task(), merge_argv)
     print(f"merge job {merge.job_id}: writes {out / 'index.html'} (by hand: rpg-bench {shlex.join(merge_argv)})")
     return merge.result() if args.wait else 0
+
+
+def _stop(jobs: list) -> None:
+    """Stop the local tasks (their controllers pass SIGTERM on to them, and they to their
+    rpg-bench) and wait for every process this one started (``STOP_SECONDS`` at most, then
+    they are killed): a stopped launcher leaves nothing running."""
+    started = [lifeline.identity(pid) for pid in lifeline.descendants(os.getpid())]
+    for job in jobs:
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(job.job_id), signal.SIGTERM)  # a local job's id is its controller's pid
+    deadline = time.monotonic() + STOP_SECONDS
+    while time.monotonic() < deadline and any(lifeline.alive(p) for p in started):
+        time.sleep(0.2)
+    for ident in started:
+        if lifeline.alive(ident):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(ident.partition(":")[0]), signal.SIGKILL)
 
 
 def _merge_here(jobs: list, folders: list[Path], out: Path) -> int:

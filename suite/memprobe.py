@@ -16,6 +16,7 @@ Linux only; elsewhere callers record null with the reason.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import os
 import select
@@ -140,12 +141,17 @@ class Prober:
             torch.save(batch, request["batch"])
             self.proc.stdin.write(json.dumps(request) + "\n")
             self.proc.stdin.flush()
-            ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
-            if not ready:
-                os.killpg(self.proc.pid, 9)
-                raise RuntimeError(f"the memory probe took over {TIMEOUT} s and was stopped")
-            if self.proc.stdout.readline().strip() != "done":
-                raise RuntimeError("the memory probe server exited")
+            try:
+                ready, _, _ = select.select([self.proc.stdout], [], [], TIMEOUT)
+                if not ready:
+                    raise RuntimeError(f"the memory probe took over {TIMEOUT} s and was stopped")
+                if self.proc.stdout.readline().strip() != "done":
+                    raise RuntimeError("the memory probe server exited")
+            except BaseException:
+                # Timed out, or a stop signal came meanwhile (suite.stopping): the probe is not
+                # waited for, and the server, now out of step, is not used again.
+                self.kill()
+                raise
             result = json.loads(Path(request["result"]).read_text())
         if "error" in result:
             raise RuntimeError(result["error"])
@@ -155,6 +161,12 @@ class Prober:
         if self.proc.poll() is None:
             self.proc.stdin.close()
             self.proc.wait(timeout=10)
+
+    def kill(self) -> None:
+        """The server and its probe, at once (they share a session: one process group)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
 
 _prober: Prober | None = None
