@@ -1,9 +1,11 @@
 """A run's processes die with the process that started them, whatever kills it.
 
-A --jobs worker (suite.parallel), a memory probe (suite.memprobe) and a launched shard's
-rpg-bench (suite.launch) each call ``die_with_parent(parent)`` first thing. On Linux the
-kernel then sends the child ``sig`` the moment its parent dies (``prctl(PR_SET_PDEATHSIG)``),
-SIGKILL and the OOM killer included, which no handler in the parent could do. Two traps:
+A --jobs worker (suite.workers), a memory probe's server and its probes (suite.memprobe)
+and a launched shard's rpg-bench (suite.launch) each call ``die_with_parent(parent)`` as
+soon as they run code of ours (a spawned worker has imported torch by then: a parent that
+dies in those seconds is caught by the check below). On Linux the kernel then sends the
+child ``sig`` the moment its parent dies (``prctl(PR_SET_PDEATHSIG)``), SIGKILL and the OOM
+killer included, which no handler in the parent could do. Two traps:
 
 - The kernel ties the signal to the parent *thread* that started the child, not to its
   process: a child started from a thread that then ends is signalled though its parent

@@ -2,7 +2,7 @@
 
 The CPU allocator keeps no peak statistic, and a long-lived process reuses the heap that
 earlier cells freed, so resident-set growth there says little. Instead a small server
-(``python -m suite.memprobe``) imports torch and rpg-bench once and forks a fresh child
+(``SERVER``, a ``python -c`` command) imports torch and rpg-bench once and forks a fresh child
 per request. The child rebuilds the cell's model from its configuration, loads the
 trained state dict (``weights_only=True``: nothing is unpickled), resets the kernel's
 high-water mark (``/proc/self/clear_refs``), runs the workload and reports ``VmHWM`` (the
@@ -32,6 +32,10 @@ from torch import nn
 from suite import lifeline
 
 TIMEOUT = 600  # seconds one probe may take before the server is killed and null recorded
+# The server's command: first of all, before torch's seconds of imports, it dies with the
+# process that started it (a killed rpg-bench or worker must not leave its server, or a
+# probe, running); then it serves.
+SERVER = f"import suite.lifeline as l; l.from_environment({int(signal.SIGKILL)}); import suite.memprobe as m; m.serve()"
 _ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 
 
@@ -90,8 +94,6 @@ def serve() -> None:
     import suite.cells  # noqa: F401
     import suite.methods  # noqa: F401  (imported once here, inherited by every child)
 
-    # A killed rpg-bench (or worker) must not leave its probe server, or a probe, running.
-    lifeline.from_environment(signal.SIGKILL)
     server = os.getpid()
     for line in sys.stdin:
         request = json.loads(line)
@@ -117,7 +119,7 @@ class Prober:
 
     def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "suite.memprobe"],
+            [sys.executable, "-c", SERVER],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -180,7 +182,3 @@ def probe(config: dict, setting: dict, state: dict, batch: tuple, *, form: str, 
         _prober = Prober()
     state = {k: v.cpu() if torch.is_tensor(v) else v for k, v in state.items()}
     return _prober.measure(config, setting, state, batch, form, workload)
-
-
-if __name__ == "__main__":
-    serve()

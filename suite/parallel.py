@@ -125,13 +125,14 @@ def run(
     def worker() -> workers.Worker:
         return workers.Worker(context, torch.set_num_threads, (threads,))
 
-    pool = [worker() for _ in slots]
     # Seed 0 of every shape first: cells side by side are then mostly of different shapes,
     # so one measures while the other trains, rather than one waiting for the other's
     # measurement of their shared shape (suite.measurements); the later seeds reuse it.
     todo = sorted(cells, key=lambda c: c.seed)
+    pool: list[workers.Worker] = []
     try:
         with stopping.deferred():  # a stop signal: the workers stop their cells first (_stop)
+            pool.extend(worker() for _ in slots)
             while todo or any(w.task for w in pool):
                 if stopping.requested() is not None:
                     _stop(pool, finish)
