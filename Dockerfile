@@ -1,4 +1,5 @@
 # rpg-bench: docker run --gpus all -v DATA:/data -v OUT:/reports rpg-bench --suite cifar
+# (docker stop -t 60 gives a GPU suite's running cells the time to write their checkpoints)
 # torch 2.14.1's Linux wheels from PyPI carry their own CUDA libraries, so a slim Python
 # base is enough: the host needs only the NVIDIA driver (and the container toolkit).
 FROM python:3.11-slim-bookworm
@@ -8,6 +9,17 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONUNBUFFERED=1 \
     RPG_BENCH_DATA_ROOT=/data \
     RPG_BENCH_REPORTS=/reports
+
+# PID 1 is tini (Debian's), with rpg-bench its child. A container's PID 1 gets no default
+# signal actions from the kernel and inherits every orphaned process. tini passes docker
+# stop's SIGTERM (and Ctrl-C's SIGINT) on to rpg-bench, which stops as it does anywhere:
+# each running cell writes its checkpoint, exit 143 (README, Reliability); and it reaps what
+# a killed worker leaves. rpg-bench's own handler as PID 1 would stop cleanly too, but only
+# once Python has started (a SIGTERM before that is ignored: docker stop waits its 10 s and
+# kills), and no process would reap the orphans.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini=0.19.0-1+b3 \
+    && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /opt/rpg-bench
 # Dependencies first, exactly as CI tested them (requirements.lock: every version and hash),
@@ -33,5 +45,5 @@ VOLUME ["/data", "/reports"]
 ARG GIT_COMMIT=""
 ENV RPG_BENCH_GIT_COMMIT=${GIT_COMMIT}
 
-ENTRYPOINT ["rpg-bench"]
+ENTRYPOINT ["/usr/bin/tini", "--", "rpg-bench"]
 CMD ["--suite", "digits", "--no-open"]

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The image, tested: build it from the repository's Dockerfile, run the digits suite's smoke
-# profile inside it as uid 1000 with /reports mounted, and check the report, that every
-# record carries this commit, and that nothing in /reports was written as another user.
+# profile inside it as uid 1000 with /reports mounted, stop it mid-training as docker stop
+# does (exit 143, checkpoints written), run it again to its end, and check the report, that
+# it resumed, that every record carries this commit, and that nothing in /reports was
+# written as another user.
 #
 # With a Docker engine: docker build and docker run. Without one: podman/buildah (Debian's
 # packages) with chroot isolation, on a stand-in base image, since such a machine may reach
@@ -73,15 +75,21 @@ standin() {
 reports=$(mktemp -d)
 trap 'rm -rf "$reports"' EXIT
 chmod 0777 "$reports"
+RUN=(--suite digits --profile smoke --no-open --no-progress)
 start=$(date +%s)
 if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then
     echo "test-image: docker build"
     docker build --build-arg GIT_COMMIT="$COMMIT" -t "$TAG" . || fail "docker build"
     built=$(date +%s)
-    docker run --rm --user 1000:1000 -v "$reports:/reports" "$TAG" --suite digits --profile smoke --no-open --no-progress ||
-        fail "rpg-bench in the image"
+    start_run() { cid=$(docker run -d --user 1000:1000 -v "$reports:/reports" "$TAG" "${RUN[@]}"); }
+    stop_run() {
+        docker stop -t 10 "$cid" >/dev/null
+        code=$(docker wait "$cid")
+        docker rm "$cid" >/dev/null
+    }
+    run_to_end() { docker run --rm --user 1000:1000 -v "$reports:/reports" "$TAG" "${RUN[@]}"; }
 else
-    for tool in podman buildah debootstrap; do
+    for tool in podman buildah debootstrap unshare; do
         command -v "$tool" >/dev/null 2>&1 || skip "no Docker engine, and no $tool to build with (apt-get install podman buildah debootstrap)"
     done
     [ "$(id -u)" = 0 ] || skip "no Docker engine; podman with a debootstrapped base needs root here"
@@ -90,13 +98,66 @@ else
     buildah build --isolation chroot --from "$BASE" --build-arg GIT_COMMIT="$COMMIT" -t "$TAG" . ||
         fail "buildah build"
     built=$(date +%s)
-    # podman run needs CAP_SYS_RESOURCE for its rlimits here; buildah run in chroot isolation
-    # runs the image's command as its user with the folder mounted.
+    # podman run needs CAP_SYS_RESOURCE for its rlimits here, and buildah run in chroot
+    # isolation makes no PID namespace: the image's own entrypoint, user, folder and
+    # environment are run here by hand as PID 1 of a PID namespace of their own, as docker
+    # run does, in the image's root file system with the folder mounted at /reports.
     container=$(buildah from "$TAG")
-    trap 'buildah rm "$container" >/dev/null 2>&1 || true; rm -rf "$reports"' EXIT
-    buildah run --isolation chroot --user 1000:1000 -v "$reports:/reports" "$container" -- \
-        rpg-bench --suite digits --profile smoke --no-open --no-progress || fail "rpg-bench in the image"
+    trap 'buildah umount "$container" >/dev/null 2>&1; buildah rm "$container" >/dev/null 2>&1 || true; rm -rf "$reports"' EXIT
+    root=$(buildah mount "$container")
+    inspect() { buildah inspect --type image --format "$1" "$TAG"; }
+    mapfile -t entry < <(inspect '{{range .OCIv1.Config.Entrypoint}}{{println .}}{{end}}' | sed '/^$/d')
+    mapfile -t envs < <(inspect '{{range .OCIv1.Config.Env}}{{println .}}{{end}}' | sed '/^$/d')
+    user=$(inspect '{{.OCIv1.Config.User}}')
+    workdir=$(inspect '{{.OCIv1.Config.WorkingDir}}')
+    home=$(awk -F: -v uid="${user%%:*}" '$3 == uid {print $6}' "$root/etc/passwd")
+    # Replaces the calling (sub)shell with unshare, whose one child is the container's PID 1
+    # (the mounts live in its own mount namespace). Single quotes: the inner shells expand.
+    in_container() {
+        # shellcheck disable=SC2016
+        exec unshare --pid --fork --mount --mount-proc="$root/proc" -- sh -c '
+            root=$1 reports=$2 user=$3; shift 3
+            mount --bind "$reports" "$root/reports" && mount --rbind /dev "$root/dev" &&
+                exec chroot --userspec="$user" "$root" /usr/bin/env -i "$@"' \
+            sh "$root" "$reports" "$user" "HOME=$home" "${envs[@]}" \
+            /bin/sh -c 'cd "$1" && shift && exec "$@"' sh "$workdir" "${entry[@]}" "$@"
+    }
+    start_run() {
+        (in_container "${RUN[@]}") &
+        runner=$!
+    }
+    # docker stop's: SIGTERM to PID 1, and SIGKILL if it is still there 10 s later.
+    stop_run() {
+        local pid1 tick
+        pid1=$(pgrep -P "$runner")
+        kill -TERM "$pid1"
+        for tick in $(seq 1 100); do
+            kill -0 "$runner" 2>/dev/null || break
+            sleep 0.1
+        done
+        [ "$tick" -lt 100 ] || kill -KILL "$pid1" 2>/dev/null || true
+        code=0
+        wait "$runner" || code=$?
+    }
+    run_to_end() { (in_container "${RUN[@]}"); }
 fi
+
+# docker stop mid-training: SIGTERM to the container's PID 1, tini, which passes it on to
+# rpg-bench. Within docker stop's 10 s the run must exit 143 with the running cells'
+# checkpoints written; the same command then resumes it, and the checks below are its.
+start_run
+for _ in $(seq 1 1200); do
+    compgen -G "$reports/digits/checkpoints/*.pt" >/dev/null && break
+    sleep 0.5
+done
+compgen -G "$reports/digits/checkpoints/*.pt" >/dev/null || fail "no cell checkpointed within 10 minutes"
+sent=$(date +%s)
+stop_run
+[ "$code" = 143 ] || fail "docker stop: rpg-bench exited $code, not 143 (a clean stop within docker stop's 10 s)"
+echo "test-image: docker stop: exit 143 after $(($(date +%s) - sent)) s," \
+    "$(compgen -G "$reports/digits/checkpoints/*.pt" | wc -l) checkpoints"
+run_to_end || fail "rpg-bench in the image"
+grep -qs "resumed from" "$reports"/digits/logs/*.log || fail "the run after docker stop did not resume a checkpoint"
 ran=$(date +%s)
 
 # What the run inside wrote: a report, records of this commit, all of it uid 1000's.
