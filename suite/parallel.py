@@ -22,6 +22,7 @@ from __future__ import annotations
 import multiprocessing
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +47,14 @@ def devices(device: torch.device, jobs: int) -> list[torch.device]:
             raise UsageError(f"--jobs {jobs}: only {count} CUDA device(s) here; one job runs per device")
         return [torch.device("cuda", k) for k in range(jobs)]
     return [torch.device("cpu")] * jobs
+
+
+def _setup(threads: int) -> None:
+    """A worker's start: its share of the threads. It draws no bars, so tqdm's lock can be a
+    thread's, not the named semaphore tqdm makes by default, which a killed worker would
+    leave for multiprocessing's resource tracker to warn about on stderr."""
+    torch.set_num_threads(threads)
+    tqdm.set_lock(threading.RLock())
 
 
 def _work(
@@ -123,7 +132,7 @@ def run(
     context = multiprocessing.get_context("spawn")
 
     def worker() -> workers.Worker:
-        return workers.Worker(context, torch.set_num_threads, (threads,))
+        return workers.Worker(context, _setup, (threads,))
 
     # Seed 0 of every shape first: cells side by side are then mostly of different shapes,
     # so one measures while the other trains, rather than one waiting for the other's

@@ -45,8 +45,8 @@ class Stopped(KeyboardInterrupt):
         return 128 + self.signum
 
     def line(self) -> str:
-        done = f"{self.done} of {self.total} cells" if self.total is not None else "finished cells are"
-        return f"stopped by {self.name}: {done} done, run the same command to resume"
+        done = f"{self.done} of {self.total} cells done" if self.total is not None else "finished cells are recorded"
+        return f"stopped by {self.name}: {done}, run the same command to resume"
 
 
 def _handler(signum: int, frame) -> None:
