@@ -172,7 +172,9 @@ def list_(args: argparse.Namespace) -> int:
         print(f"  {name:12} {spec.load(name).description}")
     print("tasks:")
     for t in tasks.TASKS.values():
-        print(f"  {t.name:12} {t.description} (profiles: {', '.join(t.profiles)})")
+        generated = ", ".join(p for p in t.profiles if p in t.generated_profiles)
+        shown = f"profiles: {', '.join(t.profiles)}" + (f"; {generated} read generated data" if generated else "")
+        print(f"  {t.name:12} {t.description} ({shown})")
     print("methods:")
     for m in methods.METHODS.values():
         print(f"  {m.name:14} {m.description} (knob: {m.knob})")

@@ -77,6 +77,19 @@ def test_the_claims_command_lists_every_claim_and_a_suites_costs(capsys):
     assert "full" in out and "smoke" in out and "device-hours" in out
 
 
+def test_the_claims_command_says_what_each_profile_reads_and_judges_nothing_on_generated_data(capsys):
+    assert cli.main(["claims", "--suite", "fashion"]) == 0
+    out = capsys.readouterr().out
+    assert "profile cpu: reads Fashion-MNIST (real) (judges claims)" in out
+    assert "profile smoke: reads data the code generates in Fashion-MNIST's layout (judges nothing)" in out
+    smoke = [line.split(None, 1)[1] for line in out.splitlines() if line.strip().startswith("smoke ")]
+    assert smoke and all("not judged: generated data" in line or "no cell" in line for line in smoke)
+    assert any("  judged" in line for line in out.splitlines() if line.strip().startswith("cpu "))
+    # Each claim's note, and what stands in on other data, are shown with it.
+    fig5 = next(c for c in claims.load() if c["id"] == "fig5.both-best")
+    assert f"note: {fig5['note']}" in out and "on a stand-in suite's data: budget 15%" in out
+
+
 def test_a_run_of_one_claim_runs_its_cells_and_shows_its_verdict_first(tmp_path):
     out = tmp_path / "out"
     argv = [

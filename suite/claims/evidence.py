@@ -63,13 +63,15 @@ def detail(
     text: str,
     setting: dict,
     seeds: int | str | None = None,
+    said: bool = False,
     **extra,
 ) -> dict:
+    """One comparison's record; ``said``: the text already says what more seeds would do."""
     return {
         "experiment": view.name,
         "budget": budget,
         "verdict": verdict,
-        "text": text + seeds_text(seeds),
+        "text": text + ("" if said else seeds_text(seeds)),
         "scale": setting["scale"],
         "judged_on": setting["text"],
         "seeds_needed": seeds,

@@ -1,9 +1,10 @@
 """What a verdict was judged on: the paper's setting, or a stand-in, and which.
 
-A comparison is at paper scale when it ran on the claim's own data set (real, not
-generated), on the networks the claim names at their full width, under the paper's recipe
-(the ``full`` profile) and, for a claim about speed, on a GPU. Anything else is a stand-in,
-and every difference is named: a verdict on a stand-in is about the stand-in.
+A comparison is at paper scale when it ran on the claim's own data set, on the networks
+the claim names at their full width, under the paper's recipe (the ``full`` profile) and,
+for a claim about speed, on a GPU. Anything else is a stand-in, and every difference is
+named: a verdict on a stand-in is about the stand-in. (Data the code generates judges
+nothing: suite.claims.judge never asks for its setting.)
 """
 
 from __future__ import annotations
@@ -32,9 +33,6 @@ def judged_on(fields: dict, view: View, networks: list[tuple[str, str]], rows: p
     task = tasks.get(view.task)
     if fields.get("task") and fields["task"] != view.task:
         differs.append(f"data: {task.dataset} standing in for {_dataset(fields['task'])}")
-    if view.profile in task.generated_profiles:
-        source = str(rows["data_source"].iloc[0]) if "data_source" in rows and len(rows) else "generated data"
-        differs.append(f"data: {source}")
     for named, actual in dict.fromkeys(networks):
         width = view.width(actual)
         shown = f"{actual} at width {width:g}" if width != 1 else actual

@@ -72,6 +72,12 @@ class Task:
 
     generated_profiles: frozenset[str] = frozenset()
 
+    def reads(self, profile: str) -> str:
+        """What ``profile`` reads, in words: the real data set, or data the code generates."""
+        if profile in self.generated_profiles:
+            return f"data the code generates in {self.dataset}'s layout"
+        return f"{self.dataset} (real)"
+
     def augment(
         self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
