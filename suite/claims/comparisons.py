@@ -201,7 +201,7 @@ def relation(fields: dict, view: View, by_id: dict) -> list[dict]:
         if verdict == INCONCLUSIVE and placed in (None, size.INSIDE):
             shown = f"{expected:.3g}" if ratio else f"{expected:+.3g}"
             target = f"the paper's {shown}" if paper is not None else f"the observed {shown}"
-            need, said = size.to_detect(margins, spread, design, n, target)
+            need, said = size.to_detect(margins, spread, design, n, target, verb="settle the bound at")
         at = f" at {budget:,}" if budget is not None else ""
         what = "left / right" if ratio else "left ahead by"
         text = (

@@ -47,19 +47,20 @@ def words(paper: float | None, where: str | None, ratio: bool = False) -> str:
 
 
 def to_detect(
-    margins: list[float], spread: float, design: str, seeds_run: int, target: str
+    margins: list[float], spread: float, design: str, seeds_run: int, target: str, verb: str = "detect"
 ) -> tuple[int | str | None, str]:
     """Seeds per row that would detect ``target`` (the paper's effect, or the observed one
     where the paper gives none; ``margins`` its distance from each bound it must clear) at
-    this run's spread, if it were the true effect, and the phrase that says so. None where
-    one seed gives no spread to plan from, or where this run already had that many seeds:
-    it had the power, and says so instead."""
+    this run's spread, if it were the true effect, and the phrase that says so (``verb``:
+    what the seeds would do, "settle the bound at" for a relation). None where one seed
+    gives no spread to plan from, or where this run already had that many seeds: it had
+    the power, and says so instead."""
     if not math.isfinite(spread):
         return None, ""
     needed = stats.seeds_needed(margins, spread, design)
     if needed is None:
-        return NEVER, f"; no seed count up to {stats.MAX_SEEDS} would detect {target} at this spread"
+        return NEVER, f"; no seed count up to {stats.MAX_SEEDS} would {verb} {target} at this spread"
     power = f"{stats.POWER:.0%} power"
     if needed <= seeds_run:
-        return None, f"; these {seeds_run} seeds per row had {power} to detect {target} had it been real"
-    return needed, f"; about {needed} seeds per row would detect {target}, if it were real ({power})"
+        return None, f"; these {seeds_run} seeds per row had {power} to {verb} {target} had it been real"
+    return needed, f"; about {needed} seeds per row would {verb} {target}, if it were real ({power})"
