@@ -10,7 +10,7 @@ import difflib
 import sys
 
 import suite
-from suite import claim_list, commands, doctor, launch, methods, speed
+from suite import agree, claim_list, commands, doctor, launch, methods, speed
 from suite import plan as plan_
 from suite.args import Parser
 from suite.errors import UsageError, describe
@@ -148,12 +148,13 @@ def parser() -> Parser:
         "--tflops", type=float, help="assumed TFLOP/s for the costs (default: by training precision; an assumption)"
     )
 
+    agree.arguments(sub.add_parser("agree", help="does a verdict hold across scale: two runs' ranks and verdicts"))
     speed.arguments(sub.add_parser("speed", help="RPG's run-time cost against the plain network's"))
     doctor.arguments(sub.add_parser("doctor", help="exercise every device path (GPU ones where there is a GPU)"))
     return p
 
 
-COMMANDS = ("run", "list", "claims", "report", "merge", "ledger", "plan", "speed", "doctor")
+COMMANDS = ("run", "list", "claims", "report", "merge", "agree", "ledger", "plan", "speed", "doctor")
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -187,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             "ledger": lambda: commands.ledger_(args),
             "plan": lambda: commands.plan_(args),
             "claims": lambda: claim_list.main(args),
+            "agree": lambda: agree.main(args),
             "speed": lambda: commands.speed_(args),
             "doctor": lambda: doctor.main(args),
         }
