@@ -21,7 +21,7 @@ def sharing(values: dict[str, list[float]], profile: str = "cpu") -> pd.DataFram
     budget = fig5_budget()
     return pd.DataFrame(
         {"experiment": "sharing", "task": "fashion", "profile": profile, "width": 0.125, "arch": "resnet10-cifar"}
-        | {"method": method, "budget": budget, "value": v, "seed": seed, "precision": "fp32"}
+        | {"method": method, "budget": budget, "value": v, "seed": seed, "precision": "fp32", "epochs": 2}
         for method, vs in values.items()
         for seed, v in enumerate(vs)
     )
@@ -41,6 +41,15 @@ def test_generated_data_judges_nothing_and_the_same_rows_on_real_data_are_judged
     assert generated.as_json()["generated_data"] is True
     real = fig5(sharing(values))
     assert real.verdict == claims.REPRODUCED and not real.generated
+    # How far from the paper's setting: its data, width and schedule (CIFAR-100's 200 epochs).
+    gap = real.as_json()["scale_gap"]
+    assert gap == {
+        "data": "Fashion-MNIST for CIFAR-100",
+        "width": 0.125,
+        "epochs": 2,
+        "paper_epochs": 200,
+        "epochs_fraction": 0.01,
+    }
     # A claim about RPG itself (no paper setting) is not judged on generated data either.
     every = claims.load()
     chance = [

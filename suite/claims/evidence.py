@@ -74,6 +74,7 @@ def detail(
         "text": text + ("" if said else seeds_text(seeds)),
         "scale": setting["scale"],
         "judged_on": setting["text"],
+        "scale_gap": setting.get("gap"),
         "seeds_needed": seeds,
         **extra,
     }

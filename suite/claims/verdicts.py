@@ -32,6 +32,12 @@ class Verdict:
     seeds_needed: int | str | None = None  # for an inconclusive verdict
 
     @property
+    def scale_gap(self) -> dict | None:
+        """How far from the paper's setting the judged comparisons ran (the farthest, by epochs)."""
+        gaps = [d["scale_gap"] for d in self.details if d.get("verdict") in JUDGED and d.get("scale_gap")]
+        return min(gaps, key=lambda g: g["epochs_fraction"] or 1.0) if gaps else None
+
+    @property
     def paper_gaps(self) -> list[str]:
         """Where the paper's gaps lie against this verdict's intervals, each placement once."""
         placed = [p.get("paper_gap") for d in self.details for p in d.get("pairs", [])]
@@ -52,6 +58,7 @@ class Verdict:
             "judged_on": self.judged_on,
             "seeds_needed": self.seeds_needed,
             "generated_data": self.generated,
+            "scale_gap": self.scale_gap,
             "details": self.details,
         }
 

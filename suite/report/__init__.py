@@ -11,6 +11,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from suite import claims, records, tasks
+from suite.claims.setting import gap_text
 from suite.ledger import format_count
 from suite.report import compare, leaderboard, tables
 from suite.report.frame import frame, ok_rows
@@ -131,6 +132,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
         lost=lost,
         weakened=weakened,
         fmt=format_count,
+        scale_text=gap_text,
     )
     path = out / "index.html"
     records.write_atomic(path, html)
