@@ -3,6 +3,7 @@ synthesised from the paper's own numbers (tests/paper_oracle.py)."""
 
 import json
 from importlib import resources
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -91,3 +92,41 @@ def test_runs_of_other_suites_or_with_no_shared_row_are_refused(oracle, tmp_path
     assert "share no row" in capsys.readouterr().err
     assert cli.main(["agree", str(paper), str(tmp_path / "nothing")]) == 2
     assert "holds no rpg-bench records" in capsys.readouterr().err
+
+
+def _rung(out, epochs: int, shift) -> None:
+    """The cifar suite's Table 2 and Figure 5 from the paper's numbers, labelled as trained
+    ``epochs`` epochs (their counted compute scales with it)."""
+    run, recs = synthesize("cifar", CLAIMS, shift)
+    recs = [r for r in recs if r["config"]["experiment"] in ("table2", "fig5")]
+    for r in recs:
+        r["config"]["recipe"]["epochs"] = epochs
+        r["config"]["recipe_overrides"] = {"epochs": epochs}
+    write(out, run | {"keys": [r["key"] for r in recs]}, recs)
+
+
+def test_a_ladder_orders_its_rungs_by_compute_and_follows_each_claim_along_it(tmp_path, capsys):
+    raised = lambda c: RAISED if c.method == "rpg-perm-only" else 0.0  # noqa: E731
+    _rung(tmp_path / "e10", 10, raised)
+    _rung(tmp_path / "e50", 50, lambda c: 0.0)
+    _rung(tmp_path / "e200", 200, lambda c: 0.0)
+    given = [tmp_path / "e200", tmp_path / "e10", tmp_path / "e50"]
+    assert cli.main(["ladder", *map(str, given), "--out", str(tmp_path / "site")]) == 0
+    printed = capsys.readouterr().out
+    ladder = json.loads((tmp_path / "site" / "ladder.json").read_text())
+    assert [r["epochs"] for r in ladder["rungs"]] == [[10], [50], [200]]
+    pflop = [r["pflop"] for r in ladder["rungs"]]
+    assert pflop[0] < pflop[1] < pflop[2] and pflop[2] == pytest.approx(4 * pflop[1], rel=0.05)
+    # Consecutive rungs, then the lowest against the highest.
+    pairs = [(Path(a["a"]).name, Path(a["b"]).name) for a in ladder["agreements"]]
+    assert pairs == [("e10", "e50"), ("e50", "e200"), ("e10", "e200")]
+    assert "fig5.both-best" in ladder["agreements"][0]["changed"] and not ladder["agreements"][1]["changed"]
+    along = {c["id"]: c for c in ladder["claims"]}
+    assert along["fig5.both-best"]["along"] == "changed"
+    assert along["fig5.both-best"]["verdicts"] == ["not reproduced", "reproduced", "reproduced"]
+    assert along["t2.rpg-gt-baselines"]["along"] == "stable"
+    perm = next(e for e in along["fig5.both-best"]["effects"] if "rpg-perm-only" in e["label"])
+    assert perm["paper"] == pytest.approx(0.7) and perm["at"][0]["diff"] < 0 < perm["at"][2]["diff"]
+    html = (tmp_path / "site" / "ladder.html").read_text()
+    assert html.count("<svg") == len([c for c in ladder["claims"] if c["effects"]]) and "fig5.both-best" in html
+    assert "claims changed: fig5.both-best" in printed
