@@ -582,3 +582,24 @@ def test_a_failed_night_opens_or_updates_one_issue_which_a_passing_night_closes(
     else:
         assert len(calls) == 2 and calls[1][: len(expected)] == expected
         assert "https://ci.example/runs/5" in " ".join(calls[1])
+
+
+def test_docker_readme_lists_every_data_folder_the_scheduled_suites_read():
+    """The folders the readers expect (their own layout strings), for every suite the
+    nightly and the weekly run by default, are in docker/README.md's data list."""
+    from suite.data import cifar, fashion, mpii, s3dis
+
+    folders = {
+        "cifar10": cifar.layout("cifar10"),
+        "cifar100": cifar.layout("cifar100"),
+        "mpii": mpii.LAYOUT,
+        "s3dis": s3dis.LAYOUT,
+        "fashion": f"<data-root>/{fashion.TORCHVISION}/",
+    }
+    readme = (SCRIPT.parent / "README.md").read_text()
+    for profile in ("nightly", "full"):
+        plan = dict(line.split("=", 1) for line in nightly("plan", profile, "", "").stdout.splitlines())
+        for name in json.loads(plan["suites"]):
+            for experiment in spec.load(name).experiments:
+                folder = folders[experiment.task].split("<data-root>/")[1].split("/")[0] + "/"
+                assert f"`{folder}" in readme, f"suite {name} ({experiment.task}) reads {folder}"
