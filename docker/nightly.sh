@@ -183,7 +183,7 @@ merge_in_docker() {
     local out=$1 compare=$2 prev=$3 if_missing=$4
     shift 4
     local parent name
-    parent=$(host_dir "$(dirname "$out")")
+    parent=$(host_dir "$(dirname "$out")") || return
     name=$(basename "$out")
     local mounts=(-v "$HERE:/opt/nightly:ro" -v "$parent:/reports")
     local args=(merge "/reports/$name")
@@ -197,13 +197,22 @@ merge_in_docker() {
         mounts+=(-v "$(cd "$s" && pwd):/shards/$i/$(basename "$s"):ro")
         args+=("/shards/$i/$(basename "$s")")
     done
-    DIGEST=$(docker image inspect --format '{{.Id}}' "$IMAGE")
+    DIGEST=$(docker image inspect --format '{{.Id}}' "$IMAGE") || return
     docker_run -e RPG_BENCH_RUNNER=local -e RPG_BENCH_RUN_ID -e RPG_BENCH_RUN_URL -e GITHUB_ACTIONS \
         --entrypoint bash "${mounts[@]}" "$IMAGE" /opt/nightly/nightly.sh "${args[@]}"
 }
 
 # Functions called as `f || rc=$?` run without errexit (bash ignores set -e inside them), so
 # the two below check every command themselves.
+
+# rpg-bench report's exit 1 as the night reads it: 3 when OUT/compare.json says the
+# comparison was not made (in full), 1 otherwise (a regression, or a report that crashed).
+not_compared() {
+    case $("${PY[@]}" outcome "$1") in
+        incomplete | "not compared") return 3 ;;
+        *) return 1 ;;
+    esac
+}
 
 # Compares OUT with PREV; adds the night's comparison line to NOTES and returns 0 (compared
 # clean, or nothing due), 1 (regressed) or 3 (not compared, or not in full).
@@ -223,7 +232,8 @@ compare_with() {
         fi
         rpg-bench report "$out" --no-baseline "$why" || rc=$?
         [[ $rc -eq 1 ]] || return "$rc"
-        return 3
+        not_compared "$out"
+        return
     fi
     err=$(mktemp) || return
     rpg-bench report "$out" --compare "$prev" 2>"$err" || rc=$?
@@ -234,10 +244,10 @@ compare_with() {
         why="refused: $(tail -n 1 "$err" | sed 's/^rpg-bench: error: //')"
         rc=0
         rpg-bench report "$out" --no-baseline "$why" || rc=$?
-        [[ $rc -eq 1 ]] || { rm -f "$err"; return "$rc"; }
-        rc=3
-    elif [[ $rc -eq 1 ]]; then
-        if [[ $("${PY[@]}" outcome "$out") != regressed ]]; then rc=3; fi
+    fi
+    if [[ $rc -eq 1 ]]; then
+        rc=0
+        not_compared "$out" || rc=$?
     fi
     rm -f "$err"
     return "$rc"

@@ -68,7 +68,10 @@ def load(prev: Path, run: dict, recs: list[dict]) -> Baseline:
     verdicts = {}
     path = prev / "claims.json"
     if path.exists():
-        verdicts = {c["id"]: c["verdict"] for c in json.loads(path.read_text(encoding="utf-8"))["claims"]}
+        try:
+            verdicts = {c["id"]: c["verdict"] for c in json.loads(path.read_text(encoding="utf-8"))["claims"]}
+        except (ValueError, KeyError, TypeError) as e:
+            raise UsageError(f"{flag}: {path} is unreadable ({type(e).__name__}: {e})") from None
     return Baseline(prev, then, then_recs, verdicts)
 
 
