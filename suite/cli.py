@@ -1,6 +1,6 @@
 """rpg-bench's command line: argparse subcommands; bare ``rpg-bench [options]`` is ``run``.
 
-Exit codes: 0 success, 1 a cell failed (or a compared run regressed), 2 bad input (one line
+Exit codes: 0 success, 1 a cell failed (or a comparison regressed or was not made in full), 2 bad input (one line
 on stderr, nothing written), 130 interrupted."""
 
 from __future__ import annotations
