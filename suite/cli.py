@@ -1,6 +1,6 @@
 """rpg-bench's command line: argparse subcommands; bare ``rpg-bench [options]`` is ``run``.
 
-Exit codes: 0 success, 1 a cell failed (or a compared run regressed), 2 bad input (one line
+Exit codes: 0 success, 1 a cell failed (or a comparison regressed or was not made in full), 2 bad input (one line
 on stderr, nothing written), 130 interrupted."""
 
 from __future__ import annotations
@@ -102,7 +102,16 @@ def parser() -> Parser:
     report = sub.add_parser("report", help="re-render OUT's report, results.csv and claims.json from its records")
     report.add_argument("out", help="a results folder written by rpg-bench")
     report.add_argument(
-        "--compare", metavar="PREV", help="a previous run of the same profile: exit 1 on a lost claim or a regression"
+        "--compare",
+        metavar="PREV",
+        help="a baseline: a previous run of the same profile and recipe; writes OUT/compare.json and prints a "
+        "summary; exit 1 on a regression, a lost claim or anything not compared in full, 2 if the recipes differ",
+    )
+    report.add_argument(
+        "--no-baseline",
+        metavar="REASON",
+        help="for CI: a comparison was due and there is no baseline (REASON: e.g. its artifact expired); "
+        "writes OUT/compare.json saying so and exits 1",
     )
 
     merge = sub.add_parser("merge", help="merge the folders of --shard runs into OUT and render its report")

@@ -31,6 +31,7 @@ from suite.args import resolve_device
 from suite.cells import now
 from suite.claims import select
 from suite.errors import UsageError
+from suite.report import comparison
 from suite.tasks import recipes
 
 
@@ -158,7 +159,9 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
     )
     if not distributed.is_main():
         return 0
-    path, _, _ = report.render(out)
+    path, _, notes = report.render(out)
+    for note in notes:
+        print(note, file=sys.stderr)
     failed = [r for r in results if r["status"] != "ok"]
     print(f"report: {path}  ({len(results)} cells: {len(results) - len(failed)} ok, {len(failed)} failed)")
     if args.open or (args.open is None and sys.stdout.isatty() and not os.environ.get("CI")):
@@ -188,24 +191,34 @@ def report_(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not (out / records.RECORDS).is_dir():
         raise UsageError(f"{out} holds no rpg-bench records (expected {out / records.RECORDS}/)")
+    if args.compare and args.no_baseline is not None:
+        raise UsageError("--compare and --no-baseline: give one (a baseline, or why there is none)")
+    if args.no_baseline is not None and not args.no_baseline.strip():
+        raise UsageError("--no-baseline needs a reason (what CI could not find), e.g. 'the baseline artifact expired'")
     writable(out)
-    path, lost, regressed = report.render(out, Path(args.compare) if args.compare else None)
+    path, made, notes = report.render(out, Path(args.compare) if args.compare else None, args.no_baseline)
     print(f"report: {path}")
-    if lost:
-        print(f"claims reproduced in {args.compare} and not reproduced now: {', '.join(lost)}", file=sys.stderr)
-    for c in regressed:
-        print(
-            f"regression: {c['experiment']} {c['method']}@{c['budget']}: {c['before']:.2f} -> {c['now']:.2f}",
-            file=sys.stderr,
-        )
-    return 1 if lost or regressed else 0
+    for note in notes:
+        print(note, file=sys.stderr)
+    if made is None:
+        kept = out / comparison.FILE
+        if kept.is_file():
+            print(f"compare: {kept} kept as a previous render wrote it (the page says whether it is still current)")
+        return 0
+    print(made["summary"])
+    for line in comparison.problems(made):
+        print(line, file=sys.stderr)
+    print(f"compare: {out / comparison.FILE}")
+    return made["exit_code"]
 
 
 def merge_(args: argparse.Namespace, argv: list[str]) -> int:
     out = Path(args.out)
     writable(out)
     written = shards.merge(out, [Path(s) for s in args.shards], argv, partial=args.partial)
-    path, _, _ = report.render(out)
+    path, _, notes = report.render(out)
+    for note in notes:
+        print(note, file=sys.stderr)
     print(f"report: {path}  ({written} records merged from {len(args.shards)} folders)")
     return 0
 
