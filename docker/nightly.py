@@ -307,11 +307,53 @@ def accepted(dest: Path, run: str, suite: str, profile: str) -> None:
     print(f"nightly.sh: run {run}'s report of {suite} ({profile}, {ok} of {len(keys)} cells ok) is the new baseline")
 
 
+# The comparisons the paper leads with: a weekly full run whose agreement with the nights
+# changes one of these warns, whatever tau says.
+HEADLINE = (
+    "t1.c10.each-gt-mdeq", "t1.c100.each-gt-mdeq", "t2.rpg-gt-baselines", "t3.in.rpg-gt-plain",
+    "fig4.rpg-gt-plain", "fig5.both-best", "t4.rpg-gt-cpm-2x", "t4.rpg-gt-cpm-4x", "t5.depth-rpg-gt-noreuse",
+    "t6.order", "t7.on-par",
+)  # fmt: skip
+MIN_TAU = 0.8  # below it, the nights no longer rank the methods as the full run does
+
+
+def agreement(out: Path) -> None:
+    """The weekly check of the nightly's premise, from OUT/agree.json (rpg-bench agree of the
+    week's last good night against the full run): one summary line, in the step summary too,
+    and a warning annotation when tau < MIN_TAU or a headline claim changed (the run does not
+    fail on it). Without agree.json (no good night to agree with) the warning says so."""
+    path = out / "agree.json"
+    if not path.is_file():
+        line = "agreement: no good night this week to agree with: the nightly's premise was not checked"
+        warn = True
+    else:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        tau, (low, high) = data["tau"], data["tau_ci"]
+        changed = [c["id"] for c in data["claims"] if c["agreement"] == "changed"]
+        headline = [c for c in changed if c in HEADLINE]
+        shown = "n/a" if tau is None else f"{tau:.3f}"
+        line = (
+            f"agreement of the week's last good night with this full run: Kendall's tau {shown} "
+            f"(95% [{low if low is None else round(low, 3)}, {high if high is None else round(high, 3)}]) over "
+            f"{data['rows']} rows; claims changed: {', '.join(changed) or 'none'}"
+        )
+        warn = tau is None or tau < MIN_TAU or bool(headline)
+        if warn:
+            line += f" (warning: tau below {MIN_TAU} or a headline claim changed: {', '.join(headline) or 'none'})"
+    print(f"nightly.sh: {line}")
+    if warn and os.environ.get("GITHUB_ACTIONS"):
+        print(f"::warning title=nightly premise::{_escape(line)}")
+    summary_file = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary_file:
+        with open(summary_file, "a", encoding="utf-8") as f:
+            f.write(f"\n**{'Warning: ' if warn else ''}{line}**\n")
+
+
 def main(argv: list[str]) -> None:
     if not argv:
         fail("no subcommand")
     command, rest = argv[0], argv[1:]
-    need = {"plan": 3, "label": 1, "cells": 1, "outcome": 1, "site": 2, "accepted": 4}
+    need = {"plan": 3, "label": 1, "cells": 1, "outcome": 1, "site": 2, "accepted": 4, "agreement": 1}
     if command in need and len(rest) != need[command]:
         fail(f"{command} takes {need[command]} arguments, got {len(rest)}")
     if command == "plan":
@@ -336,6 +378,8 @@ def main(argv: list[str]) -> None:
         site(Path(rest[0]), Path(rest[1]))
     elif command == "accepted":
         accepted(Path(rest[0]), *rest[1:])
+    elif command == "agreement":
+        agreement(Path(rest[0]))
     else:
         fail(f"unknown subcommand {command!r}")
 

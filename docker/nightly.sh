@@ -10,6 +10,10 @@
 #                                              merge the shard runs found under the DIRs (at
 #                                              any depth) into OUT, compare with the baseline
 #                                              PREV, check every cell, summarise the night
+#   nightly.sh agree OUT NIGHT                 the weekly check of the nightly's premise:
+#                                              rpg-bench agree NIGHT OUT into OUT/agree.json,
+#                                              a warning annotation when tau < 0.8 or a
+#                                              headline claim changed (never a failure)
 #   nightly.sh site DIR SITE                   the Pages site from the reports under DIR
 #   nightly.sh accept RUN SUITE PROFILE DEST   run RUN's report of SUITE, checked, into DEST
 #                                              (the workflow keeps it as the new baseline)
@@ -44,7 +48,7 @@
 # code of the command that failed.
 set -euo pipefail
 
-USAGE="usage: nightly.sh plan|baselines|build|shard|merge|site|accept|notify ... (see the script's header)"
+USAGE="usage: nightly.sh plan|baselines|build|shard|merge|agree|site|accept|notify ... (see the script's header)"
 RUNNER=${RPG_BENCH_RUNNER:-docker}
 IMAGE=${RPG_BENCH_IMAGE:-rpg-bench:nightly}
 GPUS=${RPG_BENCH_GPUS-all}
@@ -290,6 +294,28 @@ merge_local() {
     return "$rc"
 }
 
+# The full run's agreement with the week's last good night (the nightly profile's baseline):
+# does the cheap profile still rank the methods, and judge the claims, as the paper's recipe
+# does? Said, and warned about, never failed on.
+cmd_agree() {
+    [[ $# -eq 2 ]] || die_usage "agree takes OUT NIGHT"
+    local out=$1 night=$2 rc=0
+    [[ -d $out/records ]] || { echo "nightly.sh: $out holds no run: nothing to agree with" >&2; exit 1; }
+    rm -f "$out/agree.json"
+    if [[ -d $night/records ]]; then
+        if [[ $RUNNER == docker ]]; then
+            DIGEST=$(docker image inspect --format '{{.Id}}' "$IMAGE")
+            docker_run -v "$(cd "$night" && pwd):/night:ro" -v "$(cd "$out" && pwd):/out:ro" "$IMAGE" \
+                agree /night /out --json >"$out/agree.json.tmp" || rc=$?
+        else
+            rpg-bench agree "$night" "$out" --json >"$out/agree.json.tmp" || rc=$?
+        fi
+        if [[ $rc -eq 0 ]]; then mv "$out/agree.json.tmp" "$out/agree.json"; else rm -f "$out/agree.json.tmp"; fi
+        [[ $rc -eq 0 ]] || echo "nightly.sh: rpg-bench agree exited $rc: the premise was not checked" >&2
+    fi
+    "${PY[@]}" agreement "$out"
+}
+
 cmd_site() {
     [[ $# -eq 2 ]] || die_usage "site takes DIR SITE"
     [[ -d $1 ]] || { echo "nightly.sh: no report was downloaded ($1 does not exist): the site keeps the last one" >&2; exit 1; }
@@ -337,6 +363,7 @@ case $subcommand in
     build) cmd_build "$@" ;;
     shard) cmd_shard "$@" ;;
     merge) cmd_merge "$@" ;;
+    agree) cmd_agree "$@" ;;
     site) cmd_site "$@" ;;
     accept) cmd_accept "$@" ;;
     notify) cmd_notify "$@" ;;

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from paper_oracle import synthesize, write
 
-from suite import runner, spec
+from suite import claims, runner, spec
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="docker/nightly.sh needs bash")
 
@@ -603,3 +604,26 @@ def test_docker_readme_lists_every_data_folder_the_scheduled_suites_read():
             for experiment in spec.load(name).experiments:
                 folder = folders[experiment.task].split("<data-root>/")[1].split("/")[0] + "/"
                 assert f"`{folder}" in readme, f"suite {name} ({experiment.task}) reads {folder}"
+
+
+def test_the_weekly_full_run_agrees_with_the_weeks_last_good_night_and_warns_when_it_does_not(tmp_path):
+    """nightly.sh agree: agree.json beside the full run's report, a summary line in the step
+    summary, a warning annotation when a headline claim changed (Figure 5's, with
+    permutation-only raised above RPG in the night), none when the two agree, and a warning
+    when there was no good night; the step never fails."""
+    every = claims.load()
+    write(tmp_path / "full", *synthesize("cifar", every))
+    write(tmp_path / "same", *synthesize("cifar", every))
+    write(tmp_path / "raised", *synthesize("cifar", every, lambda c: 2.0 if c.method == "rpg-perm-only" else 0.0))
+    calm = nightly("agree", tmp_path / "full", tmp_path / "same", **actions(tmp_path))
+    assert calm.returncode == 0, calm.stderr
+    assert json.loads((tmp_path / "full" / "agree.json").read_text())["tau"] == 1.0
+    assert "::warning" not in calm.stdout and "Kendall's tau 1.000" in calm.stdout
+    changed = nightly("agree", tmp_path / "full", tmp_path / "raised", **actions(tmp_path))
+    assert changed.returncode == 0, changed.stderr
+    warning = next(line for line in changed.stdout.splitlines() if line.startswith("::warning"))
+    assert "fig5.both-best" in warning and "headline claim changed" in warning
+    assert "fig5.both-best" in (tmp_path / "step-summary.md").read_text()
+    nothing = nightly("agree", tmp_path / "full", tmp_path / "no-night", **actions(tmp_path))
+    assert nothing.returncode == 0 and "no good night this week" in nothing.stdout and "::warning" in nothing.stdout
+    assert not (tmp_path / "full" / "agree.json").exists()
