@@ -627,3 +627,13 @@ def test_the_weekly_full_run_agrees_with_the_weeks_last_good_night_and_warns_whe
     nothing = nightly("agree", tmp_path / "full", tmp_path / "no-night", **actions(tmp_path))
     assert nothing.returncode == 0 and "no good night this week" in nothing.stdout and "::warning" in nothing.stdout
     assert not (tmp_path / "full" / "agree.json").exists()
+
+
+def test_every_headline_claim_the_weekly_check_watches_exists():
+    import importlib.util
+
+    found = importlib.util.spec_from_file_location("nightly_steps", SCRIPT.parent / "nightly.py")
+    steps = importlib.util.module_from_spec(found)
+    found.loader.exec_module(steps)
+    ids = {c["id"] for c in claims.load()}
+    assert steps.HEADLINE and set(steps.HEADLINE) <= ids, set(steps.HEADLINE) - ids
