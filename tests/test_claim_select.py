@@ -74,7 +74,9 @@ def test_the_claims_command_lists_every_claim_and_a_suites_costs(capsys):
     out = capsys.readouterr().out
     mine = [c for c in claims.load() if any(e.startswith("digits/") for e in c.get("experiments", []))]
     assert mine and all(c["id"] in out for c in mine)
-    assert "full" in out and "smoke" in out and "device-hours" in out
+    assert (
+        "full" in out and "smoke" in out and "CPU core-hours" in out and "GPU-hours" not in out
+    )  # digits: a CPU suite
 
 
 def test_a_run_of_one_claim_runs_its_cells_and_shows_its_verdict_first(tmp_path):

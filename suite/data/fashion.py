@@ -25,6 +25,9 @@ DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 TORCHVISION = "FashionMNIST/raw"
 SPLIT_SEED = 0
 VAL_SIZE = 5000
+# The generated stand-in's files (write_generated; the smoke profiles read it): images in
+# torchvision's train file (val is carved from it) and in its test file.
+GENERATED = {"train": 600, "test": 200}
 # sha256 of each file's decompressed bytes.
 SHA256 = {
     "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
@@ -109,7 +112,7 @@ def splits(arrays: dict[str, np.ndarray]) -> dict[str, tuple[torch.Tensor, torch
     y = torch.tensor(arrays["train-labels-idx1-ubyte"], dtype=torch.long)
     xt = torch.tensor(arrays["t10k-images-idx3-ubyte"], dtype=torch.float32).unsqueeze(1) / 255.0
     yt = torch.tensor(arrays["t10k-labels-idx1-ubyte"], dtype=torch.long)
-    val_size = min(VAL_SIZE, len(y) // 6)
+    val_size = _val_size(len(y))
     from sklearn.model_selection import train_test_split  # a slow import: only here
 
     train, val = train_test_split(np.arange(len(y)), test_size=val_size, stratify=y.numpy(), random_state=SPLIT_SEED)
@@ -121,12 +124,25 @@ def splits(arrays: dict[str, np.ndarray]) -> dict[str, tuple[torch.Tensor, torch
     }
 
 
+def _val_size(train: int) -> int:
+    """How many of the training file's images ``splits`` carves into val."""
+    return min(VAL_SIZE, train // 6)
+
+
+def generated_sizes() -> dict[str, int]:
+    """The split sizes ``splits`` makes of write_generated's data (rpg-bench plan counts them)."""
+    val = _val_size(GENERATED["train"])
+    return {"train": GENERATED["train"] - val, "val": val, "test": GENERATED["test"]}
+
+
 def _idx(array: np.ndarray) -> bytes:
     header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
     return header + array.astype(np.uint8).tobytes()
 
 
-def write_generated(folder: Path, train: int = 600, test: int = 200, seed: int = 0) -> Path:
+def write_generated(
+    folder: Path, train: int = GENERATED["train"], test: int = GENERATED["test"], seed: int = 0
+) -> Path:
     """Generated stand-in data in torchvision's layout (gzipped IDX): ten fixed random
     28x28 templates, one per class, plus noise, so a network can learn them in an epoch.
     For tests and the smoke profile; it is not Fashion-MNIST and has no known checksum."""
