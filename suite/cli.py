@@ -72,8 +72,8 @@ def _claims_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--claims",
         metavar="PATTERN[,PATTERN...]",
-        help="only the cells that settle these claims (globs on claim ids: 't2.*', 'fig5.*'; rpg-bench claims "
-        "lists them)",
+        help="only the cells that settle these claims (globs on claim ids, in any case: 't2.*', 'fig5.*'; "
+        "rpg-bench claims lists them)",
     )
 
 
