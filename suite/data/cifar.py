@@ -68,7 +68,7 @@ def _dataset(name: str, root: Path, train: bool, verify: bool):
 
 def download(name: str, root: Path) -> None:
     """Fetch the data set into root with torchvision; one clear line when the network refuses."""
-    reason = data.fetch(lambda: _cls(name)(str(root), train=True, download=True))
+    reason = data.fetch(lambda: _cls(name)(str(root), train=True, download=True), root)
     if reason is not None:
         raise UsageError(
             f"{name} is not under {data.where(root)} and could not be downloaded ({reason}): "
@@ -82,6 +82,8 @@ def load(name: str, data_root: str | None, verify: bool = True) -> dict[str, tup
         raise UsageError(f"{name} needs --data-root: {layout(name)}")
     root = Path(data_root)
     if verify and not (root / _cls(name).base_folder).exists():
+        if data.chosen(root):  # read as given: downloads go only into the default folder
+            raise UsageError(data.missing(name, root, layout(name)))
         download(name, root)
     train, test = _dataset(name, root, True, verify), _dataset(name, root, False, verify)
     mean = torch.tensor(MEAN[name]).view(1, 3, 1, 1)
