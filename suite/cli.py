@@ -72,8 +72,8 @@ def _claims_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--claims",
         metavar="PATTERN[,PATTERN...]",
-        help="only the cells that settle these claims (globs on claim ids: 't2.*', 'fig5.*'; rpg-bench claims "
-        "lists them)",
+        help="only the cells that settle these claims (globs on claim ids, in any case: 't2.*', 'fig5.*'; "
+        "rpg-bench claims lists them)",
     )
 
 
@@ -133,7 +133,7 @@ def parser() -> Parser:
     )
     ledger.add_argument("--in-channels", type=int, default=3)
 
-    plan = sub.add_parser("plan", help="what a suite will cost: cells, counted compute, device-hours")
+    plan = sub.add_parser("plan", help="what a suite will cost: cells, counted compute, GPU-hours or CPU core-hours")
     plan.add_argument("--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML")
     plan.add_argument("--profile", help="default: the suite's")
     plan.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
@@ -146,15 +146,17 @@ def parser() -> Parser:
     rate.add_argument(
         "--tflops",
         type=float,
-        help=f"assumed sustained TFLOP/s of one device (default by training precision: {plan_.assumed()}; "
-        "an assumption)",
+        help="sustained TFLOP/s of one unit of the profile's device, a GPU or one CPU core (default: "
+        f"{plan_.assumed()} per GPU by training precision, {plan_.ASSUMED_CORE_GFLOPS:g} GFLOP/s per CPU core)",
     )
     rate.add_argument("--calibrate", metavar="OUT", help="use the rate a finished run in OUT achieved")
 
     listing = sub.add_parser("claims", help="every claim: the paper's words, where it is judged, what it costs")
     listing.add_argument("--suite", help="with the suites' cost per profile and whether it can judge each claim")
     listing.add_argument(
-        "--tflops", type=float, help="assumed TFLOP/s for the costs (default: by training precision; an assumption)"
+        "--tflops",
+        type=float,
+        help="sustained TFLOP/s of one GPU or CPU core for the costs (default: plan's assumed rate per device)",
     )
 
     agree.arguments(sub.add_parser("agree", help="does a verdict hold across scale: two runs' ranks and verdicts"))

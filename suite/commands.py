@@ -243,23 +243,18 @@ def plan_(args: argparse.Namespace) -> int:
     profile = args.profile or suite.default_profile
     suite.check_profile(profile)
     _check_seeds(args.seeds)
-    plan.check_tflops(args.tflops)
-    tflops = plan.calibrate(Path(args.calibrate)) if args.calibrate else args.tflops
+    rate = plan.calibrate(Path(args.calibrate)) if args.calibrate else plan.given(args.tflops)
     cells = runner.expand(suite, profile, args.seeds, None, _sets(args))
     if args.claims:
         cells = select.cells_for(select.parse(args.claims), claims.load(), cells, suite)
-    rows = plan.summarise(cells, tflops)
-    if args.calibrate:
-        rate = f"{tflops:.3g} TFLOP/s sustained (as run in {args.calibrate})"
-    elif tflops:
-        rate = f"{tflops:.3g} TFLOP/s sustained (assumed)"
-    else:
-        rate = f"TFLOP/s sustained by training precision {plan.assumed()} (assumed)"
+    rows = plan.summarise(cells, rate)
+    units = [u for u in plan.UNITS.values() if u in rows[-1]["hours"]]
     asked = f", the cells that settle claims {args.claims}" if args.claims else ""
-    print(f"suite {suite.name}, profile {profile}{asked}, at {rate}:")
-    print(f"  {'experiment':24} {'cells':>6} {'PFLOP':>10} {'device-hours':>13}")
+    print(f"suite {suite.name}, profile {profile}{asked}, at {rate.describe(cells)}:")
+    print(f"  {'experiment':24} {'cells':>6} {'PFLOP':>10}" + "".join(f" {u:>15}" for u in units))
     for row in rows:
-        print(f"  {row['experiment']:24} {row['cells']:>6} {row['pflop']:>10.3g} {row['hours']:>13.3g}")
+        hours = "".join(f" {row['hours'].get(u, 0.0):>15.3g}" for u in units)
+        print(f"  {row['experiment']:24} {row['cells']:>6} {row['pflop']:>10.3g}{hours}")
     return 0
 
 
