@@ -223,7 +223,19 @@ def merge_(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+# What `ledger` builds: beyond these a network does not fit in memory (ResNet-18 at width 16
+# has 2.9e9 parameters), and the allocation fails deep in torch instead of in one line.
+LEDGER_LIMITS = {"width": 16.0, "classes": 100_000, "in_channels": 1024}
+
+
+def _within(flag: str, value: float | None, high: float) -> None:
+    if value is not None and not (0 < value <= high):  # also refuses nan
+        raise UsageError(f"--{flag.replace('_', '-')} must be above 0 and at most {high:g}, got {value:g}")
+
+
 def ledger_(args: argparse.Namespace) -> int:
+    for name, high in LEDGER_LIMITS.items():
+        _within(name, getattr(args, name), high)
     arch = archs.get(args.arch)
     classes = args.classes or (1000 if arch.stem == "imagenet" else 100)
     net = archs.Net(arch, args.width, args.in_channels, classes)
