@@ -219,3 +219,20 @@ def test_the_same_rows_show_a_real_step_of_a_point_and_a_half():
     found = steps.detect(drawn)[1]
     at = {s.series.key for s in found if s.night == 15 and s.worse}
     assert len(at) / len(drawn) > 0.5
+
+
+def test_without_matplotlib_the_site_says_why_it_draws_no_series_and_is_otherwise_whole(nights, tmp_path, monkeypatch):
+    import sys
+
+    from suite import history, report
+    from suite.history import site
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    for name in ("suite.history.plots", "suite.report.plots"):  # as in a fresh process without it
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    monkeypatch.delattr(report, "plots", raising=False)
+    monkeypatch.delattr(history, "plots", raising=False)
+    assert cli.main(["history", *map(str, nights), "--out", str(tmp_path / "site")]) == 0
+    page = (tmp_path / "site" / "index.html").read_text()
+    assert site.NO_FIGURES.replace("'", "&#39;") in page and "<svg" not in page
+    assert 'id="timeline"' in page and (tmp_path / "site" / "regressions.xml").is_file()
