@@ -236,3 +236,22 @@ def test_without_matplotlib_the_site_says_why_it_draws_no_series_and_is_otherwis
     page = (tmp_path / "site" / "index.html").read_text()
     assert site.NO_FIGURES.replace("'", "&#39;") in page and "<svg" not in page
     assert 'id="timeline"' in page and (tmp_path / "site" / "regressions.xml").is_file()
+
+
+def test_a_night_whose_every_cell_died_is_a_night_with_nothing_run(nights, tmp_path):
+    """Its run.json and no record: every claim not run that night, each a change there and back."""
+    runs = [tmp_path / f.name for f in nights]
+    for folder, copy in zip(nights, runs, strict=True):
+        shutil.copytree(folder, copy)
+    dead = next(r for r in runs if json.loads((r / "run.json").read_text())["run_id"] == "7002")
+    shutil.rmtree(dead / "records")
+    assert cli.main(["history", *map(str, runs), "--out", str(tmp_path / "site")]) == 0
+    doc = json.loads((tmp_path / "site" / "regressions.json").read_text())
+    assert doc["nights"][1]["cells_ok"] == 0 and doc["nights"][1]["commit"] is None
+    block = [c for c in doc["changes"] if c["claim"] == "t2.block-gt-plain"]
+    assert [(c["number"], c["after"]) for c in block] == [(2, "not run"), (3, "reproduced")]
+    page = (tmp_path / "site" / "index.html").read_text()
+    flaky = re.findall(r'data-claim="([^"]+)"><td class="l"><code[^>]*>[^<]*</code> <b[^>]*>flaky</b>', page)
+    assert "t2.rpg-gt-baselines" in flaky and "t2.block-gt-plain" not in flaky  # 3 changes and 2
+    (step,) = [c for c in doc["changes"] if c["kind"] == "row"]  # the row's series skips the night
+    assert step["number"] == DROP_FROM

@@ -168,8 +168,7 @@ def feed(doc: dict) -> str:
 
     sub(root, "title", f"rpg-bench history: {suite} ({profile}): steps and verdict changes")
     sub(root, "id", _id(suite, profile))
-    newest = doc["changes"][-1]["date"] if doc["changes"] else doc["nights"][-1]["date"]
-    sub(root, "updated", _atom_time(newest))
+    sub(root, "updated", _atom_time(doc["nights"][-1]["date"]))  # rebuilt with every night
     sub(sub(root, "author"), "name", "rpg-bench history")
     sub(root, "link", rel="self", href="regressions.xml")
     sub(root, "link", rel="alternate", type="text/html", href="index.html")

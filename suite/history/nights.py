@@ -90,8 +90,9 @@ def _started(run: dict) -> datetime | None:
 def _read(folder: Path, claim_list: list[dict]) -> tuple[Night | None, str | None]:
     """One night, or None and the line that says why it is skipped; a line also when it is
     read from an older record version."""
-    if not (folder / records.RECORDS).is_dir():
-        raise UsageError(f"history: {folder} holds no rpg-bench records (expected {folder / records.RECORDS}/)")
+    if not (folder / records.RECORDS).is_dir() and not (folder / records.RUN).is_file():
+        # Not a run at all (a night whose every cell died still has its run.json: read, with no cell).
+        raise UsageError(f"history: {folder} holds no rpg-bench run (expected {folder / records.RUN})")
     try:
         run, recs = records.read_run(folder)
     except (UsageError, ValueError, OSError) as e:

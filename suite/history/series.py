@@ -32,6 +32,7 @@ MEASURES = (
     Measure("memory", "memory_inference_mb", "peak memory at inference, MB", "memory, MB", "memory_mb"),
 )
 BY_NAME = {m.name: m for m in MEASURES}
+FLAKY = 3  # changes of one claim's verdict over the nights shown that make it flaky (wpt.fyi's word)
 
 
 def row_name(experiment: str, entry: str, budget: int) -> str:
@@ -80,9 +81,9 @@ def relevant_claims(suite: str) -> list[dict]:
 
 
 def timeline(nights: list[Night]) -> tuple[list[dict], int]:
-    """Per claim the suite measures and some night ran: its verdict each night and each
-    change (the night it changed at, from what to what); and how many more claims the suite
-    lists that no night ran."""
+    """Per claim the suite measures and some night ran: its verdict each night, each change
+    (the night it changed at, from what to what) and whether it is flaky (FLAKY changes or
+    more); and how many more claims the suite lists that no night ran."""
     out, never = [], 0
     for claim in relevant_claims(nights[0].suite):
         verdicts = [n.verdicts.get(claim["id"], claims.NOT_RUN) for n in nights]
@@ -96,5 +97,6 @@ def timeline(nights: list[Night]) -> tuple[list[dict], int]:
         ]
         out.append(
             {"id": claim["id"], "statement": claim.get("statement", ""), "verdicts": verdicts, "changes": changes}
+            | {"flaky": len(changes) >= FLAKY}
         )
     return out, never

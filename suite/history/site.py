@@ -13,7 +13,7 @@ from markupsafe import Markup
 from suite import records
 from suite.history import changes as changes_
 from suite.history.nights import Night
-from suite.history.series import BY_NAME, row_name
+from suite.history.series import BY_NAME, FLAKY, row_name
 from suite.history.steps import Noise, Series, Step
 
 NO_FIGURES = "matplotlib is not installed: no series is drawn (pip install 'rpg-bench[report]' draws them)"
@@ -98,6 +98,7 @@ def render(
             never=never,
             missing="" if all(r["figure"] is not None for r in rows) else NO_FIGURES,
             minimum_nights=2 * doc["rule"]["min_nights"],
+            flaky=FLAKY,
         )
     )
     path = out / "index.html"
