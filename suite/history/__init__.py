@@ -32,9 +32,14 @@ __all__ = ["arguments", "build", "main"]
 
 
 def arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs", nargs="+", help="output folders of one suite and profile, one per night (any order)")
     p.add_argument(
-        "--out", required=True, help="the site's folder: index.html, regressions.json, regressions.xml, nights/"
+        "runs", nargs="+", metavar="RUN", help="output folders of one suite and profile, one per night (any order)"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="SITE",
+        help="the site's folder: index.html, regressions.json, regressions.xml, nights/",
     )
 
 
@@ -65,8 +70,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"history: {line}")
     nights = doc["nights"]
     print(
-        f"history: {len(nights)} nights of {doc['suite']} ({doc['profile']}), {nights[0]['date']} to "
-        f"{nights[-1]['date']}: {len(doc['changes'])} changes"
+        f"history: {len(nights)} night{'s' * (len(nights) != 1)} of {doc['suite']} ({doc['profile']}), "
+        f"{nights[0]['date']} to {nights[-1]['date']}: {len(doc['changes'])} change{'s' * (len(doc['changes']) != 1)}"
     )
     for change in doc["changes"]:
         print(f"  {change['line']}")
