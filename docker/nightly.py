@@ -8,7 +8,8 @@ in the image, on the GitHub-hosted plan and Pages runners, and in the tests).
     nightly.py cells OUT                       every cell of OUT's run has an ok record
     nightly.py outcome OUT                     OUT/compare.json's outcome (none: no file)
     nightly.py summary OUT FILE LINE...        the night in markdown, and GitHub annotations
-    nightly.py site DIR SITE                   the Pages site from every report under DIR
+    nightly.py site DIR SITE [HISTORY]         the Pages site from every report under DIR, with
+                                               the history sites under HISTORY (nightly_history.py)
     nightly.py accepted DEST RUN SUITE PROFILE a downloaded report is that run's SUITE at PROFILE
 
 Bad arguments exit 2; a check that fails exits 1, saying why in one line per finding.
@@ -249,10 +250,10 @@ def _reports_under(folder: Path) -> list[Path]:
     return [r for r in _runs_under(folder) if (r / "index.html").is_file()]
 
 
-def site(folder: Path, dest: Path) -> None:
+def site(folder: Path, dest: Path, history: Path | None = None) -> None:
     """The Pages site: each report under ``folder`` (at any depth: one artifact downloaded
-    by a pattern lands straight in it) copied under its suite's name, and an index with
-    each suite's claims and comparison."""
+    by a pattern lands straight in it) copied under its suite's name, an index with each
+    suite's claims and comparison, and beside them the history sites under ``history``."""
     rows = []
     dest.mkdir(parents=True, exist_ok=True)
     for report in _reports_under(folder) if folder.is_dir() else []:
@@ -275,12 +276,16 @@ def site(folder: Path, dest: Path) -> None:
         )
     if not rows:
         fail(f"no report under {folder} to publish: the site keeps the last one", 1)
+    import nightly_history  # beside this script, whose folder python3 puts on the path
+
+    histories = nightly_history.publish(history, dest) if history is not None else []
+    over_time = f"<h2>History</h2><ul>{''.join(histories)}</ul>" if histories else ""
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     link = os.environ.get("RUN_URL", "")
     run = f', <a href="{html.escape(link)}">run</a>' if link else ""
     (dest / "index.html").write_text(
         "<!doctype html><meta charset=utf-8><title>rpg-bench nightly</title>"
-        f"<h1>rpg-bench nightly</h1><p>{date}{run}</p><ul>{''.join(rows)}</ul>\n",
+        f"<h1>rpg-bench nightly</h1><p>{date}{run}</p><ul>{''.join(rows)}</ul>{over_time}\n",
         encoding="utf-8",
     )
     print(f"nightly.sh: site: {len(rows)} reports in {dest}")
@@ -353,7 +358,7 @@ def main(argv: list[str]) -> None:
     if not argv:
         fail("no subcommand")
     command, rest = argv[0], argv[1:]
-    need = {"plan": 3, "label": 1, "cells": 1, "outcome": 1, "site": 2, "accepted": 4, "agreement": 1}
+    need = {"plan": 3, "label": 1, "cells": 1, "outcome": 1, "accepted": 4, "agreement": 1}
     if command in need and len(rest) != need[command]:
         fail(f"{command} takes {need[command]} arguments, got {len(rest)}")
     if command == "plan":
@@ -375,7 +380,9 @@ def main(argv: list[str]) -> None:
             fail("summary takes OUT FILE LINE...")
         summary(Path(rest[0]), Path(rest[1]), rest[2:])
     elif command == "site":
-        site(Path(rest[0]), Path(rest[1]))
+        if len(rest) not in (2, 3):
+            fail(f"site takes DIR SITE [HISTORY], got {len(rest)} arguments")
+        site(Path(rest[0]), Path(rest[1]), Path(rest[2]) if len(rest) == 3 else None)
     elif command == "accepted":
         accepted(Path(rest[0]), *rest[1:])
     elif command == "agreement":

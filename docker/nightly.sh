@@ -14,7 +14,12 @@
 #                                              rpg-bench agree NIGHT OUT into OUT/agree.json,
 #                                              a warning annotation when tau < 0.8 or a
 #                                              headline claim changed (never a failure)
-#   nightly.sh site DIR SITE                   the Pages site from the reports under DIR
+#   nightly.sh history [--keep DIR] STORE SITE keep the runs under DIR (tonight's reports) in
+#                                              STORE, and build SITE/SUITE-PROFILE/ with
+#                                              rpg-bench history from each suite's and
+#                                              profile's newest 60 nights there
+#   nightly.sh site DIR SITE [HISTORY]         the Pages site from the reports under DIR, with
+#                                              the history sites under HISTORY beside them
 #   nightly.sh accept RUN SUITE PROFILE DEST   run RUN's report of SUITE, checked, into DEST
 #                                              (the workflow keeps it as the new baseline)
 #   nightly.sh notify passed|failed RUN_URL    open, update or close the one issue about
@@ -24,6 +29,11 @@
 # failure) unless --if-missing gives the reason a baseline was due and is not there (the
 # workflow's plan job gives one whenever a baseline exists or expired): then nothing is
 # compared, loudly (OUT/compare.json and the summary say why).
+#
+# history with RPG_BENCH_HISTORY_BRANCH set (the workflow sets it): STORE, which must not
+# exist, is made a work tree of that branch of origin (a branch of its own on the first
+# night), and tonight's kept nights are committed and pushed to it, whatever happens to the
+# build; a night that keeps nothing new pushes nothing.
 #
 # Environment:
 #   RPG_BENCH_RUNNER  docker (default), or local: the same steps with the rpg-bench on PATH
@@ -37,6 +47,9 @@
 #   GITHUB_STEP_SUMMARY, GITHUB_OUTPUT, GITHUB_ACTIONS   set by Actions: merge appends the
 #                     night's summary, sets the output baseline=yes|no, and annotates
 #   GH_TOKEN, GH_REPO the gh CLI's (baselines, accept, notify)
+#   RPG_BENCH_HISTORY_BRANCH  history: the branch the nights are kept on (unset: STORE is
+#                     a plain folder, nothing committed)
+#   RPG_BENCH_HISTORY_NIGHTS  history: how many of the newest nights a site shows (default 60)
 #
 # Exit codes: 0 all well. shard: 1 from rpg-bench (some cells failed) is not a failure here,
 # since the failures are recorded and merge reports them. merge: 1 when a cell failed or has
@@ -48,12 +61,13 @@
 # code of the command that failed.
 set -euo pipefail
 
-USAGE="usage: nightly.sh plan|baselines|build|shard|merge|agree|site|accept|notify ... (see the script's header)"
+USAGE="usage: nightly.sh plan|baselines|build|shard|merge|agree|history|site|accept|notify ... (see the script's header)"
 RUNNER=${RPG_BENCH_RUNNER:-docker}
 IMAGE=${RPG_BENCH_IMAGE:-rpg-bench:nightly}
 GPUS=${RPG_BENCH_GPUS-all}
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=(python3 "$HERE/nightly.py")
+HISTORY_PY=(python3 "$HERE/nightly_history.py")
 ISSUE_TITLE="Nightly reproduction is failing"
 
 die_usage() {
@@ -316,10 +330,137 @@ cmd_agree() {
     "${PY[@]}" agreement "$out"
 }
 
+# The history: each night's records kept where they outlive artifacts (STORE, the history
+# branch's work tree in CI), and a site per suite and profile from its newest nights.
+cmd_history() {
+    local keep="" paths=()
+    while [[ $# -gt 0 ]]; do
+        case $1 in
+            --keep)
+                [[ $# -ge 2 && -n $2 ]] || die_usage "--keep needs a folder"
+                keep=$2
+                shift 2
+                ;;
+            -*) die_usage "unknown option $1" ;;
+            *)
+                paths+=("$1")
+                shift
+                ;;
+        esac
+    done
+    [[ ${#paths[@]} -eq 2 ]] || die_usage "history takes [--keep DIR] STORE SITE"
+    local store=${paths[0]} site=${paths[1]} branch=${RPG_BENCH_HISTORY_BRANCH:-} rc=0
+    [[ -n $store && -n $site ]] || die_usage "STORE and SITE must not be empty"
+    [[ ${RPG_BENCH_HISTORY_NIGHTS:-60} =~ ^[1-9][0-9]*$ ]] || die_usage "RPG_BENCH_HISTORY_NIGHTS must be a whole number of nights"
+    if [[ -n $branch ]]; then
+        [[ ! -e $store ]] || die_usage "$store exists: with RPG_BENCH_HISTORY_BRANCH, STORE is made a work tree of the branch"
+        history_checkout "$store" "$branch" || exit 1
+    fi
+    mkdir -p "$store" "$site"
+    if [[ $RUNNER == docker ]]; then
+        history_in_docker "$keep" "$store" "$site" || rc=$?
+    else
+        history_local "$keep" "$store" "$site" || rc=$?
+    fi
+    if [[ -n $branch ]]; then history_push "$store" "$branch" || rc=1; fi
+    exit "$rc"
+}
+
+# STORE as a work tree of BRANCH at origin's tip (HISTORY_PARENT), or, when origin has no
+# such branch yet, an empty one whose first commit will have no parent.
+history_checkout() {
+    local store=$1 branch=$2 found=0
+    HISTORY_PARENT=""
+    git worktree prune || return
+    git ls-remote --exit-code --heads origin "$branch" >/dev/null || found=$?
+    case $found in
+        0)
+            git fetch --quiet --depth=1 origin "$branch" || return
+            HISTORY_PARENT=$(git rev-parse FETCH_HEAD) || return
+            git worktree add --quiet --detach "$store" "$HISTORY_PARENT" || return
+            echo "nightly.sh: history: the $branch branch at ${HISTORY_PARENT:0:7} in $store"
+            ;;
+        2)
+            git worktree add --quiet --detach "$store" HEAD || return
+            git -C "$store" rm -r -f --quiet . || return
+            echo "nightly.sh: history: origin has no $branch branch yet: this night starts it"
+            ;;
+        *)
+            echo "nightly.sh: history: the $branch branch could not be looked up (git ls-remote exited $found): nothing kept" >&2
+            return 1
+            ;;
+    esac
+}
+
+# Commits what STORE holds now on top of HISTORY_PARENT (plumbing: no local branch is made)
+# and pushes it to BRANCH; nothing when nothing changed.
+history_push() {
+    local store=$1 branch=$2 tree commit parent=()
+    git -C "$store" add -A . || return
+    tree=$(git -C "$store" write-tree) || return
+    if [[ -n $HISTORY_PARENT ]]; then
+        if [[ $tree == "$(git -C "$store" rev-parse "$HISTORY_PARENT^{tree}")" ]]; then
+            echo "nightly.sh: history: nothing new to keep on the $branch branch"
+            return 0
+        fi
+        parent=(-p "$HISTORY_PARENT")
+    elif [[ -z $(git -C "$store" ls-files) ]]; then
+        echo "nightly.sh: history: nothing to keep: the $branch branch is not started"
+        return 0
+    fi
+    commit=$(git -C "$store" -c user.name="github-actions[bot]" \
+        -c user.email="41898282+github-actions[bot]@users.noreply.github.com" \
+        commit-tree "$tree" "${parent[@]}" -m "Keep the nights of run ${RPG_BENCH_RUN_ID:-local}") || return
+    if ! git -C "$store" push --quiet origin "$commit:refs/heads/$branch"; then
+        echo "nightly.sh: history: tonight's nights could not be pushed to the $branch branch: they are not kept" >&2
+        return 1
+    fi
+    echo "nightly.sh: history: kept on the $branch branch as ${commit:0:7}"
+}
+
+history_local() {
+    local keep=$1 store=$2 site=$3 listing fields group nights built=0 failed=0
+    if [[ -n $keep ]]; then "${HISTORY_PY[@]}" keep "$keep" "$store" || return; fi
+    listing=$("${HISTORY_PY[@]}" nights "$store" "${RPG_BENCH_HISTORY_NIGHTS:-60}") || return
+    if [[ -z $listing ]]; then
+        echo "nightly.sh: history: no night kept in $store yet: no history to build"
+        return 0
+    fi
+    while IFS=$'\t' read -r -a fields; do
+        group=${fields[0]}
+        nights=("${fields[@]:1}")
+        if rpg-bench history "${nights[@]/#/$store/}" --out "$site/$group" </dev/null; then
+            built=$((built + 1))
+        else
+            echo "nightly.sh: history: the history of $group could not be built (above)" >&2
+            failed=1
+        fi
+    done <<<"$listing"
+    echo "nightly.sh: history: $built sites in $site"
+    return "$failed"
+}
+
+# The keeping and the building run this same script inside the image (its rpg-bench and
+# Python), as merge does; the branch's git stays on the host.
+history_in_docker() {
+    local keep=$1 store=$2 site=$3
+    local mounts=(-v "$HERE:/opt/nightly:ro" -v "$(cd "$store" && pwd):/store" -v "$(cd "$site" && pwd):/site")
+    local args=(history)
+    if [[ -n $keep && -d $keep ]]; then
+        mounts+=(-v "$(cd "$keep" && pwd):/keep:ro")
+        args+=(--keep /keep)
+    elif [[ -n $keep ]]; then
+        echo "nightly.sh: no report under $keep: nothing kept tonight"
+    fi
+    DIGEST=$(docker image inspect --format '{{.Id}}' "$IMAGE") || return
+    docker_run -e RPG_BENCH_RUNNER=local -e RPG_BENCH_HISTORY_NIGHTS --entrypoint bash "${mounts[@]}" "$IMAGE" \
+        /opt/nightly/nightly.sh "${args[@]}" /store /site
+}
+
 cmd_site() {
-    [[ $# -eq 2 ]] || die_usage "site takes DIR SITE"
+    [[ $# -eq 2 || $# -eq 3 ]] || die_usage "site takes DIR SITE [HISTORY]"
     [[ -d $1 ]] || { echo "nightly.sh: no report was downloaded ($1 does not exist): the site keeps the last one" >&2; exit 1; }
-    "${PY[@]}" site "$1" "$2"
+    "${PY[@]}" site "$@"
 }
 
 cmd_accept() {
@@ -364,6 +505,7 @@ case $subcommand in
     shard) cmd_shard "$@" ;;
     merge) cmd_merge "$@" ;;
     agree) cmd_agree "$@" ;;
+    history) cmd_history "$@" ;;
     site) cmd_site "$@" ;;
     accept) cmd_accept "$@" ;;
     notify) cmd_notify "$@" ;;

@@ -10,7 +10,7 @@ import difflib
 import sys
 
 import suite
-from suite import agree, claim_list, commands, doctor, ladder, launch, methods, speed
+from suite import agree, claim_list, commands, doctor, history, ladder, launch, methods, speed
 from suite import plan as plan_
 from suite.args import Parser
 from suite.errors import UsageError, describe
@@ -161,12 +161,17 @@ def parser() -> Parser:
 
     agree.arguments(sub.add_parser("agree", help="does a verdict hold across scale: two runs' ranks and verdicts"))
     ladder.arguments(sub.add_parser("ladder", help="a suite's runs at rising compute: agreement and effects per claim"))
+    history.arguments(
+        sub.add_parser("history", help="a suite's nights over time: verdict timelines, row series, steps, a feed")
+    )
     speed.arguments(sub.add_parser("speed", help="RPG's run-time cost against the plain network's"))
     doctor.arguments(sub.add_parser("doctor", help="exercise every device path (GPU ones where there is a GPU)"))
     return p
 
 
-COMMANDS = ("run", "list", "claims", "report", "merge", "agree", "ladder", "ledger", "plan", "speed", "doctor")
+COMMANDS = (
+    "run", "list", "claims", "report", "merge", "agree", "ladder", "history", "ledger", "plan", "speed", "doctor",
+)  # fmt: skip
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -202,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             "claims": lambda: claim_list.main(args),
             "agree": lambda: agree.main(args),
             "ladder": lambda: ladder.main(args),
+            "history": lambda: history.main(args),
             "speed": lambda: commands.speed_(args),
             "doctor": lambda: doctor.main(args),
         }
