@@ -41,7 +41,8 @@ def argvs(draw):
 def nothing_trains(monkeypatch, tmp_path):
     # every command whose real work takes long is replaced below; a new one must be too
     assert set(cli.COMMANDS) == {
-        *("run", "list", "claims", "report", "merge", "agree", "ladder", "ledger", "plan", "speed", "doctor")
+        *("run", "list", "claims", "report", "merge", "agree", "ladder", "history", "ledger", "plan", "speed"),
+        "doctor",
     }
     monkeypatch.setattr(runner, "run", lambda cells, out, *a, **k: [])
     monkeypatch.setattr(commands.report, "render", lambda out, compare=None: (out / "index.html", [], []))
