@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from suite import distributed, quiet, stopping
+from suite import progress as bars
 from suite.errors import Diverged, naming
 from suite.tasks import Recipe, Splits, Task
 
@@ -196,7 +196,7 @@ def fit(
         partial = state.get("partial")  # a stop's checkpoint, inside epoch start + 1
         within = f" and {partial['batches']} batches" if partial else ""
         log.info("resumed from %s after epoch %d%s", checkpoint, start, within)
-    bar = tqdm(
+    bar = bars.bar(
         range(start, recipe.epochs),
         desc=desc or "epochs",
         leave=False,

@@ -33,7 +33,7 @@ def test_the_report_loads_sorts_and_shows_every_table_and_plot(smoke_run):
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto((out / "index.html").resolve().as_uri())
         assert page.locator("p.banner").is_visible()
-        assert "claims reproduced" in page.locator("p.banner").inner_text()
+        assert "judged on real data" in page.locator("p.banner").inner_text()
         boards = page.locator("h3", has_text="Leaderboard at")
         assert boards.count() == 4
         for i in range(page.locator("table.sortable").count()):

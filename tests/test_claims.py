@@ -134,13 +134,13 @@ def test_lower_is_better_orderings_and_a_metric_read_from_its_own_column():
     order = claim(order=["rpg", "reuse-bn", "reuse"], metric="normal_rmse", direction="lower", same_budget=False)
     normal = {"rpg": [39.0, 39.1, 39.2], "reuse-bn": [40, 40.1, 40.2], "reuse": [41, 41.1, 41.2]}
     rows = [
-        {"experiment": "table5", "task": "s3dis", "profile": "cpu", "width": 1.0, "arch": "sharpnet", "method": m}
+        {"experiment": "table5", "task": "s3dis", "profile": "full", "width": 1.0, "arch": "sharpnet", "method": m}
         | {"seed": i, "budget": 9736 if m != "reuse" else 9480, "normal_rmse": v, "value": 50.0 - v}
         for m, vs in normal.items()
         for i, v in enumerate(vs)
     ]
     order["experiments"] = ["multitask/table5"]
-    (v,) = claims.judge([order | {"task": "s3dis"}], pd.DataFrame(rows), {"suite": "multitask", "profile": "cpu"})
+    (v,) = claims.judge([order | {"task": "s3dis"}], pd.DataFrame(rows), {"suite": "multitask", "profile": "full"})
     # Depth (value) runs the other way: only the normal column can reproduce the order.
     assert v.verdict == claims.REPRODUCED, v
     assert v.details[0]["budget"] is None  # compared across the two budgets

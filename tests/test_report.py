@@ -18,6 +18,22 @@ def test_overlapping_confidence_intervals_share_a_rank():
     assert [(r["method"], r["rank"], r["tied"]) for r in rows] == [("a", 1, True), ("b", 1, True), ("c", 3, False)]
 
 
+def test_overlap_does_not_chain_rows_whose_intervals_are_apart_never_share_a_rank():
+    # fashion-cpu's rows: each interval overlaps its neighbour's, the first and last do not overlap.
+    intervals = {"rpg-neither": (87.62, 88.59), "wide": (84.5, 88.0), "plain": (84.16, 85.81), "low": (80.0, 81.0)}
+    rows = [{"method": m, "mean": sum(ci) / 2, "ci": ci} for m, ci in intervals.items()]
+    report.tied_ranks(rows)
+    rank = {r["method"]: r["rank"] for r in rows}
+    # 1 + the rows entirely above: plain has rpg-neither above it; low has all three.
+    assert rank == {"rpg-neither": 1, "wide": 1, "plain": 2, "low": 4}
+    for a in rows:
+        for b in rows:
+            if a["ci"][0] > b["ci"][1]:
+                assert a["rank"] < b["rank"]
+    assert [r["method"] for r in rows] == ["rpg-neither", "wide", "plain", "low"]
+    assert [r["tied"] for r in rows] == [True, True, False, False]
+
+
 def test_a_lower_is_better_metric_ranks_the_smallest_first():
     rows = [
         {"method": m, "mean": pd.Series(v).mean(), "ci": stats.mean_ci(v).as_tuple()}

@@ -15,6 +15,9 @@ seed's networks). Every verdict says what it was judged on, paper scale or which
 - chance: a network with the wrong seeds must be no better than chance;
 - storage: a checkpoint holds the ring, BN and dense layers, nothing generated.
 
+Nothing is judged on data the code generated (the smoke profiles): such a run tests the
+code, and its claims are "not judged" with the reason "generated data".
+
 In a stand-in suite (other data than the claim's), a claim's ``stand_in`` keys say where
 the smaller network realises the paper's comparison (the budget nearest the paper's
 fraction of its network, or every budget for a claim the paper makes at every size).
@@ -44,6 +47,8 @@ from suite.claims.verdicts import (
 )
 from suite.errors import UsageError
 from suite.ledger import parse_count
+
+GENERATED_DATA = "generated data"
 
 JUDGES = {
     "value": measures.value,
@@ -114,6 +119,15 @@ def paper_points(claims: list[dict], view: View, suite: str, metric: str) -> lis
     return out
 
 
+def on_generated_data(view: View) -> dict:
+    """The one detail of an experiment that trained on data the code generated: such data
+    tests the code, never the paper, so no claim is judged on it (not even one about RPG
+    itself: a network at chance on noise says nothing about the seeds)."""
+    source = view.source or "data the code generated"
+    text = f"not judged: {GENERATED_DATA} (profile {view.profile} read {source}), which tests the code, not the paper"
+    return {"experiment": view.name, "budget": None, "verdict": NOT_JUDGED, "text": text, "generated": True}
+
+
 def judge(claims: list[dict], ok: pd.DataFrame, run: dict) -> list[Verdict]:
     """A verdict for every claim, from the ok rows of this run."""
     present = set(ok["experiment"]) if len(ok) else set()
@@ -133,6 +147,9 @@ def judge(claims: list[dict], ok: pd.DataFrame, run: dict) -> list[Verdict]:
         details = []
         for experiment in measured_by:
             view = views_[experiment]
+            if view.generated:
+                details.append(on_generated_data(view))
+                continue
             details += JUDGES[claim["kind"]](fields_for(claim, view), view, by_id)
         verdict = combine([d["verdict"] for d in details])
         judged = [d for d in details if d["verdict"] in JUDGED]

@@ -7,9 +7,10 @@ paper states none, or a stand-in maps it to ``"*"``) at every budget all entries
 has four times the parameters). ``paired = true`` pairs rows by seed (an int8 network and
 the float network it quantises): a paired interval, not Welch's.
 
-Evidence: each difference with its 95% interval, the paper's own gap beside it, and for
-an inconclusive one the seeds per row that would settle the paper's gap (or, where the
-paper gives none, the observed one) at this run's spread.
+Evidence: each difference with its 95% interval, the paper's own gap beside it and placed
+against the interval (suite.claims.size: inside, above or below it), and for an
+inconclusive one whose interval still holds the paper's gap the seeds per row that would
+detect that gap (or, where the paper gives none, the observed one), if it were real.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import math
 import pandas as pd
 
 from suite import stats
+from suite.claims import size
 from suite.claims.evidence import column, detail, missing, paper_number, values_of
 from suite.claims.rows import EVERY, Entry, View, claim_arch, where
 from suite.claims.setting import judged_on
-from suite.claims.verdicts import INCONCLUSIVE, NEVER, REPRODUCED, combine, inside, most_seeds
+from suite.claims.verdicts import INCONCLUSIVE, REPRODUCED, combine, inside, most_seeds
 
 Rows = dict[Entry, pd.DataFrame]
 
@@ -70,27 +72,24 @@ def groups(fields: dict, view: View, entries: list[Entry]) -> tuple[list[tuple[i
     return [(budgets.pop() if len(budgets) == 1 else None, chosen)], []
 
 
-def _difference(fields: dict, a: pd.DataFrame, b: pd.DataFrame, name: str) -> tuple[stats.Interval, float, str] | None:
-    """left - right in the claim's direction, its interval, the spread, and the design."""
+def _difference(
+    fields: dict, a: pd.DataFrame, b: pd.DataFrame, name: str
+) -> tuple[stats.Interval, float, str, int] | None:
+    """left - right in the claim's direction, its interval, the spread, the design, and the
+    seeds per row it rests on."""
     if fields.get("paired"):
         both = a[["seed", name]].merge(b[["seed", name]], on="seed", suffixes=("_a", "_b"))
         if not len(both):
             return None
         x, y = both[f"{name}_a"].astype(float), both[f"{name}_b"].astype(float)
         ci, spread, design = stats.paired(x, y), float((x - y).std(ddof=1)) if len(both) > 1 else math.nan, "paired"
+        n = len(both)
     else:
         x, y = a[name].astype(float), b[name].astype(float)
-        ci, spread, design = stats.welch(x, y), stats.pooled_sd(x, y), "two-sample"
+        ci, spread, design, n = stats.welch(x, y), stats.pooled_sd(x, y), "two-sample", min(len(x), len(y))
     if fields.get("direction", "higher") == "lower":
         ci = ci.flipped()
-    return ci, spread, design
-
-
-def _seeds(margins: list[float], spread: float, design: str) -> int | str | None:
-    if not math.isfinite(spread):
-        return None  # one seed: no spread to plan from
-    needed = stats.seeds_needed(margins, spread, design)
-    return NEVER if needed is None else needed
+    return ci, spread, design, n
 
 
 def _paper_gap(fields: dict, left: Entry, right: Entry, by_id: dict) -> float | None:
@@ -123,27 +122,34 @@ def ordering(fields: dict, view: View, by_id: dict) -> list[dict]:
             result = _difference(fields, rows[left], rows[right], name)
             if result is None:
                 continue
-            ci, spread, design = result
+            ci, spread, design, n = result
             verdict = REPRODUCED if ci.low > 0 else "not reproduced" if ci.high < 0 else INCONCLUSIVE
             paper = _paper_gap(fields, left, right, by_id)
-            expected = paper if paper is not None else fields.get("gap", ci.estimate)
-            need = _seeds([expected], spread, design) if verdict == INCONCLUSIVE else None
+            paper = fields.get("gap") if paper is None else paper
+            placed = size.place(paper, ci)
+            need, said = None, ""
+            # Seeds are worth running only while the paper's gap is still inside the interval.
+            if verdict == INCONCLUSIVE and placed in (None, size.INSIDE):
+                target = f"the paper's {paper:+.3g}" if paper is not None else f"the observed {ci.estimate:+.3g}"
+                need, said = size.to_detect([ci.estimate if paper is None else paper], spread, design, n, target)
             shown = f" (paper {paper:+.3g})" if paper is not None else ""
             texts.append(
                 f"{left} ahead of {right} by {ci.estimate:+.3g} [{ci.low:+.3g}, {ci.high:+.3g}]{shown}"
                 + (" paired by seed" if design == "paired" else "")
                 + f" → {verdict}"
+                + (f"; {size.words(paper, placed)}" if placed else "")
+                + said
             )
             verdicts.append(verdict)
             seeds.append(need)
             compared.append(
                 {"left": str(left), "right": str(right), "diff": ci.estimate, "ci": ci.as_tuple(), "paper": paper}
-                | {"verdict": verdict, "seeds_needed": need}
+                | {"paper_gap": placed, "verdict": verdict, "seeds_needed": need, "seeds": n}
             )
         if verdicts:
             verdict = combine(verdicts)
             need = most_seeds(seeds) if verdict == INCONCLUSIVE else None
-            out.append(detail(view, budget, verdict, "; ".join(texts), setting, need, pairs=compared))
+            out.append(detail(view, budget, verdict, "; ".join(texts), setting, need, pairs=compared, said=True))
     return out
 
 
@@ -177,26 +183,35 @@ def relation(fields: dict, view: View, by_id: dict) -> list[dict]:
             spread = stats.pooled_sd(a[name] / a[name].mean(), b[name] / b[name].mean())
             expected = paper if paper is not None else ci.estimate
             margins, design = [math.log(expected / low)] if expected > 0 else [-1.0], "two-sample"
+            n = min(len(a), len(b))
         else:
             result = _difference(fields, a, b, name)
             if result is None:
                 out.append(missing(view, view.default_arch, "*", None, why="no seed in both rows to pair"))
                 continue
-            ci, spread, design = result
+            ci, spread, design, n = result
             gap = _paper_gap(fields, left, right, by_id)
             paper = fields.get("paper", gap)
             expected = paper if paper is not None else ci.estimate
             margins = [expected - low] + ([high - expected] if math.isfinite(high) else [])
         verdict = inside(ci.low, ci.high, low, high)
-        need = _seeds(margins, spread, design) if verdict == INCONCLUSIVE else None
+        ratio = "min_ratio" in fields
+        placed = size.place(paper, ci)
+        need, said = None, ""
+        if verdict == INCONCLUSIVE and placed in (None, size.INSIDE):
+            shown = f"{expected:.3g}" if ratio else f"{expected:+.3g}"
+            target = f"the paper's {shown}" if paper is not None else f"the observed {shown}"
+            need, said = size.to_detect(margins, spread, design, n, target, verb="settle the bound at")
         at = f" at {budget:,}" if budget is not None else ""
-        what = "left / right" if "min_ratio" in fields else "left ahead by"
+        what = "left / right" if ratio else "left ahead by"
         text = (
             f"{left} vs {right}{at}: {what} {ci.estimate:.3g} [{ci.low:.3g}, {ci.high:.3g}]"
             + (f" (paper {paper:.3g})" if paper is not None else "")
             + (" paired by seed" if design == "paired" else "")
             + f"; needs {rule}"
+            + (f"; {size.words(paper, placed, ratio)}" if placed else "")
+            + said
         )
-        stat = {"estimate": ci.estimate, "ci": ci.as_tuple(), "paper": paper, "bound": rule}
-        out.append(detail(view, budget, verdict, text, setting, need, statistic=stat))
+        stat = {"estimate": ci.estimate, "ci": ci.as_tuple(), "paper": paper, "bound": rule, "paper_gap": placed}
+        out.append(detail(view, budget, verdict, text, setting, need, statistic=stat | {"seeds": n}, said=True))
     return out

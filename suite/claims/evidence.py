@@ -63,15 +63,18 @@ def detail(
     text: str,
     setting: dict,
     seeds: int | str | None = None,
+    said: bool = False,
     **extra,
 ) -> dict:
+    """One comparison's record; ``said``: the text already says what more seeds would do."""
     return {
         "experiment": view.name,
         "budget": budget,
         "verdict": verdict,
-        "text": text + seeds_text(seeds),
+        "text": text + ("" if said else seeds_text(seeds)),
         "scale": setting["scale"],
         "judged_on": setting["text"],
+        "scale_gap": setting.get("gap"),
         "seeds_needed": seeds,
         **extra,
     }

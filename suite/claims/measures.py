@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from suite import stats, tasks
+from suite.claims import size
 from suite.claims.evidence import column, detail, missing, values_of
 from suite.claims.rows import EVERY, Entry, View, claim_arch, where
 from suite.claims.setting import PAPER, judged_on
@@ -16,10 +17,14 @@ from suite.claims.verdicts import INCONCLUSIVE, NEVER, NOT_JUDGED, NOT_REPRODUCE
 from suite.ledger import parse_count
 
 
-def _seeds(margins: list[float], spread: float, design: str = "one-sample") -> int | str | None:
+def _seeds(margins: list[float], spread: float, seeds_run: int, design: str = "one-sample") -> int | str | None:
+    """Seeds per row that would settle it at this spread; None where one seed gives no spread,
+    or where the count is no more than the seeds this run had (they did not settle it)."""
     if not math.isfinite(spread):
         return None
     needed = stats.seeds_needed(margins, spread, design)
+    if needed is not None and needed <= seeds_run:
+        return None
     return NEVER if needed is None else needed
 
 
@@ -53,7 +58,7 @@ def value(fields: dict, view: View, by_id: dict) -> list[dict]:
             # Assume the mean is where this run found it: the seeds to show it in, or out.
             low, high = ci.estimate - (target - tolerance), (target + tolerance) - ci.estimate
             margins = [low, high] if low > 0 and high > 0 else [-min(low, high)]
-            need = _seeds(margins, float(values.std(ddof=1)) if len(values) > 1 else math.nan)
+            need = _seeds(margins, float(values.std(ddof=1)) if len(values) > 1 else math.nan, len(values))
         text = (
             f"{arch}/{fields['method']} at {int(budget):,}: {ci.estimate:.4g} [{ci.low:.4g}, {ci.high:.4g}] "
             f"(n={len(values)}); the paper {target:g} ± {tolerance:.3g}"
@@ -110,20 +115,22 @@ def powerlaw(fields: dict, view: View, by_id: dict) -> list[dict]:
         for e in entries
     ]
     paper_diff = slopes[0] - slopes[1] if None not in slopes else None
+    placed = size.place(paper_diff, diff)
     need = None
-    if verdict == INCONCLUSIVE:
+    if verdict == INCONCLUSIVE and placed in (None, size.INSIDE):
         expected = paper_diff if paper_diff is not None else diff.estimate
         # The exponents' error shrinks with the seeds per budget: one seed's share of it.
         per_seed = math.hypot(fits[0].stderr, fits[1].stderr) * math.sqrt(fits[0].points / fits[0].budgets)
-        need = _seeds([bound - expected, bound + expected], per_seed)
-    shown = f" (paper {paper_diff:+.3f})" if paper_diff is not None else ""
+        need = _seeds([bound - expected, bound + expected], per_seed, fits[0].points // fits[0].budgets)
+    shown = f" (paper {paper_diff:+.3f}; {size.words(paper_diff, placed)})" if paper_diff is not None else ""
     text = (
         f"exponents {entries[0]} {fits[0].exponent:.3f} ({fits[0].points} points, {fits[0].budgets} budgets), "
         f"{entries[1]} {fits[1].exponent:.3f} ({fits[1].points} points): difference {diff.estimate:+.3f} "
         f"[{diff.low:+.3f}, {diff.high:+.3f}]{shown}; needs |difference| ≤ {bound}"
     )
     setting = judged_on(fields, view, networks, pd.concat(used))
-    return out + [detail(view, None, verdict, text, setting, need, exponents=[f.exponent for f in fits])]
+    fitted = {"exponents": [f.exponent for f in fits], "paper_gap": placed}
+    return out + [detail(view, None, verdict, text, setting, need, **fitted)]
 
 
 def chance(fields: dict, view: View, by_id: dict) -> list[dict]:
@@ -143,7 +150,7 @@ def chance(fields: dict, view: View, by_id: dict) -> list[dict]:
         ci = stats.mean_ci(values)
         verdict = inside(ci.low, ci.high, -math.inf, bound)
         spread = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-        need = _seeds([abs(bound - ci.estimate)], spread) if verdict == INCONCLUSIVE else None
+        need = _seeds([abs(bound - ci.estimate)], spread, len(values)) if verdict == INCONCLUSIVE else None
         own = g["value"].astype(float).mean()
         text = (
             f"{arch}/{fields['method']} at {int(budget):,}: {ci.estimate:.3g} [{ci.low:.3g}, {ci.high:.3g}] with other "

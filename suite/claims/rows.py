@@ -66,6 +66,9 @@ class View:
         self.archs = sorted(set(rows["arch"]))
         self.task = str(rows["task"].iloc[0])
         self.profile = str(rows["profile"].iloc[0])
+        # Data the code generated (a smoke profile) tests the code; it never judges the paper.
+        self.generated = self.profile in tasks.get(self.task).generated_profiles
+        self.source = str(rows["data_source"].iloc[0]) if "data_source" in rows else ""
         info = run.get("experiments", {}).get(name, {})
         self.default_arch = info.get("arch") or str(rows["arch"].mode().iloc[0])
         experiment = next((e for e in suite.experiments if e.name == name), None) if suite else None

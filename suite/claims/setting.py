@@ -1,9 +1,10 @@
 """What a verdict was judged on: the paper's setting, or a stand-in, and which.
 
-A comparison is at paper scale when it ran on the claim's own data set (real, not
-generated), on the networks the claim names at their full width, under the paper's recipe
-(the ``full`` profile) and, for a claim about speed, on a GPU. Anything else is a stand-in,
-and every difference is named: a verdict on a stand-in is about the stand-in.
+A comparison is at paper scale when it ran on the claim's own data set, on the networks
+the claim names at their full width, under the paper's recipe (the ``full`` profile) and,
+for a claim about speed, on a GPU. Anything else is a stand-in, and every difference is
+named: a verdict on a stand-in is about the stand-in. (Data the code generates judges
+nothing: suite.claims.judge never asks for its setting.)
 """
 
 from __future__ import annotations
@@ -25,6 +26,49 @@ def _dataset(task: str) -> str:
         return task
 
 
+def _paper_epochs(task_name: str, profile: str) -> int | None:
+    """The epochs of the paper's recipe for a task: its ``full`` profile (``mdeq-full`` for a
+    run of the MDEQ recipe)."""
+    try:
+        profiles = tasks.get(task_name).profiles
+    except Exception:  # noqa: BLE001 - a claim's task the benchmark has no reader for
+        return None
+    prefix = profile.rpartition("-")[0]
+    full = profiles.get(f"{prefix}-full" if prefix else "full") or profiles.get("full")
+    return full.epochs if full else None
+
+
+def scale_gap(fields: dict, view: View, networks: list[tuple[str, str]], rows: pd.DataFrame) -> dict | None:
+    """How far one comparison's setting is from the paper's, in numbers: the data that stood
+    in, the networks' width as a fraction of the paper's, and the epochs trained against the
+    paper's (None for a claim about RPG itself, which has no paper setting)."""
+    if not fields.get("task"):
+        return None
+    claim_task = fields["task"]
+    data = None if claim_task == view.task else f"{tasks.get(view.task).dataset} for {_dataset(claim_task)}"
+    epochs = int(rows["epochs"].max()) if "epochs" in rows and rows["epochs"].notna().all() and len(rows) else None
+    paper = _paper_epochs(claim_task, view.profile)
+    return {
+        "data": data,
+        "width": min(view.width(actual) for _, actual in networks),
+        "epochs": epochs,
+        "paper_epochs": paper,
+        "epochs_fraction": epochs / paper if epochs and paper else None,
+    }
+
+
+def gap_text(gap: dict | None) -> str:
+    """The scale gap in words: 'Fashion-MNIST for CIFAR-100; width 0.125; 2 of the paper's 200 epochs (1%)'."""
+    if not gap:
+        return ""
+    parts = [gap["data"]] if gap["data"] else []
+    if gap["width"] != 1:
+        parts.append(f"width {gap['width']:g} of the paper's")
+    if gap["epochs_fraction"] is not None and gap["epochs_fraction"] != 1:
+        parts.append(f"{gap['epochs']} of the paper's {gap['paper_epochs']} epochs ({gap['epochs_fraction']:.1%})")
+    return "; ".join(parts)
+
+
 def judged_on(fields: dict, view: View, networks: list[tuple[str, str]], rows: pd.DataFrame) -> dict:
     """The setting of one comparison: ``networks`` pairs each network the claim names with
     the one that ran; ``rows`` are the rows compared."""
@@ -32,9 +76,6 @@ def judged_on(fields: dict, view: View, networks: list[tuple[str, str]], rows: p
     task = tasks.get(view.task)
     if fields.get("task") and fields["task"] != view.task:
         differs.append(f"data: {task.dataset} standing in for {_dataset(fields['task'])}")
-    if view.profile in task.generated_profiles:
-        source = str(rows["data_source"].iloc[0]) if "data_source" in rows and len(rows) else "generated data"
-        differs.append(f"data: {source}")
     for named, actual in dict.fromkeys(networks):
         width = view.width(actual)
         shown = f"{actual} at width {width:g}" if width != 1 else actual
@@ -49,6 +90,7 @@ def judged_on(fields: dict, view: View, networks: list[tuple[str, str]], rows: p
     if any(p != "fp32" for p in precisions):
         differs.append(precision)
     out = {"scale": PAPER if not differs else STAND_IN, "differs": differs}
+    out["gap"] = scale_gap(fields, view, networks, rows)
     if not fields.get("task"):
         networks_text = ", ".join(f"{a} at width {view.width(a):g}" for _, a in dict.fromkeys(networks))
         text = f"scale-free claim: judged on {task.dataset}, {networks_text}, profile {view.profile}"

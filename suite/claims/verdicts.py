@@ -4,7 +4,7 @@
 - not reproduced: one comparison fails with its interval clear of the bound, the wrong way;
 - inconclusive: neither, with how many seeds would settle it;
 - not judged: the run measures the claim's rows, but not in a setting the claim can be judged
-  in (a paper value off paper scale);
+  in (a paper value off paper scale; anything on data the code generated);
 - not run: no experiment of the run has the rows the claim needs (the evidence names them).
 """
 
@@ -31,6 +31,24 @@ class Verdict:
     judged_on: list[str] = field(default_factory=list)
     seeds_needed: int | str | None = None  # for an inconclusive verdict
 
+    @property
+    def scale_gap(self) -> dict | None:
+        """How far from the paper's setting the judged comparisons ran (the farthest, by epochs)."""
+        gaps = [d["scale_gap"] for d in self.details if d.get("verdict") in JUDGED and d.get("scale_gap")]
+        return min(gaps, key=lambda g: g["epochs_fraction"] or 1.0) if gaps else None
+
+    @property
+    def paper_gaps(self) -> list[str]:
+        """Where the paper's gaps lie against this verdict's intervals, each placement once."""
+        placed = [p.get("paper_gap") for d in self.details for p in d.get("pairs", [])]
+        placed += [d.get("paper_gap") or d.get("statistic", {}).get("paper_gap") for d in self.details]
+        return list(dict.fromkeys(p for p in placed if p))
+
+    @property
+    def generated(self) -> bool:
+        """Not judged because every experiment that measures it trained on generated data."""
+        return self.verdict == NOT_JUDGED and any(d.get("generated") for d in self.details)
+
     def as_json(self) -> dict:
         return {
             "id": self.claim["id"],
@@ -39,6 +57,8 @@ class Verdict:
             "scale": self.scale,
             "judged_on": self.judged_on,
             "seeds_needed": self.seeds_needed,
+            "generated_data": self.generated,
+            "scale_gap": self.scale_gap,
             "details": self.details,
         }
 

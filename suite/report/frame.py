@@ -16,6 +16,7 @@ def frame(recs: list[dict]) -> pd.DataFrame:
         row = {k: c[k] for k in ("experiment", "task", "arch", "width", "method", "budget", "seed", "profile")}
         row.update(key=r["key"], status=r["status"], error=r.get("error", ""), seconds=r.get("seconds"))
         row["precision"] = c.get("recipe", {}).get("precision", "fp32")  # records before it: fp32
+        row["epochs"] = c.get("recipe", {}).get("epochs")  # how far from the paper's schedule a verdict is
         if r["status"] == "ok":
             row.update(metric=r["metric"], value=r["metrics"][r["metric"]], val=r["metrics"][f"val_{r['metric']}"])
             metrics = r["metrics"]

@@ -115,3 +115,28 @@ def learning_curves(histories: pd.DataFrame, metric: str) -> str:
     axes[0][0].set_ylabel(f"validation {metric}")
     axes[0][-1].legend(fontsize=7, frameon=False)
     return _svg(fig)
+
+
+def ladder(effects: list[dict], compute: list[float]) -> str:
+    """One claim along a compute ladder: each compared effect with its 95% interval at each
+    rung (log PFLOP), the paper's gap as a dashed line of the same style, zero as a thin line."""
+    fig, ax = plt.subplots(figsize=(5.6, 3.0))
+    x = np.array(compute)
+    for effect, (marker, line) in zip(effects, STYLES * 3, strict=False):
+        present = [(c, e) for c, e in zip(x, effect["at"], strict=True) if e is not None]
+        if not present:
+            continue
+        cs = np.array([c for c, _ in present])
+        diffs = np.array([e["diff"] for _, e in present])
+        low = np.array([e["diff"] - e["ci"][0] if e["ci"][0] is not None else 0 for _, e in present])
+        high = np.array([e["ci"][1] - e["diff"] if e["ci"][1] is not None else 0 for _, e in present])
+        drawn = ax.errorbar(cs, diffs, yerr=[low, high], marker=marker, linestyle=line, capsize=3)
+        drawn.set_label(effect["label"])
+        if effect["paper"] is not None:
+            ax.axhline(effect["paper"], linestyle="--", linewidth=0.8, color=drawn[0].get_color())
+    ax.axhline(0, color="#999", linewidth=0.6)
+    ax.set_xscale("log")
+    ax.set_xlabel("compute of the rung's cells (PFLOP, counted)")
+    ax.set_ylabel("effect (left − right)")
+    ax.legend(fontsize=7, frameon=False, loc="best")
+    return _svg(fig)

@@ -10,18 +10,21 @@ from suite.ledger import format_count
 
 
 def tied_ranks(rows: list[dict], higher_is_better: bool = True) -> None:
-    """Rank rows by mean; a row whose CI overlaps the CI of the row ranked above it shares
-    that row's rank: a difference inside the noise is a tie, not an ordering."""
-    rows.sort(key=lambda r: -r["mean"] if higher_is_better else r["mean"])
-    for i, r in enumerate(rows):
-        above = rows[i - 1] if i else None
-        overlap = above is not None and r["ci"][1] >= above["ci"][0] and above["ci"][1] >= r["ci"][0]
-        r["rank"] = above["rank"] if overlap else i + 1
-        r["tied"] = overlap or (i + 1 < len(rows) and _overlaps(r, rows[i + 1]))
+    """A row's rank is 1 + the number of rows whose 95% interval lies entirely above its own
+    (entirely below, for a lower-is-better metric): the rule public leaderboards use for
+    statistical ties. Rows no interval separates share a rank (``tied``); two rows whose
+    intervals do not overlap never do, since every row entirely above the upper one is
+    entirely above the lower one too. Rows are ordered by rank, then by mean."""
+    sign = 1 if higher_is_better else -1
 
+    def better(a: dict, b: dict) -> bool:  # a's interval entirely on b's better side
+        return a["ci"][0] > b["ci"][1] if higher_is_better else a["ci"][1] < b["ci"][0]
 
-def _overlaps(a: dict, b: dict) -> bool:
-    return a["ci"][1] >= b["ci"][0] and b["ci"][1] >= a["ci"][0]
+    for r in rows:
+        r["rank"] = 1 + sum(better(other, r) for other in rows if other is not r)
+    for r in rows:
+        r["tied"] = any(o["rank"] == r["rank"] for o in rows if o is not r)
+    rows.sort(key=lambda r: (r["rank"], -sign * r["mean"]))
 
 
 def _mean_std(values: pd.Series) -> str:

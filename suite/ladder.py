@@ -1,0 +1,152 @@
+"""`rpg-bench ladder RUN... --out DIR`: one suite's runs at rising compute (a compute
+ladder: the same cells at 1, 3, 10 epochs, say), and whether what each says holds as the
+compute grows.
+
+The rungs are ordered by the compute their cells counted (suite.plan's PFLOP of the ok
+cells), and `rpg-bench agree` is taken between consecutive rungs and between the lowest
+and the highest. For each claim judged on some rung, the page draws every compared
+effect with its 95% interval at each rung against compute, the paper's gap as a line,
+and says whether the verdict was ``stable`` along the ladder (the same judged verdict on
+every rung), ``changed`` (between some two consecutive rungs, as `agree` defines it) or
+``undetermined``. DIR gets ladder.html (self-contained, like the report) and
+ladder.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup
+
+from suite import agree, plan, records
+from suite.cells import Cell
+from suite.claims.setting import gap_text
+from suite.claims.verdicts import JUDGED
+from suite.errors import UsageError
+
+NO_FIGURES = "matplotlib is not installed: no figure is drawn (pip install 'rpg-bench[report]' draws them)"
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", nargs="+", help="results folders of one suite, at rising compute (any order)")
+    p.add_argument("--out", required=True, help="the folder that gets ladder.html and ladder.json")
+
+
+def pflop(run: agree.Run) -> float:
+    """The compute a rung's ok cells counted, in PFLOP (suite.plan's count)."""
+    _, recs = records.read_run(run.out)
+    return sum(plan.cell_flops(Cell.from_config(r["config"])) for r in recs if r["status"] == "ok") / 1e15
+
+
+def _rung(run: agree.Run, compute: float) -> dict:
+    epochs = sorted({int(e) for e in run.rows["epochs"].dropna()}) if "epochs" in run.rows else []
+    return {"out": str(run.out), "profile": run.run.get("profile"), "epochs": epochs, "pflop": compute}
+
+
+def _agreement(compared: dict, cid: str) -> str:
+    return next((c["agreement"] for c in compared["claims"] if c["id"] == cid), agree.UNDETERMINED)
+
+
+def _along(verdicts: list[str | None], steps: list[str]) -> str:
+    if agree.CHANGED in steps:
+        return agree.CHANGED
+    if verdicts and all(v in JUDGED for v in verdicts) and len(set(verdicts)) == 1:
+        return agree.STABLE
+    return agree.UNDETERMINED
+
+
+def build(runs: list[agree.Run]) -> dict:
+    """The ladder as ladder.json holds it."""
+    if len(runs) < 2:
+        raise UsageError("ladder: give two or more runs of one suite")
+    computed = sorted(((pflop(r), r) for r in runs), key=lambda x: x[0])
+    runs = [r for _, r in computed]
+    steps = list(itertools.pairwise(runs)) + ([(runs[0], runs[-1])] if len(runs) > 2 else [])
+    agreements = [agree.compare(a, b) for a, b in steps]
+    ids = sorted({c["id"] for g in agreements for c in g["claims"]})
+    consecutive = agreements[: len(runs) - 1]
+    claims = []
+    for cid in ids:
+        verdicts = [r.verdicts[cid].verdict if cid in r.verdicts else None for r in runs]
+        changes = [_agreement(g, cid) for g in consecutive]
+        judged = [r.verdicts.get(cid) for r in runs]
+        gap = next((v.scale_gap for v in judged if v is not None and v.scale_gap), None)
+        claims.append(
+            {"id": cid, "verdicts": verdicts, "along": _along(verdicts, changes), "steps": changes}
+            | {"effects": _effects(cid, runs), "scale": gap_text(gap)}
+        )
+    return {
+        "suite": runs[0].suite,
+        "rungs": [_rung(r, c) for c, r in computed],
+        "agreements": [
+            {"a": g["a"], "b": g["b"], "tau": g["tau"], "tau_ci": g["tau_ci"], "rows": g["rows"]}
+            | {"changed": [c["id"] for c in g["claims"] if c["agreement"] == agree.CHANGED]}
+            for g in agreements
+        ],
+        "claims": claims,
+    }
+
+
+def _effects(cid: str, runs: list[agree.Run]) -> list[dict]:
+    """Each compared effect of a claim across the rungs: its interval at each (None where a
+    rung did not compare it) and the paper's gap."""
+    out: dict[tuple, dict] = {}
+    for i, run in enumerate(runs):
+        v = run.verdicts.get(cid)
+        if v is None:
+            continue
+        at = {(e, budget): p for (e, p), budget in run.budgets().items()}
+        for d in v.details:
+            for p in d.get("pairs", []):
+                key = (d["experiment"], at.get((d["experiment"], d.get("budget"))), p["left"], p["right"])
+                row = out.setdefault(key, {"label": _label(key), "paper": p.get("paper"), "at": [None] * len(runs)})
+                row["at"][i] = agree._effect(p["diff"], p["ci"])
+    return list(out.values())
+
+
+def _label(key: tuple) -> str:
+    experiment, position, left, right = key
+    return f"{left} − {right} ({experiment}{', ' + position if position else ''})"
+
+
+def _figure(claim: dict, compute: list[float]) -> str:
+    from suite.report import plots  # the [report] extra
+
+    return plots.ladder(claim["effects"], compute)
+
+
+def render(ladder: dict, out: Path) -> Path:
+    """DIR/ladder.json and DIR/ladder.html."""
+    records.write_json(out / "ladder.json", ladder)
+    compute = [r["pflop"] for r in ladder["rungs"]]
+    try:
+        figures = {c["id"]: Markup(_figure(c, compute)) for c in ladder["claims"] if c["effects"]}
+        missing = ""
+    except ImportError:
+        figures, missing = {}, NO_FIGURES
+    page = (
+        jinja2.Environment(
+            loader=jinja2.PackageLoader("suite.report", "templates"),
+            autoescape=True,
+            undefined=jinja2.StrictUndefined,
+        )
+        .get_template("ladder.html.j2")
+        .render(ladder=ladder, figures=figures, missing=missing)
+    )
+    path = out / "ladder.html"
+    records.write_atomic(path, page)
+    return path
+
+
+def main(args: argparse.Namespace) -> int:
+    ladder = build([agree.Run(Path(r)) for r in args.runs])
+    path = render(ladder, Path(args.out))
+    for g in ladder["agreements"]:
+        tau = "–" if g["tau"] is None else f"{g['tau']:.3f}"
+        changed = ", ".join(g["changed"]) or "none"
+        print(f"{g['a']} → {g['b']}: tau {tau} over {g['rows']} rows; claims changed: {changed}")
+    print(f"ladder: {path}")
+    return 0
