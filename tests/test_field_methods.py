@@ -167,3 +167,30 @@ def test_speed_refuses_a_method_or_budget_it_cannot_build_in_one_line(capsys):
     assert cli.main(["speed", "--method", "ssn", "--budget", "10"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "ssn cannot reach" in err and "it reaches" in err
+
+
+def test_the_field_experiment_runs_end_to_end_and_shows_cost_beside_accuracy(tmp_path):
+    """A cut of fashion's field (smoke, generated data): FPGM and SSN with the plain network
+    at its natural size. The whole experiment: rpg-bench --suite fashion --profile smoke
+    --experiments field --seeds 1."""
+    import json
+
+    from suite import cli
+
+    out = tmp_path / "field"
+    args = ["--suite", "fashion", "--profile", "smoke", "--experiments", "field", "--methods", "fpgm,ssn,plain"]
+    assert cli.main([*args, "--seeds", "1", "--out", str(out), "--no-progress", "--no-open", "--no-onnx"]) == 0
+    records = [json.loads(p.read_text()) for p in (out / "records").glob("*.json")]
+    assert len(records) == 2 * 3 + 1 and all(r["status"] == "ok" and r["budget_met"] for r in records)
+    assert all(r["step"]["median_ms"] > 0 for r in records)  # every cell timed a training step
+    for r in records:
+        if r["config"]["method"] == "fpgm":  # met after pruning: the dense network before is the plain one
+            assert r["stages"]["before-pruning"]["ledger"]["backbone"] > r["ledger"]["backbone"]
+            assert r["pruning"]["method"] == "fpgm"
+    verdicts = json.loads((out / "claims.json").read_text())["claims"]
+    assert not any(
+        d.get("experiment") == "field" for v in verdicts for d in v.get("details", []) if isinstance(d, dict)
+    )
+    html = (out / "index.html").read_text()
+    assert "field: cost beside top1" in html and "training step / plain" in html
+    assert html.count("1.00×") >= 2  # the plain row is its own reference

@@ -13,7 +13,7 @@ from markupsafe import Markup
 from suite import claims, records, tasks
 from suite.claims.setting import gap_text
 from suite.ledger import format_count
-from suite.report import compare, leaderboard, tables
+from suite.report import compare, cost, leaderboard, tables
 from suite.report.frame import frame, ok_rows
 from suite.report.tables import tied_ranks
 
@@ -122,6 +122,7 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
         compressed=tables.compressed(ok) if len(ok) else [],
         gaps=tables.gaps(ok) if len(ok) else [],
         boards=boards,
+        costs=cost.tables(ok, boards) if len(ok) else [],
         plots=plots,
         # A run of some claims (--claims) shows their verdicts first.
         verdicts=sorted(verdicts, key=lambda v: (not _asked(v.claim["id"], run), order[v.verdict])),
