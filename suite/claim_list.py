@@ -72,30 +72,37 @@ def main(args: argparse.Namespace) -> int:
             print(_header(claim))
         print(f"{len(every)} claims; `rpg-bench claims --suite SUITE` adds what each costs and whether it is judged")
         return 0
-    plan.check_tflops(args.tflops)
+    rate = plan.given(args.tflops)
     suite = spec.load(args.suite)
     mine = [c for c in every if any(e.split("/", 1)[0] == suite.name for e in c.get("experiments", []))]
-    rate = f"{args.tflops:g}" if args.tflops else f"by precision {plan.assumed()}"
-    print(f"suite {suite.name}: {len(mine)} of {len(every)} claims; costs at {rate} TFLOP/s (assumed)")
-    by_profile = {}
+    by_profile, every_cell, reading = {}, [], []
     for profile in profiles(suite):
         cells = runner.expand(suite, profile)
+        every_cell += cells
         by_key = {c.key(): c for c in cells}
         by_profile[profile] = {
-            claim_id: (
-                keys,
-                sum(plan.seconds(by_key[k], args.tflops) for k in keys),
-                all(_generated(by_key[k]) for k in keys),
-            )
+            claim_id: (keys, _cost(keys, by_key, rate), all(_generated(by_key[k]) for k in keys))
             for claim_id, keys in select.needed(mine, cells, suite).items()
         }
         judges = "judges nothing" if all(_generated(c) for c in cells) else "judges claims"
-        print(f"  profile {profile}: reads {'; '.join(data_read(cells).values())} ({judges})")
+        reading.append(f"  profile {profile}: reads {'; '.join(data_read(cells).values())} ({judges})")
+    print(f"suite {suite.name}: {len(mine)} of {len(every)} claims; costs at {rate.describe(every_cell)}")
+    print("\n".join(reading))
     for claim in mine:
         print(_header(claim))
         for profile, found in by_profile.items():
-            keys, secs, generated = found[claim["id"]]
+            keys, cost, generated = found[claim["id"]]
             state = _judgeable(claim, keys, profile, generated)
-            cost = f"{len(keys)} cells, {secs / 3600:.3g} device-hours" if keys else "no cell"
-            print(f"    {profile:8} {cost:36} {state}")
+            print(f"    {profile:8} {cost:40} {state}")
     return 0
+
+
+def _cost(keys: set[str], by_key: dict, rate: plan.Rate) -> str:
+    """What the cells of ``keys`` cost, in the unit of their profile's device."""
+    if not keys:
+        return "no cell"
+    hours: dict[str, float] = {}
+    for key in keys:
+        h, unit = plan.hours(by_key[key], rate)
+        hours[unit] = hours.get(unit, 0.0) + h
+    return f"{len(keys)} cells, " + " + ".join(f"{h:.3g} {unit}" for unit, h in hours.items())

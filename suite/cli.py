@@ -1,6 +1,6 @@
 """rpg-bench's command line: argparse subcommands; bare ``rpg-bench [options]`` is ``run``.
 
-Exit codes: 0 success, 1 a cell failed (or a compared run regressed), 2 bad input (one line
+Exit codes: 0 success, 1 a cell failed (or a comparison regressed or was not made in full), 2 bad input (one line
 on stderr, nothing written), 130 interrupted."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import difflib
 import sys
 
 import suite
-from suite import agree, claim_list, commands, doctor, ladder, launch, methods, speed
+from suite import agree, claim_list, commands, doctor, history, ladder, launch, methods, speed
 from suite import plan as plan_
 from suite.args import Parser
 from suite.errors import UsageError, describe
@@ -72,8 +72,8 @@ def _claims_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--claims",
         metavar="PATTERN[,PATTERN...]",
-        help="only the cells that settle these claims (globs on claim ids: 't2.*', 'fig5.*'; rpg-bench claims "
-        "lists them)",
+        help="only the cells that settle these claims (globs on claim ids, in any case: 't2.*', 'fig5.*'; "
+        "rpg-bench claims lists them)",
     )
 
 
@@ -102,7 +102,16 @@ def parser() -> Parser:
     report = sub.add_parser("report", help="re-render OUT's report, results.csv and claims.json from its records")
     report.add_argument("out", help="a results folder written by rpg-bench")
     report.add_argument(
-        "--compare", metavar="PREV", help="a previous run of the same profile: exit 1 on a lost claim or a regression"
+        "--compare",
+        metavar="PREV",
+        help="a baseline: a previous run of the same profile and recipe; writes OUT/compare.json and prints a "
+        "summary; exit 1 on a regression, a lost claim or anything not compared in full, 2 if the recipes differ",
+    )
+    report.add_argument(
+        "--no-baseline",
+        metavar="REASON",
+        help="for CI: a comparison was due and there is no baseline (REASON: e.g. its artifact expired); "
+        "writes OUT/compare.json saying so and exits 1",
     )
 
     merge = sub.add_parser("merge", help="merge the folders of --shard runs into OUT and render its report")
@@ -124,7 +133,7 @@ def parser() -> Parser:
     )
     ledger.add_argument("--in-channels", type=int, default=3)
 
-    plan = sub.add_parser("plan", help="what a suite will cost: cells, counted compute, device-hours")
+    plan = sub.add_parser("plan", help="what a suite will cost: cells, counted compute, GPU-hours or CPU core-hours")
     plan.add_argument("--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML")
     plan.add_argument("--profile", help="default: the suite's")
     plan.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
@@ -137,25 +146,32 @@ def parser() -> Parser:
     rate.add_argument(
         "--tflops",
         type=float,
-        help=f"assumed sustained TFLOP/s of one device (default by training precision: {plan_.assumed()}; "
-        "an assumption)",
+        help="sustained TFLOP/s of one unit of the profile's device, a GPU or one CPU core (default: "
+        f"{plan_.assumed()} per GPU by training precision, {plan_.ASSUMED_CORE_GFLOPS:g} GFLOP/s per CPU core)",
     )
     rate.add_argument("--calibrate", metavar="OUT", help="use the rate a finished run in OUT achieved")
 
     listing = sub.add_parser("claims", help="every claim: the paper's words, where it is judged, what it costs")
     listing.add_argument("--suite", help="with the suites' cost per profile and whether it can judge each claim")
     listing.add_argument(
-        "--tflops", type=float, help="assumed TFLOP/s for the costs (default: by training precision; an assumption)"
+        "--tflops",
+        type=float,
+        help="sustained TFLOP/s of one GPU or CPU core for the costs (default: plan's assumed rate per device)",
     )
 
     agree.arguments(sub.add_parser("agree", help="does a verdict hold across scale: two runs' ranks and verdicts"))
     ladder.arguments(sub.add_parser("ladder", help="a suite's runs at rising compute: agreement and effects per claim"))
+    history.arguments(
+        sub.add_parser("history", help="a suite's nights over time: verdict timelines, row series, steps, a feed")
+    )
     speed.arguments(sub.add_parser("speed", help="RPG's run-time cost against the plain network's"))
     doctor.arguments(sub.add_parser("doctor", help="exercise every device path (GPU ones where there is a GPU)"))
     return p
 
 
-COMMANDS = ("run", "list", "claims", "report", "merge", "agree", "ladder", "ledger", "plan", "speed", "doctor")
+COMMANDS = (
+    "run", "list", "claims", "report", "merge", "agree", "ladder", "history", "ledger", "plan", "speed", "doctor",
+)  # fmt: skip
 
 
 def _with_command(argv: list[str]) -> list[str]:
@@ -191,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             "claims": lambda: claim_list.main(args),
             "agree": lambda: agree.main(args),
             "ladder": lambda: ladder.main(args),
+            "history": lambda: history.main(args),
             "speed": lambda: commands.speed_(args),
             "doctor": lambda: doctor.main(args),
         }

@@ -31,6 +31,7 @@ from suite.args import resolve_device
 from suite.cells import now
 from suite.claims import select
 from suite.errors import UsageError
+from suite.report import comparison
 from suite.tasks import recipes
 
 
@@ -158,7 +159,9 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
     )
     if not distributed.is_main():
         return 0
-    path, _, _ = report.render(out)
+    path, _, notes = report.render(out)
+    for note in notes:
+        print(note, file=sys.stderr)
     failed = [r for r in results if r["status"] != "ok"]
     print(f"report: {path}  ({len(results)} cells: {len(results) - len(failed)} ok, {len(failed)} failed)")
     if args.open or (args.open is None and sys.stdout.isatty() and not os.environ.get("CI")):
@@ -188,29 +191,51 @@ def report_(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if not (out / records.RECORDS).is_dir():
         raise UsageError(f"{out} holds no rpg-bench records (expected {out / records.RECORDS}/)")
+    if args.compare and args.no_baseline is not None:
+        raise UsageError("--compare and --no-baseline: give one (a baseline, or why there is none)")
+    if args.no_baseline is not None and not args.no_baseline.strip():
+        raise UsageError("--no-baseline needs a reason (what CI could not find), e.g. 'the baseline artifact expired'")
     writable(out)
-    path, lost, regressed = report.render(out, Path(args.compare) if args.compare else None)
+    path, made, notes = report.render(out, Path(args.compare) if args.compare else None, args.no_baseline)
     print(f"report: {path}")
-    if lost:
-        print(f"claims reproduced in {args.compare} and not reproduced now: {', '.join(lost)}", file=sys.stderr)
-    for c in regressed:
-        print(
-            f"regression: {c['experiment']} {c['method']}@{c['budget']}: {c['before']:.2f} -> {c['now']:.2f}",
-            file=sys.stderr,
-        )
-    return 1 if lost or regressed else 0
+    for note in notes:
+        print(note, file=sys.stderr)
+    if made is None:
+        kept = out / comparison.FILE
+        if kept.is_file():
+            print(f"compare: {kept} kept as a previous render wrote it (the page says whether it is still current)")
+        return 0
+    print(made["summary"])
+    for line in comparison.problems(made):
+        print(line, file=sys.stderr)
+    print(f"compare: {out / comparison.FILE}")
+    return made["exit_code"]
 
 
 def merge_(args: argparse.Namespace, argv: list[str]) -> int:
     out = Path(args.out)
     writable(out)
     written = shards.merge(out, [Path(s) for s in args.shards], argv, partial=args.partial)
-    path, _, _ = report.render(out)
+    path, _, notes = report.render(out)
+    for note in notes:
+        print(note, file=sys.stderr)
     print(f"report: {path}  ({written} records merged from {len(args.shards)} folders)")
     return 0
 
 
+# What `ledger` builds: beyond these a network does not fit in memory (ResNet-18 at width 16
+# has 2.9e9 parameters), and the allocation fails deep in torch instead of in one line.
+LEDGER_LIMITS = {"width": 16.0, "classes": 100_000, "in_channels": 1024}
+
+
+def _within(flag: str, value: float | None, high: float) -> None:
+    if value is not None and not (0 < value <= high):  # also refuses nan
+        raise UsageError(f"--{flag.replace('_', '-')} must be above 0 and at most {high:g}, got {value:g}")
+
+
 def ledger_(args: argparse.Namespace) -> int:
+    for name, high in LEDGER_LIMITS.items():
+        _within(name, getattr(args, name), high)
     arch = archs.get(args.arch)
     classes = args.classes or (1000 if arch.stem == "imagenet" else 100)
     net = archs.Net(arch, args.width, args.in_channels, classes)
@@ -230,23 +255,18 @@ def plan_(args: argparse.Namespace) -> int:
     profile = args.profile or suite.default_profile
     suite.check_profile(profile)
     _check_seeds(args.seeds)
-    plan.check_tflops(args.tflops)
-    tflops = plan.calibrate(Path(args.calibrate)) if args.calibrate else args.tflops
+    rate = plan.calibrate(Path(args.calibrate)) if args.calibrate else plan.given(args.tflops)
     cells = runner.expand(suite, profile, args.seeds, None, _sets(args))
     if args.claims:
         cells = select.cells_for(select.parse(args.claims), claims.load(), cells, suite)
-    rows = plan.summarise(cells, tflops)
-    if args.calibrate:
-        rate = f"{tflops:.3g} TFLOP/s sustained (as run in {args.calibrate})"
-    elif tflops:
-        rate = f"{tflops:.3g} TFLOP/s sustained (assumed)"
-    else:
-        rate = f"TFLOP/s sustained by training precision {plan.assumed()} (assumed)"
+    rows = plan.summarise(cells, rate)
+    units = [u for u in plan.UNITS.values() if u in rows[-1]["hours"]]
     asked = f", the cells that settle claims {args.claims}" if args.claims else ""
-    print(f"suite {suite.name}, profile {profile}{asked}, at {rate}:")
-    print(f"  {'experiment':24} {'cells':>6} {'PFLOP':>10} {'device-hours':>13}")
+    print(f"suite {suite.name}, profile {profile}{asked}, at {rate.describe(cells)}:")
+    print(f"  {'experiment':24} {'cells':>6} {'PFLOP':>10}" + "".join(f" {u:>15}" for u in units))
     for row in rows:
-        print(f"  {row['experiment']:24} {row['cells']:>6} {row['pflop']:>10.3g} {row['hours']:>13.3g}")
+        hours = "".join(f" {row['hours'].get(u, 0.0):>15.3g}" for u in units)
+        print(f"  {row['experiment']:24} {row['cells']:>6} {row['pflop']:>10.3g}{hours}")
     return 0
 
 

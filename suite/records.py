@@ -6,7 +6,7 @@ import contextlib
 import fcntl
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +17,23 @@ RUN = "run.json"  # the last run's settings and the keys of its cells
 SCHEMA = "schemas/record.json"  # under the suite package: the JSON Schema of a record
 
 
+def _temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path`` to write before the rename, created with mode 0o666 less
+    the umask as any tool's file is (0644 under umask 022): tempfile.mkstemp's 0600 would
+    leave every record and report unreadable to anyone else. O_EXCL and a random name keep
+    it private to this writer, as mkstemp's did."""
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666), tmp
+        except FileExistsError:
+            continue
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that a reader sees the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from suite import distributed, measurements, methods, parallel, pipeline, records, tasks
+from suite import progress as bars
 from suite.budgets import Budgets
 from suite.cells import RECORD_VERSION, Cell, checkpoint, data_key, now
 from suite.data import root
@@ -111,7 +111,7 @@ def run(
                 records.write_json(out / records.RUN, meta)
         results = dict(done)
         todo = [c for c in cells if c.key() not in done]
-        bar = tqdm(total=len(cells), initial=len(done), desc="cells", unit="cell", disable=not (progress and main))
+        bar = bars.bar(total=len(cells), initial=len(done), desc="cells", unit="cell", disable=not (progress and main))
 
         def finish(cell: Cell, record: dict) -> None:
             if main:
@@ -121,7 +121,7 @@ def run(
                     for path in checkpoint(out, cell).parent.glob(f"{cell.key()}*.pt"):
                         path.unlink(missing_ok=True)
                 if record["status"] != "ok":
-                    tqdm.write(f"cell failed: {cell.label()}: {record['error']}")
+                    bars.write(f"cell failed: {cell.label()}: {record['error']}")
                 results[cell.key()] = record
             bar.update()
 

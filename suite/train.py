@@ -15,9 +15,9 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from suite import distributed, quiet
+from suite import progress as bars
 from suite.errors import Diverged, naming
 from suite.tasks import Recipe, Splits, Task
 
@@ -195,7 +195,7 @@ def fit(
         torch.set_rng_state(state["torch_rng"])
         best, history, start = state["best"], state["history"], state["epoch"]
         log.info("resumed from %s after epoch %d", checkpoint, start)
-    bar = tqdm(
+    bar = bars.bar(
         range(start, recipe.epochs),
         desc=desc or "epochs",
         leave=False,

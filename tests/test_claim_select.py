@@ -57,6 +57,31 @@ def test_an_unknown_pattern_is_one_line_naming_the_closest_ids(capsys):
     assert err.count("\n") == 0 and "no claim id matches" in err and "t2.r34-rpg-global" in err
 
 
+@pytest.mark.parametrize(
+    ("pattern", "meant"),
+    [
+        ("table2", "did you mean t2.*?"),  # the paper's name for the experiment
+        ("Table 8", "did you mean t8a.*,t8b.*,t8c.*?"),
+        ("figure-5", "did you mean fig5.*?"),
+        ("fig5", "did you mean fig5.*?"),  # a bare prefix: every claim under it, not the nearest id
+        ("t3.in", "did you mean t3.in.*?"),
+    ],
+)
+def test_an_unknown_pattern_suggests_what_it_meant(pattern, meant, capsys):
+    assert cli.main(["plan", "--suite", "cifar", "--claims", pattern]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and meant in err
+    suggested = meant.removeprefix("did you mean ").removesuffix("?")
+    assert select.match(select.parse(suggested), claims.load())  # the suggestion is a working --claims
+
+
+def test_patterns_match_without_regard_to_case():
+    every = claims.load()
+    assert all(c["id"] == c["id"].lower() for c in every)  # ids are lower case: patterns are read so
+    assert select.match(select.parse("T2.*"), every) == select.match(["t2.*"], every)
+    assert select.parse("T2.*, FIG5.Both-Best") == ["t2.*", "fig5.both-best"]
+
+
 def test_plan_costs_only_the_claims_cells(capsys):
     assert cli.main(["plan", "--suite", "cifar", "--claims", "fig5.*"]) == 0
     out = capsys.readouterr().out
@@ -74,7 +99,9 @@ def test_the_claims_command_lists_every_claim_and_a_suites_costs(capsys):
     out = capsys.readouterr().out
     mine = [c for c in claims.load() if any(e.startswith("digits/") for e in c.get("experiments", []))]
     assert mine and all(c["id"] in out for c in mine)
-    assert "full" in out and "smoke" in out and "device-hours" in out
+    assert (
+        "full" in out and "smoke" in out and "CPU core-hours" in out and "GPU-hours" not in out
+    )  # digits: a CPU suite
 
 
 def test_the_claims_command_says_what_each_profile_reads_and_judges_nothing_on_generated_data(capsys):

@@ -1,5 +1,6 @@
 """The command line end to end: real runs, real records, real reports, real errors."""
 
+import argparse
 import json
 import os
 import shutil
@@ -120,6 +121,13 @@ BAD = [
     (["--seeds", "0"], "--seeds must be between 1 and 1000, got 0"),
     (["plan", "--seeds", "10000000"], "--seeds must be between 1 and 1000, got 10000000"),
     (["--bogus"], "unrecognized arguments"),
+    # No abbreviations: a near-miss is refused with the option meant, not silently expanded.
+    (["--seed", "2"], "unrecognized arguments: --seed 2; did you mean --seeds? `rpg-bench run --help`"),
+    (["--claim", "t2.*"], "did you mean --claims?"),
+    (["run", "--data", "x"], "did you mean --data-root?"),
+    (["plan", "--tflop", "3"], "did you mean --tflops? `rpg-bench plan --help`"),
+    (["report", "x", "--compar", "y"], "did you mean --compare?"),
+    (["claims", "--suit", "digits"], "did you mean --suite?"),
     (["ledger", "--arch", "resnet18", "--method", "rpg", "--budget", "10"], "rpg cannot reach"),
     (["ledger", "--arch", "resnet18", "--method", "rpg", "--budget", "lots"], "not a parameter count"),
     (["report", "/nonexistent/folder"], "holds no rpg-bench records"),
@@ -137,6 +145,13 @@ def test_bad_input_is_one_line_and_exit_2_and_writes_nothing(args, message, tmp_
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("rpg-bench: error:") and message in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_no_parser_reads_abbreviations():
+    top = cli.parser()
+    subs = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+    parsers = [top, *subs[0].choices.values()]
+    assert len(parsers) == len(cli.COMMANDS) + 1 and not any(p.allow_abbrev for p in parsers)
 
 
 def test_malformed_suite_files_name_the_file_and_line(tmp_path, capsys):

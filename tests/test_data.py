@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from suite import cli
 from suite.data import cifar, fashion
 from suite.errors import UsageError
 from suite.tasks.base import Splits, crop_flip
@@ -35,10 +36,64 @@ def test_fashion_names_a_truncated_file(tmp_path):
         fashion.read(folder, verify=False)
 
 
-def test_fashion_absent_names_both_layouts(tmp_path, monkeypatch, offline):
+def test_fashion_absent_from_the_default_folder_names_both_layouts(tmp_path, monkeypatch, offline, cache_home):
+    """The default folder falls back to Debian's copy, then a download: offline and without
+    the package, one line naming both layouts, and the folder the download made is gone."""
     monkeypatch.setattr(fashion, "DEBIAN", tmp_path / "nowhere")
     with pytest.raises(UsageError, match="FashionMNIST/raw.*dataset-fashion-mnist"):
-        fashion.locate(str(tmp_path))
+        fashion.locate(str(cache_home))
+    assert not cache_home.exists() and not (tmp_path / "cache").exists()
+
+
+@pytest.fixture
+def system_copy(tmp_path, monkeypatch):
+    """A complete Fashion-MNIST where Debian puts it, and a download that would succeed:
+    what an explicit data root must never be replaced by."""
+    from torchvision import datasets
+
+    folder = fashion.write_generated(tmp_path / "system") / fashion.TORCHVISION
+    monkeypatch.setattr(fashion, "DEBIAN", folder)
+    fetched = []
+    monkeypatch.setattr(datasets, "FashionMNIST", lambda root, train, download: fetched.append(root))
+    return fetched
+
+
+@pytest.mark.parametrize("how", ["flag", "environment"])
+def test_an_explicit_data_root_without_fashion_mnist_is_refused_not_replaced(how, system_copy, tmp_path, monkeypatch):
+    given = tmp_path / "mine"
+    given.mkdir()
+    if how == "environment":
+        monkeypatch.setenv("RPG_BENCH_DATA_ROOT", str(given))
+    with pytest.raises(UsageError) as refused:
+        fashion.locate(str(given))
+    message = str(refused.value)
+    assert f"not in the data root {given} " in message and f"{given}/FashionMNIST/raw/" in message
+    assert "system" not in message and system_copy == []  # neither the system copy nor a download
+
+
+def test_an_explicit_data_root_is_read_in_either_layout(system_copy, tmp_path):
+    torchvision_layout = fashion.write_generated(tmp_path / "tv")
+    assert fashion.locate(str(torchvision_layout)) == torchvision_layout / fashion.TORCHVISION
+    debian_layout = tmp_path / "tv" / fashion.TORCHVISION  # the IDX files in the root itself
+    assert fashion.locate(str(debian_layout)) == debian_layout
+    assert system_copy == []
+
+
+def test_an_empty_explicit_data_root_exits_2_naming_it_and_a_missing_one_is_not_created(tmp_path, capsys, offline):
+    empty, missing = tmp_path / "empty", tmp_path / "missing" / "data"
+    empty.mkdir()
+    for suite, root in [("fashion", empty), ("fashion", missing), ("cifar", empty), ("cifar", missing)]:
+        argv = ["--suite", suite, "--data-root", str(root), "--out", str(tmp_path / "out"), "--no-progress"]
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"not in the data root {root} " in err, err
+    assert list(empty.iterdir()) == [] and not (tmp_path / "missing").exists() and not (tmp_path / "out").exists()
+
+
+def test_an_offline_download_into_the_default_folder_leaves_no_folder(offline, cache_home, capsys):
+    assert cli.main(["--suite", "cifar", "--out", str(cache_home.parent / "out")]) == 2
+    assert "could not be downloaded" in capsys.readouterr().err
+    assert not cache_home.exists()
 
 
 @pytest.mark.skipif(not fashion.DEBIAN.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
@@ -109,8 +164,8 @@ def test_the_default_data_root_is_the_users_cache_folder(cache_home, monkeypatch
     assert root.resolve("given") == "given"
 
 
-def test_a_downloadable_data_set_is_fetched_into_the_data_root(tmp_path, monkeypatch):
-    """Fashion-MNIST missing everywhere: torchvision's download fills <root>/FashionMNIST/raw
+def test_a_downloadable_data_set_is_fetched_into_the_default_folder(tmp_path, monkeypatch, cache_home):
+    """Fashion-MNIST missing everywhere: torchvision's download fills <default folder>/FashionMNIST/raw
     (stood in for here by writing the files it would), and the files are then read."""
     from torchvision import datasets
 
@@ -122,5 +177,5 @@ def test_a_downloadable_data_set_is_fetched_into_the_data_root(tmp_path, monkeyp
         fashion.write_generated(Path(self_root))
 
     monkeypatch.setattr(datasets, "FashionMNIST", download)
-    assert fashion.locate(str(tmp_path)) == tmp_path / fashion.TORCHVISION
-    assert fetched == [str(tmp_path)]
+    assert fashion.locate(str(cache_home)) == cache_home / fashion.TORCHVISION
+    assert fetched == [str(cache_home)]

@@ -9,14 +9,13 @@ which rows it reads."""
 from __future__ import annotations
 
 import contextlib
-import difflib
 import fnmatch
 
 import pandas as pd
 
 from suite import spec
 from suite.cells import Cell
-from suite.claims import JUDGES
+from suite.claims import JUDGES, names
 from suite.claims.rows import EVERY, View, fields_for
 from suite.errors import UsageError
 
@@ -25,27 +24,26 @@ _COLUMNS = ("key", "experiment", "task", "arch", "width", "method", "budget", "b
 
 
 def match(patterns: list[str], claims: list[dict]) -> list[dict]:
-    """The claims whose ids match any of ``patterns`` (fnmatch globs), in the file's order.
-    A pattern that matches nothing is one line naming the closest ids."""
+    """The claims whose ids match any of ``patterns`` (fnmatch globs, without regard to
+    case), in the file's order. A pattern that matches nothing is one line naming what it
+    most likely meant (suite.claims.names)."""
     ids = [c["id"] for c in claims]
     if not patterns:
         raise UsageError("--claims: give at least one claim id or glob (rpg-bench claims lists them)")
     wanted = set()
     for pattern in patterns:
-        hits = fnmatch.filter(ids, pattern)
+        hits = [i for i in ids if fnmatch.fnmatchcase(i.lower(), pattern.lower())]
         if not hits:
-            stem = pattern.replace("*", "").replace("?", "")
-            close = (
-                difflib.get_close_matches(stem, ids, n=3, cutoff=0.5) or [i for i in ids if i.startswith(stem[:3])][:3]
-            )
-            hint = f"; closest: {', '.join(close)}" if close else ""
+            hint = names.hint(pattern, claims)
             raise UsageError(f"--claims {pattern}: no claim id matches{hint} (rpg-bench claims lists them)")
         wanted.update(hits)
     return [c for c in claims if c["id"] in wanted]
 
 
 def parse(text: str) -> list[str]:
-    return [p.strip() for p in text.split(",") if p.strip()]
+    """The patterns of a --claims value, in lower case as claim ids are (the run records
+    them, and its report shows the claims they match first)."""
+    return [p.strip().lower() for p in text.split(",") if p.strip()]
 
 
 class _Recorder(View):

@@ -23,6 +23,9 @@ from suite.errors import UsageError
 
 SPLIT_SEED = 0
 VAL_SIZE = 5000
+# The generated stand-in's images (write_generated; the smoke profiles read it): in the
+# training files (val is carved from them, split evenly over the files) and in the test file.
+GENERATED = {"train": 500, "test": 200}
 # Channel means and stds of the CIFAR training sets (as commonly used; fixed so that a
 # carved validation split does not move them).
 MEAN = {"cifar10": (0.4914, 0.4822, 0.4465), "cifar100": (0.5071, 0.4865, 0.4409)}
@@ -65,7 +68,7 @@ def _dataset(name: str, root: Path, train: bool, verify: bool):
 
 def download(name: str, root: Path) -> None:
     """Fetch the data set into root with torchvision; one clear line when the network refuses."""
-    reason = data.fetch(lambda: _cls(name)(str(root), train=True, download=True))
+    reason = data.fetch(lambda: _cls(name)(str(root), train=True, download=True), root)
     if reason is not None:
         raise UsageError(
             f"{name} is not under {data.where(root)} and could not be downloaded ({reason}): "
@@ -79,6 +82,8 @@ def load(name: str, data_root: str | None, verify: bool = True) -> dict[str, tup
         raise UsageError(f"{name} needs --data-root: {layout(name)}")
     root = Path(data_root)
     if verify and not (root / _cls(name).base_folder).exists():
+        if data.chosen(root):  # read as given: downloads go only into the default folder
+            raise UsageError(data.missing(name, root, layout(name)))
         download(name, root)
     train, test = _dataset(name, root, True, verify), _dataset(name, root, False, verify)
     mean = torch.tensor(MEAN[name]).view(1, 3, 1, 1)
@@ -93,12 +98,27 @@ def load(name: str, data_root: str | None, verify: bool = True) -> dict[str, tup
     from sklearn.model_selection import train_test_split  # a slow import: only here
 
     x, y = tensors(train)
-    val_size = min(VAL_SIZE, len(y) // 5)
+    val_size = _val_size(len(y))
     tr, va = train_test_split(np.arange(len(y)), test_size=val_size, stratify=y.numpy(), random_state=SPLIT_SEED)
     return {"train": (x[tr], y[tr]), "val": (x[va], y[va]), "test": tensors(test)}
 
 
-def write_generated(folder: Path, name: str, train: int = 500, test: int = 200, seed: int = 0) -> Path:
+def _val_size(train: int) -> int:
+    """How many of the training files' images ``load`` carves into val."""
+    return min(VAL_SIZE, train // 5)
+
+
+def generated_sizes(name: str) -> dict[str, int]:
+    """The split sizes ``load`` makes of write_generated's data (rpg-bench plan counts them)."""
+    files = len(_cls(name).train_list)
+    train = GENERATED["train"] // files * files  # as write_generated splits it over the files
+    val = _val_size(train)
+    return {"train": train - val, "val": val, "test": GENERATED["test"]}
+
+
+def write_generated(
+    folder: Path, name: str, train: int = GENERATED["train"], test: int = GENERATED["test"], seed: int = 0
+) -> Path:
     """Generated stand-in data in torchvision's pickle layout: one fixed random 32x32x3
     template per class plus noise. For tests and the smoke profile; it is not CIFAR."""
     cls = _cls(name)

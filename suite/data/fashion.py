@@ -3,6 +3,9 @@
 Read from the IDX files, gzipped or not, in either layout:
     <data-root>/FashionMNIST/raw/      torchvision's (what FashionMNIST(download=True) writes)
     /usr/share/datasets/fashion-mnist/ Debian's `dataset-fashion-mnist` package
+A data root chosen by --data-root or $RPG_BENCH_DATA_ROOT is read as given (the files in
+<data-root>/FashionMNIST/raw/ or in <data-root>/ itself, so Debian's folder may be named),
+or refused; only the default data folder falls back to Debian's copy, then a download.
 Every file is checked against the sha256 of its decompressed bytes (Debian recompresses
 the gzip files, so the compressed bytes differ from upstream's; the contents do not).
 The split is fixed: validation is 5,000 training images, stratified with seed 0; test is
@@ -25,6 +28,9 @@ DEBIAN = Path("/usr/share/datasets/fashion-mnist")
 TORCHVISION = "FashionMNIST/raw"
 SPLIT_SEED = 0
 VAL_SIZE = 5000
+# The generated stand-in's files (write_generated; the smoke profiles read it): images in
+# torchvision's train file (val is carved from it) and in its test file.
+GENERATED = {"train": 600, "test": 200}
 # sha256 of each file's decompressed bytes.
 SHA256 = {
     "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
@@ -36,6 +42,7 @@ LAYOUT = (
     f"the IDX files {', '.join(SHA256)} (optionally .gz) in <data-root>/{TORCHVISION}/ "
     f"or in {DEBIAN}/ (apt-get install dataset-fashion-mnist)"
 )
+CHOSEN_LAYOUT = f"the IDX files {', '.join(SHA256)} (optionally .gz) in <data-root>/{TORCHVISION}/ or in <data-root>/"
 
 
 def _file(folder: Path, name: str) -> Path | None:
@@ -45,17 +52,29 @@ def _file(folder: Path, name: str) -> Path | None:
     return None
 
 
+def _complete(folder: Path) -> bool:
+    return all(_file(folder, name) for name in SHA256)
+
+
 def locate(data_root: str | None) -> Path:
-    """The first folder holding all four files, downloading them into the data root with
-    torchvision (its md5 checks) if none does; UsageError naming both layouts if that fails."""
+    """The folder holding all four files. A chosen data root (data.chosen) must hold them
+    itself: refused in one line naming it, never replaced by another copy. The default
+    folder (or none) falls back to Debian's copy, then downloads into the default folder
+    with torchvision (its md5 checks); UsageError naming both layouts if that fails."""
+    if data_root and data.chosen(data_root):
+        root = Path(data_root)
+        found = next((f for f in (root / TORCHVISION, root) if _complete(f)), None)
+        if found is None:
+            raise UsageError(data.missing("Fashion-MNIST", root, CHOSEN_LAYOUT))
+        return found
     folders = ([Path(data_root) / TORCHVISION] if data_root else []) + [DEBIAN]
     for folder in folders:
-        if all(_file(folder, name) for name in SHA256):
+        if _complete(folder):
             return folder
     reason = "no data root to download it into"
     if data_root:
         reason = _download(Path(data_root))
-        if reason is None and all(_file(folders[0], name) for name in SHA256):
+        if reason is None and _complete(folders[0]):
             return folders[0]
     raise UsageError(
         f"Fashion-MNIST not found (looked in {', '.join(map(str, folders))}) and not downloaded ({reason}): "
@@ -67,7 +86,7 @@ def _download(root: Path) -> str | None:
     """Fetch Fashion-MNIST into root with torchvision; None, or why it could not."""
     from torchvision.datasets import FashionMNIST
 
-    return data.fetch(lambda: FashionMNIST(str(root), train=True, download=True))
+    return data.fetch(lambda: FashionMNIST(str(root), train=True, download=True), root / TORCHVISION)
 
 
 def _bytes(path: Path) -> bytes:
@@ -109,7 +128,7 @@ def splits(arrays: dict[str, np.ndarray]) -> dict[str, tuple[torch.Tensor, torch
     y = torch.tensor(arrays["train-labels-idx1-ubyte"], dtype=torch.long)
     xt = torch.tensor(arrays["t10k-images-idx3-ubyte"], dtype=torch.float32).unsqueeze(1) / 255.0
     yt = torch.tensor(arrays["t10k-labels-idx1-ubyte"], dtype=torch.long)
-    val_size = min(VAL_SIZE, len(y) // 6)
+    val_size = _val_size(len(y))
     from sklearn.model_selection import train_test_split  # a slow import: only here
 
     train, val = train_test_split(np.arange(len(y)), test_size=val_size, stratify=y.numpy(), random_state=SPLIT_SEED)
@@ -121,12 +140,25 @@ def splits(arrays: dict[str, np.ndarray]) -> dict[str, tuple[torch.Tensor, torch
     }
 
 
+def _val_size(train: int) -> int:
+    """How many of the training file's images ``splits`` carves into val."""
+    return min(VAL_SIZE, train // 6)
+
+
+def generated_sizes() -> dict[str, int]:
+    """The split sizes ``splits`` makes of write_generated's data (rpg-bench plan counts them)."""
+    val = _val_size(GENERATED["train"])
+    return {"train": GENERATED["train"] - val, "val": val, "test": GENERATED["test"]}
+
+
 def _idx(array: np.ndarray) -> bytes:
     header = bytes([0, 0, 0x08, array.ndim]) + np.array(array.shape, dtype=">u4").tobytes()
     return header + array.astype(np.uint8).tobytes()
 
 
-def write_generated(folder: Path, train: int = 600, test: int = 200, seed: int = 0) -> Path:
+def write_generated(
+    folder: Path, train: int = GENERATED["train"], test: int = GENERATED["test"], seed: int = 0
+) -> Path:
     """Generated stand-in data in torchvision's layout (gzipped IDX): ten fixed random
     28x28 templates, one per class, plus noise, so a network can learn them in an epoch.
     For tests and the smoke profile; it is not Fashion-MNIST and has no known checksum."""

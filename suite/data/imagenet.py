@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 SPLIT_SEED = 0
 VAL_SIZE = 10_000
+# The generated stand-in (write_generated; the smoke profile reads it): classes, and images
+# per class in train/ (val is carved from them) and in val/ (the test split).
+GENERATED = {"classes": 10, "train": 40, "val": 10}
 CLASSES = 1000
 CROP = 224  # evaluation resizes to CROP * 8/7 (256) first
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -85,7 +88,7 @@ def streams(folder: Path, workers: int, crop: int = CROP) -> tuple[dict[str, Str
     if len(train.classes) > CLASSES:
         raise UsageError(f"imagenet under {folder}: {len(train.classes)} class folders, more than {CLASSES}")
     targets = np.asarray(train.targets)
-    val_size = min(VAL_SIZE, len(targets) // 5)
+    val_size = _val_size(len(targets))
     tr, va = train_test_split(np.arange(len(targets)), test_size=val_size, stratify=targets, random_state=SPLIT_SEED)
     tr, va = np.sort(tr), np.sort(va)
     whole = Stream(train, targets, workers)
@@ -104,13 +107,30 @@ def streams(folder: Path, workers: int, crop: int = CROP) -> tuple[dict[str, Str
     return out, h.hexdigest()[:16]
 
 
+def _val_size(train: int) -> int:
+    """How many of train/'s images ``streams`` carves into val."""
+    return min(VAL_SIZE, train // 5)
+
+
+def generated_sizes() -> dict[str, int]:
+    """The split sizes ``streams`` makes of write_generated's images (rpg-bench plan counts them)."""
+    train = GENERATED["classes"] * GENERATED["train"]
+    val = _val_size(train)
+    return {"train": train - val, "val": val, "test": GENERATED["classes"] * GENERATED["val"]}
+
+
 def templates(classes: int = 10, size: int = 64, seed: int = 0) -> np.ndarray:
     """The generated classes' fixed pictures: write_generated's first draw, to which it adds noise."""
     return np.random.default_rng(seed).uniform(0, 255, size=(classes, size, size, 3))
 
 
 def write_generated(
-    folder: Path, classes: int = 10, train: int = 40, val: int = 10, size: int = 64, seed: int = 0
+    folder: Path,
+    classes: int = GENERATED["classes"],
+    train: int = GENERATED["train"],
+    val: int = GENERATED["val"],
+    size: int = 64,
+    seed: int = 0,
 ) -> Path:
     """Generated stand-in images in the ImageFolder layout: one fixed random template per
     class plus noise, as JPEG. For tests and the smoke profile; it is not ImageNet."""

@@ -1,9 +1,10 @@
 """The report: records -> pandas -> one self-contained HTML page (jinja2), results.csv,
-leaderboard.csv, leaderboard.json and claims.json."""
+leaderboard.csv, leaderboard.json, claims.json and, against a baseline, compare.json."""
 
 from __future__ import annotations
 
 import fnmatch
+import os
 from pathlib import Path
 
 import jinja2
@@ -13,7 +14,7 @@ from markupsafe import Markup
 from suite import claims, records, tasks
 from suite.claims.setting import gap_text
 from suite.ledger import format_count
-from suite.report import compare, cost, leaderboard, tables
+from suite.report import comparison, cost, kept, leaderboard, tables
 from suite.report.frame import frame, ok_rows
 from suite.report.tables import tied_ranks
 
@@ -66,14 +67,20 @@ def _plots(ok, recs: list[dict], claim_list: list[dict], views: dict, suite: str
     return out
 
 
-def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], list[dict]]:
+def render(
+    out: Path, compare_to: Path | None = None, no_baseline: str | None = None
+) -> tuple[Path, dict | None, list[str]]:
     """Write OUT/index.html, OUT/results.csv, OUT/leaderboard.{csv,json} and OUT/claims.json
-    from OUT/records.
+    from OUT/records; with ``compare_to`` (a baseline run) or ``no_baseline`` (why there is
+    none), OUT/compare.json too. Without either, the page shows OUT/compare.json as a
+    previous render left it (or says that the records have changed since).
 
-    Returns the HTML's path and, with ``compare_to``, the ids of claims that run
-    reproduced and this one does not, and the rows whose metric regressed beyond noise.
+    Returns the HTML's path, the comparison made (compare.json's content, or None), and
+    lines for the user (figures kept from the previous page, or the page moved aside).
+    A baseline that cannot be compared with is refused (UsageError) before anything is written.
     """
     run, recs = records.read_run(out)
+    baseline = comparison.load(compare_to, run, recs) if compare_to is not None else None
     df = frame(recs)
     records.write_atomic(out / "results.csv", df.to_csv(index=False) if len(df) else "")
     ok = ok_rows(df)
@@ -96,13 +103,19 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
     table = leaderboard.rows(boards, verdicts)
     records.write_atomic(out / "leaderboard.csv", leaderboard.csv(table))
     records.write_json(out / "leaderboard.json", {"suite": suite, "profile": run.get("profile"), "rows": table})
+    records_digest = kept.digest(recs)
+    made = None
+    if compare_to is not None or no_baseline is not None:
+        made = comparison.build(out, run, recs, ok, verdicts, baseline, no_baseline)
+        comparison.write(out, made)
+    shown, stale = (made, False) if made else comparison.read(out, records_digest)
     plots = _plots(ok, recs, claim_list, views, suite) if len(ok) else {}
-    changes, lost, weakened = [], [], []
-    if compare_to is not None:
-        before, before_verdicts = compare.previous(compare_to, run.get("profile"))
-        changes = compare.changes(ok, before)
-        lost = compare.lost_claims(verdicts, before_verdicts)
-        weakened = compare.weakened_claims(verdicts, before_verdicts)
+    notes, move_aside = [], False
+    if isinstance(plots, str):  # no matplotlib: never delete figures a render with it drew
+        experiments = sorted(ok["experiment"].unique()) if len(ok) else []
+        figures, note, move_aside = kept.figures(out / "index.html", records_digest, experiments)
+        plots = figures or plots
+        notes += [note] if note else []
     template = jinja2.Environment(
         loader=jinja2.PackageLoader("suite.report", "templates"),
         autoescape=True,
@@ -128,16 +141,20 @@ def render(out: Path, compare_to: Path | None = None) -> tuple[Path, list[str], 
         verdicts=sorted(verdicts, key=lambda v: (not _asked(v.claim["id"], run), order[v.verdict])),
         summary=claims.summary(verdicts),
         by_scale=claims.by_scale(verdicts),
-        compare_to=str(compare_to) if compare_to else None,
-        changes=changes,
-        lost=lost,
-        weakened=weakened,
+        comparison=shown,
+        comparison_stale=stale,
+        label=comparison.label,
+        records_meta=kept.meta(records_digest),
+        figures_begin=kept.begin,
+        figures_end=kept.end,
         fmt=format_count,
         scale_text=gap_text,
     )
     path = out / "index.html"
+    if move_aside:
+        os.replace(path, path.with_name(kept.PREVIOUS))
     records.write_atomic(path, html)
-    return path, lost, [c for c in changes if c["regression"]]
+    return path, made, notes
 
 
 def _asked(claim_id: str, run: dict) -> bool:

@@ -1,5 +1,6 @@
-"""Compare a run against a previous one of the same profile: rows that changed beyond
-noise, and claims lost.
+"""The statistics of comparing a run with a previous one of the same recipe: rows that
+changed beyond noise, and claims whose verdict changed (suite.report.comparison builds
+compare.json from them).
 
 A nightly compares dozens of rows (experiment x method x budget). Testing each at 5% would
 raise a false alarm on most unchanged nights (1 - 0.975^58 = 77% for the cifar suite), so:
@@ -14,19 +15,16 @@ raise a false alarm on most unchanged nights (1 - 0.975^58 = 77% for the cifar s
 
 A night fails on such a regression, or on a claim that went from reproduced to not
 reproduced. A claim that went from reproduced to inconclusive is a noisier night, not a
-loss; it is listed, not failed. Rows present in one run only are listed, not judged.
+loss; it is listed, not failed. Rows present in one run only are listed, not judged, and a
+row with fewer seeds than before is compared but marked (suite.report.comparison makes
+both a loud skip: with one seed a row cannot show a regression at all).
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
-from suite import claims, records, stats, tasks
-from suite.errors import UsageError
-from suite.report.frame import frame, ok_rows
+from suite import claims, stats, tasks
 
 MIN_EFFECT = {"top1": 0.5, "pckh": 0.5, "depth_rmse": 0.5, "normal_rmse": 0.5}  # in the metric's own unit
 MIN_RELATIVE = 0.05  # for a metric not listed: this share of the previous mean
@@ -37,37 +35,20 @@ def min_effect(metric: str, before_mean: float) -> float:
     return MIN_EFFECT.get(metric, MIN_RELATIVE * abs(before_mean))
 
 
-def previous(prev: Path, profile: str | None = None) -> tuple[pd.DataFrame, dict[str, str]]:
-    """The previous run's ok rows and its claim verdicts by id; a run of another profile
-    is refused (a smoke night against a full one compares nothing alike)."""
-    if not (prev / records.RECORDS).is_dir():
-        raise UsageError(f"--compare {prev}: it holds no rpg-bench records (expected {prev / records.RECORDS}/)")
-    run, recs = records.read_run(prev)
-    if profile and run.get("profile") and run["profile"] != profile:
-        raise UsageError(
-            f"--compare {prev}: it ran profile {run['profile']}, this run {profile}; compare runs of one profile"
-        )
-    ok = ok_rows(frame(recs))
-    verdicts = {}
-    claims_path = prev / "claims.json"
-    if claims_path.exists():
-        verdicts = {c["id"]: c["verdict"] for c in json.loads(claims_path.read_text(encoding="utf-8"))["claims"]}
-    return ok, verdicts
-
-
 KEYS = ["experiment", "entry", "budget"]
 
 
 def changes(now: pd.DataFrame, before: pd.DataFrame) -> list[dict]:
-    """Per (experiment, method, budget): the change of the mean metric, signed so that
-    positive is better, its Welch 95% interval, and whether it is a regression (controlled
-    across rows, and material) or an improvement beyond noise. Rows in one run only are
-    listed with ``status`` "new" or "gone"."""
+    """Per (experiment, entry, budget): the change of the mean metric, signed so that
+    positive is better, its Welch 95% interval, the seeds on each side, and whether it is a
+    regression (controlled across rows, and material) or an improvement beyond noise. Rows
+    in one run only are listed with ``status`` "new" or "gone"."""
     out = []
     then = {k: g for k, g in before.groupby(KEYS)} if len(before) else {}
     for key, g in now.groupby(KEYS) if len(now) else []:
-        experiment, method, budget = key
-        row = {"experiment": experiment, "method": method, "budget": int(budget), "now": float(g["value"].mean())}
+        experiment, entry, budget = key
+        row = {"experiment": experiment, "entry": entry, "budget": int(budget), "now": float(g["value"].mean())}
+        row |= {"metric": g["metric"].iloc[0], "n_now": len(g)}
         b = then.pop(key, None)
         if b is None:
             out.append(row | {"status": "new", "regression": False, "improvement": False})
@@ -75,12 +56,12 @@ def changes(now: pd.DataFrame, before: pd.DataFrame) -> list[dict]:
         higher = tasks.get(g["task"].iloc[0]).higher_is_better
         ci = stats.welch(g["value"], b["value"])
         ci = ci if higher else ci.flipped()
-        metric = g["metric"].iloc[0]
-        row |= {"before": float(b["value"].mean()), "diff": ci.estimate, "ci": ci.as_tuple(), "status": "both"}
-        row |= {"metric": metric, "higher": higher, "values": (g["value"].tolist(), b["value"].tolist())}
-        out.append(row | {"min_effect": min_effect(metric, row["before"])})
-    for (experiment, method, budget), b in then.items():
-        row = {"experiment": experiment, "method": method, "budget": int(budget), "before": float(b["value"].mean())}
+        row |= {"before": float(b["value"].mean()), "n_before": len(b), "diff": ci.estimate, "ci": ci.as_tuple()}
+        row |= {"status": "both", "higher": higher, "values": (g["value"].tolist(), b["value"].tolist())}
+        out.append(row | {"min_effect": min_effect(row["metric"], row["before"])})
+    for (experiment, entry, budget), b in then.items():
+        row = {"experiment": experiment, "entry": entry, "budget": int(budget), "before": float(b["value"].mean())}
+        row |= {"metric": b["metric"].iloc[0], "n_before": len(b)}
         out.append(row | {"status": "gone", "regression": False, "improvement": False})
     compared = [r for r in out if r["status"] == "both"]
     for metric in {r["metric"] for r in compared}:  # one spread to borrow from per metric
@@ -96,19 +77,16 @@ def changes(now: pd.DataFrame, before: pd.DataFrame) -> list[dict]:
     return out
 
 
-def lost_claims(verdicts: list[claims.Verdict], before: dict[str, str]) -> list[str]:
-    """Ids of claims the previous run reproduced and this one finds not reproduced."""
-    return [
-        v.claim["id"]
-        for v in verdicts
-        if before.get(v.claim["id"]) == claims.REPRODUCED and v.verdict == claims.NOT_REPRODUCED
-    ]
-
-
-def weakened_claims(verdicts: list[claims.Verdict], before: dict[str, str]) -> list[str]:
-    """Ids of claims the previous run reproduced and this one leaves inconclusive (listed, not failed)."""
-    return [
-        v.claim["id"]
-        for v in verdicts
-        if before.get(v.claim["id"]) == claims.REPRODUCED and v.verdict == claims.INCONCLUSIVE
-    ]
+def verdict_changes(verdicts: list[claims.Verdict], before: dict[str, str]) -> list[dict]:
+    """Every claim judged in both runs whose verdict changed: ``lost`` when the previous
+    run reproduced it and this one finds it not reproduced (a failure), ``weakened`` when
+    this one leaves it inconclusive (listed, not failed)."""
+    out = []
+    for v in verdicts:
+        then = before.get(v.claim["id"])
+        if then is None or then == v.verdict:
+            continue
+        lost = then == claims.REPRODUCED and v.verdict == claims.NOT_REPRODUCED
+        weakened = then == claims.REPRODUCED and v.verdict == claims.INCONCLUSIVE
+        out.append({"id": v.claim["id"], "before": then, "now": v.verdict, "lost": lost, "weakened": weakened})
+    return out

@@ -60,8 +60,10 @@ class Task:
     in_channels = 3
     num_classes = 10
     input_size: tuple[int, int, int] = (3, 32, 32)
-    # Its training recipes by profile name: suite/recipes/<task>.toml (suite.tasks.recipes).
+    # Its training recipes by profile name: suite/recipes/<task>.toml (suite.tasks.recipes),
+    # and the device each profile is meant for ("cpu" or "gpu": what plan costs it in).
     profiles: dict[str, Recipe] = {}
+    devices: dict[str, str] = {}
     # The real data set's split sizes, known before it is read (rpg-bench plan counts with them).
     split_sizes: dict[str, int] = {}
 
@@ -77,6 +79,15 @@ class Task:
         if profile in self.generated_profiles:
             return f"data the code generates in {self.dataset}'s layout"
         return f"{self.dataset} (real)"
+
+    def sizes(self, profile: str) -> dict[str, int]:
+        """The split sizes ``profile`` reads, before a recipe's train_size/val_size: the real
+        data set's, or for a generated profile those of the data the task generates."""
+        return self.split_sizes
+
+    def input_shape(self, profile: str) -> tuple[int, ...]:
+        """One example's shape as ``profile`` reads it (generated images may be smaller)."""
+        return self.input_size
 
     def augment(
         self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator

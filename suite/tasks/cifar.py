@@ -18,6 +18,7 @@ class Cifar(Task):
     input_size = (3, 32, 32)
     split_sizes = {"train": 45000, "val": 5000, "test": 10000}
     profiles = recipes.load("cifar")
+    devices = recipes.devices("cifar")
     generated_profiles = frozenset({"smoke", "mdeq-smoke"})
 
     def __init__(self, name: str, classes: int) -> None:
@@ -25,6 +26,9 @@ class Cifar(Task):
         self.dataset = f"CIFAR-{classes}"
         self.num_classes = classes
         self.description = f"CIFAR-{classes}: 45k train / 5k val (carved, stratified) / 10k test, 32x32 RGB"
+
+    def sizes(self, profile: str) -> dict[str, int]:
+        return cifar.generated_sizes(self.name) if profile in self.generated_profiles else self.split_sizes
 
     def augment(
         self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator

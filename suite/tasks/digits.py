@@ -20,6 +20,7 @@ class Digits(Task):
     input_size = (1, 8, 8)
     split_sizes = {"train": 1221, "val": 216, "test": 360}
     profiles = recipes.load("digits")
+    devices = recipes.devices("digits")
 
     def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
         tensors = digits.load()

@@ -23,7 +23,11 @@ class Fashion(Task):
     input_size = (1, 28, 28)
     split_sizes = {"train": 55000, "val": 5000, "test": 10000}
     profiles = recipes.load("fashion")
+    devices = recipes.devices("fashion")
     generated_profiles = frozenset({"smoke", "mdeq-smoke"})
+
+    def sizes(self, profile: str) -> dict[str, int]:
+        return fashion.generated_sizes() if profile in self.generated_profiles else self.split_sizes
 
     def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
         if profile in self.generated_profiles:

@@ -27,6 +27,7 @@ class Imagenet(Task):
     input_size = (3, imagenet.CROP, imagenet.CROP)
     split_sizes = {"train": 1_281_167 - imagenet.VAL_SIZE, "val": imagenet.VAL_SIZE, "test": 50_000}
     profiles = recipes.load("imagenet")
+    devices = recipes.devices("imagenet")
     generated_profiles = frozenset({"smoke"})
     # Input crops per profile: the paper's 224, and 64 for the smoke profile's generated
     # images, so that a CPU trains its 14 cells in minutes (plan estimates the real data).
@@ -34,6 +35,12 @@ class Imagenet(Task):
 
     # Table 8(c): where ObjectNet is under the data root, every cell's accuracy on it.
     extra_metrics = ("objectnet_top1",)
+
+    def sizes(self, profile: str) -> dict[str, int]:
+        return imagenet.generated_sizes() if profile in self.generated_profiles else self.split_sizes
+
+    def input_shape(self, profile: str) -> tuple[int, ...]:
+        return (self.in_channels, self.crops.get(profile, imagenet.CROP), self.crops.get(profile, imagenet.CROP))
 
     def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
         if profile in self.generated_profiles:

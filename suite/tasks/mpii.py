@@ -41,8 +41,16 @@ class Mpii(Task):
     input_size = (3, mpii.CROP, mpii.CROP)
     split_sizes = mpii.SPLIT_SIZES
     profiles = recipes.load("mpii")
+    devices = recipes.devices("mpii")
     generated_profiles = frozenset({"smoke", "cpu"})
     synthetic_sizes = {"smoke": {"train": 128, "val": 32, "test": 32}, "cpu": {"train": 2000, "val": 500, "test": 1000}}
+
+    def sizes(self, profile: str) -> dict[str, int]:
+        return self.synthetic_sizes[profile] if profile in self.generated_profiles else self.split_sizes
+
+    def input_shape(self, profile: str) -> tuple[int, ...]:
+        generated = profile in self.generated_profiles
+        return (self.in_channels, SYNTHETIC_SIZE, SYNTHETIC_SIZE) if generated else self.input_size
 
     def load(self, data_root: str | None, device: torch.device, profile: str) -> Splits:
         if profile in self.generated_profiles:

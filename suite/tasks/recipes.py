@@ -70,9 +70,12 @@ def override(recipe: Recipe, changes: dict[str, Any], where: str) -> Recipe:
     return check({**recipe.as_dict(), **changes}, where)
 
 
+# The devices a profile may be meant for: what rpg-bench plan costs it in (suite.plan).
+DEVICES = ("cpu", "gpu")
+
+
 @functools.cache
-def load(stem: str) -> dict[str, Recipe]:
-    """The profiles of suite/recipes/<stem>.toml, by name."""
+def _tables(stem: str) -> tuple[str, dict[str, dict]]:
     path = resources.files("suite") / "recipes" / f"{stem}.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -82,7 +85,34 @@ def load(stem: str) -> dict[str, Recipe]:
         raise UsageError(f"recipe file {path} cannot be read: {e}") from None
     if set(data) != {"profile"} or not isinstance(data["profile"], dict):
         raise UsageError(f"recipe file {path}: expected only [profile.<name>] tables")
-    return {name: check(values, f"recipe file {path}, profile {name}") for name, values in data["profile"].items()}
+    return str(path), data["profile"]
+
+
+@functools.cache
+def load(stem: str) -> dict[str, Recipe]:
+    """The profiles of suite/recipes/<stem>.toml, by name (each table's recipe fields)."""
+    path, tables = _tables(stem)
+    return {
+        name: check({k: v for k, v in values.items() if k != "device"}, f"recipe file {path}, profile {name}")
+        for name, values in tables.items()
+    }
+
+
+@functools.cache
+def devices(stem: str) -> dict[str, str]:
+    """The device each profile of suite/recipes/<stem>.toml is meant for, "cpu" or "gpu":
+    its table's ``device``, given in every table. Kept out of the Recipe, so it is no part
+    of a cell's key: where a profile is costed says nothing about how it trains."""
+    path, tables = _tables(stem)
+    out = {}
+    for name, values in tables.items():
+        if values.get("device") not in DEVICES:
+            raise UsageError(
+                f"recipe file {path}, profile {name}: device must be one of {', '.join(DEVICES)}, "
+                f"got {values.get('device')!r}"
+            )
+        out[name] = values["device"]
+    return out
 
 
 def parse_sets(texts: list[str]) -> dict[str, Any]:

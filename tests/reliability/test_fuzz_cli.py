@@ -40,7 +40,10 @@ def argvs(draw):
 @pytest.fixture
 def nothing_trains(monkeypatch, tmp_path):
     # every command whose real work takes long is replaced below; a new one must be too
-    assert set(cli.COMMANDS) == {"run", "list", "claims", "report", "merge", "ledger", "plan", "speed", "doctor"}
+    assert set(cli.COMMANDS) == {
+        *("run", "list", "claims", "report", "merge", "agree", "ladder", "history", "ledger", "plan", "speed"),
+        "doctor",
+    }
     monkeypatch.setattr(runner, "run", lambda cells, out, *a, **k: [])
     monkeypatch.setattr(commands.report, "render", lambda out, compare=None: (out / "index.html", [], []))
     monkeypatch.setattr(speed, "main", lambda args: 0)
@@ -58,6 +61,7 @@ def nothing_trains(monkeypatch, tmp_path):
 @example(argv=["report", "/proc/forbidden"])
 @example(argv=["ledger", "--arch", "resnet18-cifar", "--method", "rpg", "--budget", "nan"])
 @example(argv=["ledger", "--arch", "resnet18-cifar", "--method", "rpg", "--budget", "1e309"])
+@example(argv=["ledger", "--arch", "resnet18-cifar", "--method", "rpg", "--budget", "1", "--width", "988607"])
 @example(argv=["plan", "--suite", "digits", "--set", "epochs=2", "--tflops", "nan"])
 @example(argv=["run", "--set", "lr=é"])
 @example(argv=["plan", "--suite", "digits", "--seeds", "9999999"])  # once expanded into millions of cells
