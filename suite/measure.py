@@ -16,6 +16,9 @@ null with the reason where neither can be read.
 ONNX: the deployed model exported (by tracing; where tracing cannot follow the model, by
 the dynamo exporter), run by ONNX Runtime, checked against torch and timed.
 
+Training step: one SGD step at the training batch on a copy of the model (``train_step``),
+per image, timed as latency is.
+
 FLOPs: one forward of one image, counted by torch.utils.flop_counter (a multiply-add is
 2 FLOPs; convolutions and matmuls only).
 """
@@ -23,6 +26,7 @@ FLOPs: one forward of one image, counted by torch.utils.flop_counter (a multiply
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import io
 import tempfile
@@ -110,6 +114,22 @@ def latency(model: nn.Module, example: torch.Tensor, **kw) -> dict:
             model(example)
 
     return time_calls(call, len(example), example.device, **kw)
+
+
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, loss: Callable, **kw) -> dict:
+    """Per-image time of one training step of ``model`` on the batch (forward, loss,
+    backward, SGD with momentum): what training costs, generation of the weights included.
+    On a copy, at learning rate 0: the model measured is not changed (BN's statistics
+    neither)."""
+    trial = copy.deepcopy(model).train()
+    optimizer = torch.optim.SGD([p for p in trial.parameters() if p.requires_grad], lr=0.0, momentum=0.9)
+
+    def call():
+        loss(trial(x), y).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return time_calls(call, len(x), x.device, **kw)
 
 
 def flops(model: nn.Module, example: torch.Tensor) -> dict:

@@ -213,7 +213,10 @@ def _measured(
         if trained.quantised:
             out["memory"] = {"kind": "not measured", "peak_mb": None, "reason": INT8_MEMORY}
         else:
-            out["memory"] = memory("train_step", (xt[: recipe.batch_size], yt[: recipe.batch_size]))
+            batch = (xt[: recipe.batch_size], yt[: recipe.batch_size])
+            out["memory"] = memory("train_step", batch)
+            with quiet.measuring():
+                out["step"] = measure.train_step(model, *batch, task.loss, **timing)
         return out
 
     shapes = {"test": tuple(x.shape), "train": tuple(xt[: recipe.batch_size].shape)}
@@ -222,7 +225,8 @@ def _measured(
         measurements.signature("deployed", deployed, {"x": shapes["test"]}, settings), key, deployed_figures
     )
     t, t_by = shared.get(measurements.signature("training", model, shapes, settings), key, training_figures)
-    return {
+    step = {"step": t["step"]} if t.get("step") else {}  # a quantised model does not train
+    return step | {
         "latency": {"deployed": d["latency"], "training": t["latency"]},
         "onnx": d["onnx"],
         "flops": d["flops"],

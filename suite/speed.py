@@ -1,4 +1,5 @@
-"""``rpg-bench speed``: what RPG costs at run time, measured side by side in one process.
+"""``rpg-bench speed``: what RPG (or any registered method: ``--method``) costs at run time,
+measured side by side with the plain network in one process.
 
 (a) Training: one SGD step (forward, cross-entropy, backward, optimizer step) of the RPG
     network against the plain network of the same architecture on the same batch. RPG
@@ -8,6 +9,12 @@
 (b) Deployment: ``rpg.materialize(model)`` is a plain dense network, so its inference
     latency should be the plain network's (target: at most 1.02x), at batch 1 and at
     ``--batch``.
+
+Any other method (``--method M --budget B``) is built at its budget on the same network and
+measured the same way: its training step as it trains (a pruning method's pruned network,
+its fine-tuning step) and its deployed form (``rpg.materialize``: a generated network's
+dense weights, a factorised or pruned network as itself). The targets are RPG's claims;
+another method's ratios are reported without one.
 
 Method: untimed warm-up steps, then timed steps with RPG and plain interleaved (the order
 alternates at each pair), so that drift in the machine's speed (thermal, other processes)
@@ -29,10 +36,10 @@ import torch
 from torch import nn
 
 import rpg
-from suite import archs, measure, stats
+from suite import archs, budgets, measure, methods, stats
 from suite.args import resolve_device
 from suite.errors import UsageError
-from suite.ledger import format_count, parse_count
+from suite.ledger import format_count, ledger, parse_count
 
 TRAIN_TARGET = 1.10
 DEFAULT_RING = "50%"  # of the conv weights: the ring the train-step target is stated for
@@ -54,6 +61,17 @@ def arguments(p: argparse.ArgumentParser) -> None:
         "--ring-size",
         default=DEFAULT_RING,
         help="RPG ring size: a count (2M, 500K, 2000000) or a share of the conv weights it generates (default 50%%)",
+    )
+    p.add_argument(
+        "--method",
+        default="rpg",
+        help="the method to time against plain (rpg-bench list; default rpg, at --ring-size)",
+    )
+    p.add_argument(
+        "--budget",
+        default=None,
+        help="the method's backbone budget: a count (2M) or a share of the plain backbone (50%%); "
+        "default 50%% (rpg: --ring-size instead, unless given)",
     )
     p.add_argument("--steps", type=int, default=30, help="timed training steps per network (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed training steps per network first (default 3)")
@@ -121,18 +139,21 @@ def _verdict(ratio: float, target: float) -> str:
     return "met" if ratio <= target else "NOT met"
 
 
-_COLUMNS = (
-    f"{'':<22}{'plain ms':>10}{'p90':>9}{'rpg ms':>10}{'p90':>9}{'rpg/plain':>11}  {'90% CI':<13}{'n':>5}  target"
-)
+def _columns(name: str) -> str:
+    short = name[:8]
+    return (
+        f"{'':<22}{'plain ms':>10}{'p90':>9}{f'{short} ms':>12}{'p90':>9}{f'{short}/plain':>15}  "
+        f"{'90% CI':<13}{'n':>5}  target"
+    )
 
 
-def _row(label: str, plain: Sequence[float], rpg_: Sequence[float], target: float) -> tuple[str, float]:
+def _row(label: str, plain: Sequence[float], rpg_: Sequence[float], target: float | None) -> tuple[str, float]:
     interval = stats.median_ratio(rpg_, plain)
     ratio, lo, hi = interval.estimate, interval.low, interval.high
     line = (
         f"{label:<22}{_ms(statistics.median(plain)):>10}{_ms(_p90(plain)):>9}"
-        f"{_ms(statistics.median(rpg_)):>10}{_ms(_p90(rpg_)):>9}{ratio:>11.3f}  {f'{lo:.3f}-{hi:.3f}':<13}"
-        f"{len(plain):>5}  <= {target:.2f} {_verdict(ratio, target)}"
+        f"{_ms(statistics.median(rpg_)):>12}{_ms(_p90(rpg_)):>9}{ratio:>15.3f}  {f'{lo:.3f}-{hi:.3f}':<13}"
+        f"{len(plain):>5}  " + (f"<= {target:.2f} {_verdict(ratio, target)}" if target else "(none)")
     )
     return line, ratio
 
@@ -155,31 +176,50 @@ def ring_size(text: str, arch_name: str) -> int:
     return max(1, round(share * sum(r.total for r in rpg.rings(model).values())))
 
 
+def _budget(text: str, net: archs.Net) -> int:
+    """``--budget``: a count, or "P%" of the plain backbone."""
+    try:
+        return budgets.at(net, text)
+    except UsageError as e:
+        raise UsageError(f"--budget: {e}") from None
+
+
 def main(args: argparse.Namespace) -> int:
     arch = archs.get(args.arch)
     if arch.family != "resnet":
         raise UsageError(
-            f"--arch {arch.name}: speed compares RPG with plain on a ResNet; this is a {arch.family} network"
+            f"--arch {arch.name}: speed compares a method with plain on a ResNet; this is a {arch.family} network"
         )
-    ring = ring_size(args.ring_size, arch.name)
+    method = methods.get(args.method)
+    net = archs.Net(arch, 1.0, 3, NUM_CLASSES)
     for flag, value, least in (("--batch", args.batch, 1), ("--steps", args.steps, 2), ("--warmup", args.warmup, 0)):
         if value < least:
             raise UsageError(f"{flag} must be at least {least}, got {value}")
+    ring = budget = None
+    if method.name == "rpg" and args.budget is None:
+        ring = ring_size(args.ring_size, arch.name)
+    else:
+        budget = _budget(args.budget or "50%", net)
+        methods.check_budget(method, net, budget)
     device = resolve_device(args.device)
     threads = f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
     print(f"rpg-bench speed: {arch.name}, batch {args.batch}, {device} ({threads}), torch {torch.__version__}")
-    result = compare(arch.name, args.batch, ring, args.steps, args.warmup, device)
-    print(
-        f"rpg: ring of {format_count(ring)} ({ring:,}) generating {result['generated']:,} conv weights "
-        f"({result['generated'] / ring:.2f} reads per element); backward: {result['grad_path']}"
-    )
+    result = compare(arch.name, args.batch, ring, args.steps, args.warmup, device, method=method.name, budget=budget)
+    if ring is not None:
+        print(
+            f"rpg: ring of {format_count(ring)} ({ring:,}) generating {result['generated']:,} conv weights "
+            f"({result['generated'] / ring:.2f} reads per element); backward: {result['grad_path']}"
+        )
+    else:
+        print(f"{method.name}: {format_count(result['backbone'])} ({result['backbone']:,}) backbone parameters")
+    targets = (TRAIN_TARGET, DEPLOYED_TARGET) if method.name == "rpg" else (None, None)
     print()
-    print(_COLUMNS)
-    line, train_ratio = _row(f"train step, batch {args.batch}", *result["train"], TRAIN_TARGET)
+    print(_columns(method.name))
+    line, train_ratio = _row(f"train step, batch {args.batch}", *result["train"], targets[0])
     print(line)
     deployed_ratios = []
     for batch, (plain_times, rpg_times) in result["deployed"].items():
-        line, ratio = _row(f"deployed, batch {batch}", plain_times, rpg_times, DEPLOYED_TARGET)
+        line, ratio = _row(f"deployed, batch {batch}", plain_times, rpg_times, targets[1])
         deployed_ratios.append(ratio)
         print(line)
     if result["others_cores"] is not None:
@@ -190,6 +230,11 @@ def main(args: argparse.Namespace) -> int:
     print()
     worst = max(deployed_ratios)
     batches = " and ".join(str(b) for b in result["deployed"])
+    if targets[0] is None:
+        print(
+            f"train ratio {train_ratio:.3f}; deployed ratio {worst:.3f}, worst of batch {batches} ({method.name}/plain)"
+        )
+        return 0
     print(f"train ratio {train_ratio:.3f} (target <= {TRAIN_TARGET:.2f}): {_verdict(train_ratio, TRAIN_TARGET)}")
     print(f"deployed ratio {worst:.3f}, worst of batch {batches} (target <= {DEPLOYED_TARGET:.2f}): ", end="")
     print(_verdict(worst, DEPLOYED_TARGET))
@@ -199,21 +244,30 @@ def main(args: argparse.Namespace) -> int:
 def compare(
     arch_name: str,
     batch: int,
-    ring_size: int,
+    ring_size: int | None,
     steps: int,
     warmup: int,
     device: torch.device,
     inference_seconds: float = INFERENCE_SECONDS,
     deployed: bool = True,
+    method: str = "rpg",
+    budget: int | None = None,
 ) -> dict:
-    """Per-call times in seconds, RPG and plain interleaved: "train" is one (plain, rpg) pair
-    of series, "deployed" one pair per inference batch (1 and ``batch``)."""
+    """Per-call times in seconds, the method's network and plain interleaved: "train" is one
+    (plain, method) pair of series, "deployed" one pair per inference batch (1 and ``batch``).
+    RPG at ``ring_size`` unless a ``budget`` is given: then ``method`` built to it (as it
+    trains: a pruning method's network pruned)."""
     net = archs.Net(archs.get(arch_name), 1.0, 3, NUM_CLASSES)
     side = 32 if net.arch.stem == "cifar" else 224
     torch.manual_seed(0)
     plain = net.build().to(device)
-    torch.manual_seed(0)
-    model = rpg.convert(net.build(), ring_size, seed=0).to(device)
+    if budget is None:
+        torch.manual_seed(0)
+        model = rpg.convert(net.build(), ring_size, seed=0).to(device)
+    else:
+        chosen = methods.get(method)
+        built = methods.build(chosen, net, budget, seed=0)
+        model = chosen.pruned(built.model, built.setting).to(device)
     rings = list(rpg.rings(model).values())
     data = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, side, side, generator=data).to(device)
@@ -247,6 +301,7 @@ def compare(
     return {
         "generated": sum(r.total for r in rings),
         "grad_path": ", ".join(sorted({paths[r.grad_path_in_use] for r in rings})),
+        "backbone": ledger(model, net.arch.head)["backbone"],
         "train": train,
         "deployed": inference,
         "others_cores": others.cores,

@@ -92,7 +92,12 @@ def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch
 
 
 def _optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    trained = [p for p in model.parameters() if p.requires_grad]
+    # A method may exempt parameters from weight decay (soft sharing's coefficients: its
+    # paper decays the templates only) by marking them ``no_weight_decay``.
+    exempt = [p for p in trained if getattr(p, "no_weight_decay", False)]
+    params = [{"params": [p for p in trained if not getattr(p, "no_weight_decay", False)]}]
+    params += [{"params": exempt, "weight_decay": 0.0}] if exempt else []
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
     if recipe.optimizer == "adam":

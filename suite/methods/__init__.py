@@ -15,7 +15,20 @@ import torch
 from suite.archs import Net
 from suite.errors import BudgetError
 from suite.ledger import format_count, ledger
-from suite.methods import equilibrium, lego, pruning, quantisation, sharing, stacked, widths  # noqa: F401 (they register)
+from suite.methods import (  # noqa: F401 (they register)
+    equilibrium,
+    fpgm,
+    hypernet,
+    lego,
+    lowrank,
+    pruning,
+    quantisation,
+    sharing,
+    softshare,
+    ssn,
+    stacked,
+    widths,
+)
 from suite.methods.base import Built, Method, Trained, backbone, plain_backbone, plain_backbone_at
 from suite.methods.registry import METHODS, get, load_plugins, register
 from suite.methods.sharing import RPG

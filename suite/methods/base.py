@@ -64,8 +64,40 @@ class Built:
 
 
 class Method(abc.ABC):
-    """A way to build a network of a given backbone size. Subclasses set ``name``, ``knob``,
-    ``description`` and ``counting`` (how its parameters count toward the budget)."""
+    """A way to build a network of a given backbone size: the protocol every method keeps
+    (tests/test_method_conformance.py holds every registered method to it).
+
+    Attributes: ``name`` (the registry's), ``description`` (one line, shown by ``rpg-bench
+    list`` and the report), ``knob`` (what it turns to meet a budget) and ``counting`` (its
+    counting rule in words).
+
+    What counts: the budget is the model's *backbone*, as suite.ledger counts it -- every
+    trainable scalar outside the task head, each counted once however many layers read it
+    (a shared ring, bank or template), a pruned tensor by its unmasked entries, and a
+    training-time proxy for a discrete choice (``ledger_proxy``) not at all. ``counting``
+    says what that rule amounts to for the method (its rings, banks, factors, kept
+    channels); the ledger's count must equal the scalars the built model stores and trains.
+
+    - ``reach(net)``: the smallest and largest backbone its knob gives on ``net`` (a method
+      that does not run on the network raises UsageError). Cheap: called for every method
+      of an experiment to floor its budgets.
+    - ``setting(net, budget)``: for a budget in reach, the knob that meets it within
+      suite.solver.TOLERANCE (0.5%), as a JSON-able dict, found without allocating weights
+      (on the meta device or by counting); it is recorded with the cell and is all
+      ``build`` and ``rebuild`` need besides the seed.
+    - ``build(net, setting, seed)``: the model to train (torch is seeded before; the same
+      seed builds the same model). Its ledger, of ``pruned(model, setting)``, is the count.
+    - ``train(...)``: a ``Trained`` (the default: ``suite.train.fit`` once). Methods whose
+      budget is met by training (pruning to it, learning groups first) do it here.
+    - ``natural(net)``: the backbone with nothing squeezed, for methods with no knob (whose
+      reach is that one size); ``counted(net, budget)``: the network whose forward a
+      training step runs (FLOPs for ``plan``); ``trainings``: how many times a cell trains
+      the recipe through; ``rebuild``: the trained model again from its state dict.
+
+    The deployed form is ``rpg.materialize(model)``: a method that generates its weights
+    (RPG, sharing, a hypernetwork) does so as a torch parametrization, so that deployment
+    is the plain network with the generated weights; a method whose structure is the point
+    (low-rank factors, a pruned network) deploys as itself."""
 
     name: str  # no class-level default: a dataclass method's name comes first and is required
     knob = ""

@@ -14,7 +14,7 @@ from markupsafe import Markup
 from suite import claims, records, tasks
 from suite.claims.setting import gap_text
 from suite.ledger import format_count
-from suite.report import comparison, kept, leaderboard, tables
+from suite.report import comparison, cost, kept, leaderboard, tables
 from suite.report.frame import frame, ok_rows
 from suite.report.tables import tied_ranks
 
@@ -135,6 +135,7 @@ def render(
         compressed=tables.compressed(ok) if len(ok) else [],
         gaps=tables.gaps(ok) if len(ok) else [],
         boards=boards,
+        costs=cost.tables(ok, boards) if len(ok) else [],
         plots=plots,
         # A run of some claims (--claims) shows their verdicts first.
         verdicts=sorted(verdicts, key=lambda v: (not _asked(v.claim["id"], run), order[v.verdict])),

@@ -42,6 +42,7 @@ def frame(recs: list[dict]) -> pd.DataFrame:
                     row[f"latency_{form}_{b}_ms"] = lat["median_ms"]
                     row[f"latency_{form}_{b}_p90_ms"] = lat["p90_ms"]
                     row[f"latency_{form}_{b}_stable"] = lat.get("stable", True)
+            row["step_ms"] = r.get("step", {}).get("median_ms")  # per image; records before it: none
             onnx = r.get("onnx", {})
             row["onnx_status"] = onnx.get("status", "n/a")
             row["onnx_provider"] = onnx.get("provider", "")
