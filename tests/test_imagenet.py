@@ -139,3 +139,12 @@ def test_a_resumed_run_draws_the_crops_of_an_uninterrupted_one(tmp_path):
     fit(resumed, task, splits, recipe, seed=3, progress=False, checkpoint=path)
     for name, value in whole.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], value), name
+
+
+def test_every_profile_has_a_crop_the_real_data_at_the_papers():
+    """The nightly profile read the crop of a table that named only full and smoke: a KeyError
+    when its data was loaded."""
+    task = get("imagenet")
+    for profile in task.profiles:
+        expected = 64 if profile in task.generated_profiles else 224
+        assert task.crop(profile) == expected and task.input_shape(profile) == (3, expected, expected)
