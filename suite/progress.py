@@ -1,17 +1,35 @@
 """Progress bars: tqdm's on a terminal; on anything else (a CI log, tox, a file) whole lines,
-at most one every LOG_EVERY seconds, instead of carriage-return updates twice a second
+at most one every LOG_EVERY seconds (or $RPG_BENCH_PROGRESS_SECONDS), instead of carriage-return updates twice a second
 (the log of one `tox -e bench` of 24 cells was 150 KB of bar updates)."""
 
 from __future__ import annotations
 
 import io
 import math
+import os
 import sys
 import time
 
 from tqdm import tqdm
 
-LOG_EVERY = 30.0  # seconds between a log's progress lines
+from suite.errors import UsageError
+
+LOG_EVERY = 30.0  # seconds between a log's progress lines; $RPG_BENCH_PROGRESS_SECONDS sets another
+
+
+def every() -> float:
+    """Seconds between a log's progress lines: LOG_EVERY, or $RPG_BENCH_PROGRESS_SECONDS."""
+    given = os.environ.get("RPG_BENCH_PROGRESS_SECONDS")
+    if given is None:
+        return LOG_EVERY
+    try:
+        seconds = float(given)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:
+        raise UsageError(f"RPG_BENCH_PROGRESS_SECONDS must be a number of seconds (0 or more), got {given!r}")
+    return seconds
+
 
 write = tqdm.write  # a line that does not tear a bar on a terminal
 
@@ -32,7 +50,8 @@ class Lines(tqdm):
     last = -math.inf  # when any bar last wrote a line
 
     def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("mininterval", LOG_EVERY)
+        self.every = every()
+        kwargs.setdefault("mininterval", self.every)
         kwargs.setdefault("ascii", True)  # a log viewer's font may lack tqdm's block characters
         super().__init__(*args, **kwargs)
 
@@ -40,7 +59,7 @@ class Lines(tqdm):
         if msg == "":  # tqdm clearing a bar in place: a log has nothing to clear
             return False
         now = time.monotonic()
-        if msg is None and now - Lines.last < LOG_EVERY:
+        if msg is None and now - Lines.last < self.every:
             return True
         Lines.last = now
         self.fp.write(f"{self if msg is None else msg}\n")

@@ -31,7 +31,8 @@ budgets = ["20K", "80K"]
 seeds = 1
 """
 ARGS = ["--profile", "smoke", "--no-progress", "--no-open", "--no-onnx"]
-ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+# Every progress update a line (a captured stderr is a log: one line every 30 s by default).
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "RPG_BENCH_PROGRESS_SECONDS": "0"}
 
 
 def _records(out: Path) -> dict[str, dict]:

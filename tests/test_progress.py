@@ -8,6 +8,7 @@ import pytest
 from tqdm import tqdm
 
 from suite import cli, progress
+from suite.errors import UsageError
 
 
 @pytest.fixture
@@ -59,3 +60,14 @@ def test_a_run_s_progress_in_a_log_has_no_carriage_return(tmp_path, capfd):
     assert cli.main(argv) == 0
     err = capfd.readouterr().err
     assert "\r" not in err and "cells:" in err and "1/1" in err
+
+
+def test_the_interval_is_set_by_the_environment_and_refused_when_it_is_not_seconds(monkeypatch):
+    monkeypatch.delenv("RPG_BENCH_PROGRESS_SECONDS", raising=False)
+    assert progress.every() == progress.LOG_EVERY
+    monkeypatch.setenv("RPG_BENCH_PROGRESS_SECONDS", "0")
+    assert progress.every() == 0
+    for bad in ("soon", "-1", "nan"):
+        monkeypatch.setenv("RPG_BENCH_PROGRESS_SECONDS", bad)
+        with pytest.raises(UsageError, match="RPG_BENCH_PROGRESS_SECONDS must be a number of seconds"):
+            progress.every()
