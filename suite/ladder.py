@@ -18,7 +18,6 @@ import argparse
 import itertools
 from pathlib import Path
 
-import jinja2
 from markupsafe import Markup
 
 from suite import agree, plan, records
@@ -26,6 +25,7 @@ from suite.cells import Cell
 from suite.claims.setting import gap_text
 from suite.claims.verdicts import JUDGED
 from suite.errors import UsageError
+from suite.report.page import template
 
 NO_FIGURES = "matplotlib is not installed: no figure is drawn (pip install 'rpg-bench[report]' draws them)"
 
@@ -127,15 +127,7 @@ def render(ladder: dict, out: Path) -> Path:
         missing = ""
     except ImportError:
         figures, missing = {}, NO_FIGURES
-    page = (
-        jinja2.Environment(
-            loader=jinja2.PackageLoader("suite.report", "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        .get_template("ladder.html.j2")
-        .render(ladder=ladder, figures=figures, missing=missing)
-    )
+    page = template("ladder.html.j2").render(ladder=ladder, figures=figures, missing=missing)
     path = out / "ladder.html"
     records.write_atomic(path, page)
     return path

@@ -7,7 +7,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import jinja2
 from markupsafe import Markup
 
 from suite import records
@@ -15,6 +14,7 @@ from suite.history import changes as changes_
 from suite.history.nights import Night
 from suite.history.series import BY_NAME, FLAKY, row_name
 from suite.history.steps import Noise, Series, Step
+from suite.report.page import template
 
 NO_FIGURES = "matplotlib is not installed: no series is drawn (pip install 'rpg-bench[report]' draws them)"
 NIGHTS = "nights"
@@ -80,26 +80,18 @@ def render(
     rows = _rows(all_series, noises, found, nights)
     by_id = {c["id"]: c for c in doc["changes"]}
     claim_changes = {(c["claim"], c["number"]): c for c in doc["changes"] if c["kind"] == "claim"}
-    page = (
-        jinja2.Environment(
-            loader=jinja2.PackageLoader("suite.history", "templates"),
-            autoescape=True,
-            undefined=jinja2.StrictUndefined,
-        )
-        .get_template("history.html.j2")
-        .render(
-            doc=doc,
-            nights=doc["nights"],
-            rows=rows,
-            by_id=by_id,
-            anchors={sid: r["id"] for r in rows for sid in r["steps"]},
-            timeline=timeline,
-            claim_changes=claim_changes,
-            never=never,
-            missing="" if all(r["figure"] is not None for r in rows) else NO_FIGURES,
-            minimum_nights=2 * doc["rule"]["min_nights"],
-            flaky=FLAKY,
-        )
+    page = template("history.html.j2", "suite.history").render(
+        doc=doc,
+        nights=doc["nights"],
+        rows=rows,
+        by_id=by_id,
+        anchors={sid: r["id"] for r in rows for sid in r["steps"]},
+        timeline=timeline,
+        claim_changes=claim_changes,
+        never=never,
+        missing="" if all(r["figure"] is not None for r in rows) else NO_FIGURES,
+        minimum_nights=2 * doc["rule"]["min_nights"],
+        flaky=FLAKY,
     )
     path = out / "index.html"
     records.write_atomic(path, page)

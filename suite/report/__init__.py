@@ -7,7 +7,6 @@ import fnmatch
 import os
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 from markupsafe import Markup
 
@@ -16,6 +15,7 @@ from suite.claims.setting import gap_text
 from suite.ledger import format_count
 from suite.report import comparison, cost, kept, leaderboard, tables
 from suite.report.frame import frame, ok_rows
+from suite.report.page import template
 from suite.report.tables import tied_ranks
 
 __all__ = ["frame", "ok_rows", "render", "tied_ranks"]
@@ -116,13 +116,9 @@ def render(
         figures, note, move_aside = kept.figures(out / "index.html", records_digest, experiments)
         plots = figures or plots
         notes += [note] if note else []
-    template = jinja2.Environment(
-        loader=jinja2.PackageLoader("suite.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    ).get_template("index.html.j2")
+    page = template("index.html.j2")
     order = {v: i for i, v in enumerate(claims.VERDICTS)}
-    html = template.render(
+    html = page.render(
         run=run,
         env=env,
         n_cells=len(df) + run.get("unrecorded", 0),
