@@ -29,7 +29,7 @@ from torch import nn
 import rpg
 from baselines.plain import ResNet
 from rpg import gather, maps
-from suite import speed
+from suite.measure import speed
 
 pytest.importorskip("pytest_benchmark")
 

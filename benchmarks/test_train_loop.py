@@ -1,8 +1,8 @@
-"""Benchmarks of suite.train's loss bookkeeping: read once per epoch against once per step.
+"""Benchmarks of suite.training.train's loss bookkeeping: read once per epoch against once per step.
 
     python -m pytest benchmarks/test_train_loop.py --benchmark-enable
 
-suite.train sums each step's loss on the device and reads it once per epoch (no host sync
+suite.training.train sums each step's loss on the device and reads it once per epoch (no host sync
 per step, which keeps a GPU's queue full; #28). On a CPU there is no queue to keep: this
 shows what the change costs the CPU path, an epoch of the embedded default's RPG cell
 (digits, 10 steps) with the loss read once per epoch against read every step (as before),
@@ -40,7 +40,7 @@ def _epoch(read_every_step: bool):
             optimizer.step()
             if read_every_step:  # the old loop: a host read (and isfinite check) per step
                 total += float(loss) * len(y[i : i + 128])
-            else:  # suite.train's: summed on the device, read once
+            else:  # suite.training.train's: summed on the device, read once
                 total = total + loss.detach().double() * len(y[i : i + 128])
         return float(total)
 

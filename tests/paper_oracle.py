@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from suite import methods, records, runner, spec, tasks
-from suite.ledger import parse_count
+from suite import methods, records, tasks
+from suite.counting.ledger import parse_count
+from suite.run import runner
+from suite.suites import spec
 
 SEEDS = 3
 OFFSETS = (-0.1, 0.0, 0.1)

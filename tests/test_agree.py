@@ -9,7 +9,9 @@ import jsonschema
 import pytest
 from paper_oracle import _record, synthesize, write
 
-from suite import claims, cli, runner, spec
+from suite import claims, cli
+from suite.run import runner
+from suite.suites import spec
 
 CLAIMS = claims.load()
 RAISED = 2.0  # rpg-perm-only at 75.8 + 2: above RPG's 76.5 in Figure 5

@@ -4,8 +4,9 @@ gap placed against the interval, and seeds asked for only where they could help.
 import pandas as pd
 import pytest
 
-from suite import claims, spec, stats
-from suite.budgets import Budgets
+from suite import claims, stats
+from suite.suites import spec
+from suite.suites.budgets import Budgets
 
 FASHION = {"suite": "fashion", "profile": "cpu"}
 ABLATIONS = ["rpg", "rpg-perm-only", "rpg-sign-only", "rpg-neither"]

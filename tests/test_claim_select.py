@@ -8,8 +8,10 @@ import json
 import pandas as pd
 import pytest
 
-from suite import claims, cli, runner, spec
+from suite import claims, cli
 from suite.claims import select
+from suite.run import runner
+from suite.suites import spec
 
 
 def _finished(cells) -> pd.DataFrame:

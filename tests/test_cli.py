@@ -11,7 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from suite import cli, pipeline, runner, spec, train
+from suite import cli
+from suite.run import pipeline, runner
+from suite.suites import spec
+from suite.training import train
 
 # ONNX export is checked on the shared smoke run (conftest); these runs leave it out.
 # --jobs 1: the digits suite would otherwise run its cells in worker processes, which the

@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 
 import suite.report
-from suite import claims, cli, records, runner, spec
+from suite import claims, cli, records
 from suite.report import compare
+from suite.run import runner
+from suite.suites import spec
 
 
 def cifar_rows() -> list[tuple[str, str, int, str]]:

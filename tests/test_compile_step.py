@@ -4,14 +4,15 @@ import torch
 from torch import nn
 
 import rpg
-from suite import tasks, train
+from suite import tasks
 from suite.tasks import recipes
+from suite.training import train
 
 
 def _model() -> nn.Module:
     torch.manual_seed(0)
     # One input channel, as digits has: on a CPU, inductor's channels-last convolutions with
-    # an odd channel count reach oneDNN's heap-corrupting weight gradient (suite/train.py).
+    # an odd channel count reach oneDNN's heap-corrupting weight gradient (suite/training/train.py).
     net = nn.Sequential(
         nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
         nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),

@@ -7,7 +7,7 @@ from torch import nn
 
 from suite import tasks
 from suite.errors import Diverged
-from suite.train import fit, steps_per_epoch
+from suite.training.train import fit, steps_per_epoch
 
 
 def test_one_nan_step_mid_epoch_is_caught_at_the_end_of_its_epoch():

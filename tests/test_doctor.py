@@ -6,7 +6,9 @@ import json
 import pytest
 import torch
 
-from suite import cli, doctor, measure
+from suite import cli
+from suite.cli import doctor
+from suite.measure import runtime
 
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only verdicts")
 
@@ -30,13 +32,13 @@ def test_every_cpu_path_passes_and_every_gpu_path_says_why_it_was_skipped(tmp_pa
 
 
 def test_a_timer_that_disagrees_with_the_wall_clock_fails_its_path(tmp_path, monkeypatch, capsys):
-    honest = measure.timer
+    honest = runtime.timer
 
     def halved(device):
         time_one = honest(device)
         return lambda fn: time_one(fn) / 2
 
-    monkeypatch.setattr(measure, "timer", halved)
+    monkeypatch.setattr(runtime, "timer", halved)
     out = tmp_path / "doctor.json"
     assert cli.main(["doctor", "--only", "timing.*", "--out", str(out)]) == 1
     (cpu, cuda) = json.loads(out.read_text())["paths"]

@@ -10,7 +10,9 @@ import pytest
 import torch
 from torch import nn
 
-from suite import env, measure, report
+from suite import report
+from suite.measure import runtime
+from suite.system import env
 
 
 def _absent(monkeypatch, *modules: str) -> None:
@@ -24,7 +26,7 @@ def test_without_an_onnx_part_the_measurement_says_not_installed(monkeypatch, mo
     model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.LazyLinear(3))
     x = torch.randn(4, 1, 8, 8)
     model(x)
-    result = measure.onnx(model, x[:1], x)
+    result = runtime.onnx(model, x[:1], x)
     assert result["status"] == "not installed"
     assert module in result["reason"] and "rpg-bench[onnx]" in result["reason"]
     assert env.optional()[module] == "not installed"

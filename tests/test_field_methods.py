@@ -10,9 +10,11 @@ from torch import nn
 
 from baselines import fpgm, hypernet, lowrank, softshare, ssn
 from baselines.plain import ResNet
-from suite import archs, methods, solver, tasks, train
-from suite.ledger import ledger
+from suite import archs, methods, tasks
+from suite.counting import solver
+from suite.counting.ledger import ledger
 from suite.tasks.base import Recipe
+from suite.training import train
 
 
 def net(width=0.125, channels=1):
@@ -147,7 +149,7 @@ def test_fpgm_trains_prunes_to_the_budget_fine_tunes_and_resumes(tmp_path):
 
 
 def test_speed_builds_any_method_at_its_budget_beside_plain():
-    from suite import speed
+    from suite.measure import speed
 
     net = archs.Net(archs.get("resnet10-cifar"), 1.0, 3, speed.NUM_CLASSES)
     budget = round(0.3 * methods.plain_backbone(net))

@@ -8,7 +8,7 @@ import torch
 import rpg
 from baselines import filters, knapsack
 from baselines.plain import ResNet
-from suite.ledger import ledger
+from suite.counting.ledger import ledger
 
 
 def rpg_resnet(seed=0):

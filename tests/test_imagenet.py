@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from suite import distributed
 from suite.data import imagenet
 from suite.data.stream import Seeded
 from suite.errors import UsageError
+from suite.system import distributed
 from suite.tasks import Recipe, Splits, get
-from suite.train import fit, steps_per_epoch
+from suite.training.train import fit, steps_per_epoch
 
 
 @pytest.fixture(scope="module")

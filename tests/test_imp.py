@@ -9,7 +9,7 @@ from torch import nn
 import rpg
 from baselines import imp
 from suite import archs, methods, tasks
-from suite.ledger import ledger
+from suite.counting.ledger import ledger
 from suite.tasks.base import Recipe
 
 

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
-from suite import cli, launch, records, runner, shards, spec
+from suite import cli, records
+from suite.run import launch, runner, shards
+from suite.suites import spec
 
 SMOKE = ["--suite", "digits", "--profile", "smoke", "--seeds", "1", "--no-onnx", "--no-open"]
 

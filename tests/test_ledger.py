@@ -8,8 +8,8 @@ from torch.nn.utils import prune
 
 import rpg
 from baselines.plain import ResNet
+from suite.counting.ledger import format_count, ledger, parse_count
 from suite.errors import UsageError
-from suite.ledger import format_count, ledger, parse_count
 
 
 @pytest.mark.parametrize("depth", [18, 34])

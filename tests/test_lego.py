@@ -7,7 +7,7 @@ from torch import nn
 import rpg
 from baselines import lego
 from baselines.plain import ResNet
-from suite.ledger import ledger
+from suite.counting.ledger import ledger
 
 
 def test_the_kernel_is_coefficient_times_the_selected_lego_per_split():

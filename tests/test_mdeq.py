@@ -6,7 +6,8 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from baselines.mdeq import MDEQ, Unrolled
-from suite import archs, cli, methods, solver
+from suite import archs, cli, methods
+from suite.counting import solver
 
 
 def _contractive(widths=(4, 4), **solver) -> MDEQ:

@@ -6,12 +6,15 @@ import torch
 from torch import nn
 
 import rpg
-from suite import env, measure, methods, nvml, runner, tasks
+from suite import methods, tasks
+from suite.measure import runtime
+from suite.run import runner
+from suite.system import env, nvml
 
 
 def test_flops_count_a_convolution_exactly():
     conv = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1, bias=False))
-    result = measure.flops(conv, torch.randn(4, 3, 8, 8))
+    result = runtime.flops(conv, torch.randn(4, 3, 8, 8))
     assert result["forward_flops"] == 2 * (8 * 3 * 9) * (8 * 8)  # per image, multiply-add = 2
 
 
@@ -22,10 +25,10 @@ def test_unstable_timings_are_retried_and_flagged():
         calls.append(None)
         time.sleep(0.0005 if len(calls) % 3 else 0.006)
 
-    result = measure.time_calls(jittery, 1, torch.device("cpu"), warmup=0, min_repeats=12, min_seconds=0)
-    assert result["attempts"] == 3 and not result["stable"] and result["spread"] > measure.SPREAD
+    result = runtime.time_calls(jittery, 1, torch.device("cpu"), warmup=0, min_repeats=12, min_seconds=0)
+    assert result["attempts"] == 3 and not result["stable"] and result["spread"] > runtime.SPREAD
 
-    steady = measure.time_calls(lambda: time.sleep(0.002), 1, torch.device("cpu"), warmup=1, min_repeats=10)
+    steady = runtime.time_calls(lambda: time.sleep(0.002), 1, torch.device("cpu"), warmup=1, min_repeats=10)
     assert steady["p90_ms"] >= steady["median_ms"] >= 1.5
 
 
@@ -47,7 +50,7 @@ def test_peak_memory_is_measured_in_isolation_and_grows_with_the_batch():
         x, y = torch.randn(n, 1, 8, 8), torch.randint(10, (n,))
         setting = methods.get(cell.method).setting(cell.net(), cell.budget)
         return {
-            w: measure.memory(w, cell.config(), setting, model, deployed, (x, y), loss)
+            w: runtime.memory(w, cell.config(), setting, model, deployed, (x, y), loss)
             for w in ("inference", "train_step")
         }
 
@@ -63,7 +66,7 @@ def test_peak_memory_is_measured_in_isolation_and_grows_with_the_batch():
 def test_onnx_runtime_agrees_with_torch():
     deployed = rpg.materialize(_model(_cell("rpg"))).eval()
     x = torch.randn(16, 1, 8, 8)
-    result = measure.onnx(deployed, x[:1], x)
+    result = runtime.onnx(deployed, x[:1], x)
     assert result["status"] == "ok", result
     assert result["matches"] and result["max_abs_diff"] < 1e-3
     assert result["provider"] == "CPUExecutionProvider"
@@ -81,9 +84,9 @@ def test_onnx_traces_a_dense_network_but_never_a_data_dependent_one():
             return x
 
     x = torch.randn(8, 1, 8, 8)
-    dense = measure.onnx(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()).eval(), x[:1], x)
+    dense = runtime.onnx(nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU()).eval(), x[:1], x)
     assert dense["status"] == "ok" and dense["exporter"] == "torchscript" and dense["matches"], dense
-    halve = measure.onnx(Halve(), x[:1] / 100, x * 100)
+    halve = runtime.onnx(Halve(), x[:1] / 100, x * 100)
     assert halve.get("exporter") != "torchscript", halve
     assert halve["status"] == "failed" or halve["matches"], halve
 
@@ -96,7 +99,7 @@ def test_onnx_exports_cifar_inputs_with_a_dynamic_batch():
     assert x.is_contiguous()
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)).eval()
     for example in (x[:1], x[:1].contiguous(memory_format=torch.channels_last)):
-        result = measure.onnx(model, example, x)
+        result = runtime.onnx(model, example, x)
         assert result["status"] == "ok", result
 
 

@@ -30,11 +30,14 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 import rpg
-from suite import archs, methods, solver, spec, train
-from suite.budgets import Budgets
+from suite import archs, methods
+from suite.counting import solver
+from suite.counting.ledger import ledger
 from suite.errors import BudgetError, UsageError
-from suite.ledger import ledger
+from suite.suites import spec
+from suite.suites.budgets import Budgets
 from suite.tasks.base import Recipe
+from suite.training import train
 
 methods.load_plugins()
 

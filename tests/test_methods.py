@@ -3,8 +3,8 @@
 import pytest
 
 from suite import archs, methods
+from suite.counting.solver import TOLERANCE
 from suite.errors import BudgetError
-from suite.solver import TOLERANCE
 
 
 def net(name, width=1.0, classes=100, channels=3):

@@ -8,9 +8,11 @@ import pytest
 import torch
 
 import rpg
-from suite import archs, methods, runner, spec, tasks
+from suite import archs, methods, tasks
 from suite.data import s3dis, scenes
 from suite.errors import UsageError
+from suite.run import runner
+from suite.suites import spec
 from suite.tasks import geometry
 
 TASK = tasks.get("s3dis")
@@ -169,7 +171,7 @@ def test_missing_or_partial_data_names_the_layout(tmp_path):
 
 
 def test_sharpnets_polynomial_decay_reaches_zero_at_the_last_step():
-    from suite import train
+    from suite.training import train
 
     recipe = TASK.profiles["full"]
     assert recipe.schedule == "poly"

@@ -20,7 +20,9 @@ import jsonschema
 import pytest
 from paper_oracle import synthesize, write
 
-from suite import claims, runner, spec
+from suite import claims
+from suite.run import runner
+from suite.suites import spec
 
 pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="docker/nightly.sh needs bash")
 

@@ -11,8 +11,10 @@ import pytest
 from paper_oracle import OFFSETS, SEEDS, synthesize, write
 from scipy import stats as sp
 
-from suite import claims, cli, methods, runner, spec, stats, tasks
+from suite import claims, cli, methods, stats, tasks
 from suite.claims.rows import Entry
+from suite.run import runner
+from suite.suites import spec
 
 PAPER_SUITES = ["cifar", "imagenet", "pruning", "pose", "multitask"]
 SPREAD = stats.pooled_sd(OFFSETS, OFFSETS)

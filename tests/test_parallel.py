@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from suite import cells, tasks
-from suite.train import fit
+from suite.training.train import fit
 
 BIN = Path(sys.executable).parent
 EXE = str(BIN / "rpg-bench")
@@ -69,10 +69,10 @@ def test_jobs_run_cells_side_by_side_with_the_results_of_a_serial_run(serial, tm
     assert json.loads((out / "run.json").read_text())["jobs"] == 2
     assert (out / "index.html").exists()
     # Both rings deploy the same dense network: measured once, by one worker, whichever
-    # reached it first (the other waits for its figures; suite.measurements).
+    # reached it first (the other waits for its figures; suite.measure.cache).
     assert len({r["measured_by"]["deployed"] for r in got.values()}) == 1, [r["measured_by"] for r in got.values()]
 
-    # Measured with the other worker standing still (suite.quiet): the serial run's latency,
+    # Measured with the other worker standing still (suite.system.quiet): the serial run's latency,
     # within the noise of a smoke profile's short timing.
     def latency(r: dict) -> float:
         return r["latency"]["deployed"]["batchN"]["median_ms"]
@@ -142,7 +142,7 @@ DDP_SCRIPT = """
 import sys, torch
 from torch import nn
 from suite import distributed, tasks
-from suite.train import fit
+from suite.training.train import fit
 device = distributed.setup(torch.device("cpu"))
 task = tasks.get(sys.argv[2])
 splits = task.load(None, device, "smoke")
@@ -195,7 +195,8 @@ def test_a_suite_of_small_cells_runs_them_side_by_side_on_a_cpu_by_default(tmp_p
 
 
 def test_default_jobs_follow_the_suite_the_device_and_the_threads(monkeypatch):
-    from suite import runner, spec
+    from suite.run import runner
+    from suite.suites import spec
 
     digits, cifar = spec.load("digits"), spec.load("cifar")
     assert digits.threads_per_cell == 1 and cifar.threads_per_cell is None
@@ -210,8 +211,8 @@ def test_default_jobs_follow_the_suite_the_device_and_the_threads(monkeypatch):
 
 @pytest.mark.parametrize("value", ["0", "true", '"2"', "1.5"])
 def test_threads_per_cell_must_be_a_positive_integer(value, tmp_path):
-    from suite import spec
     from suite.errors import UsageError
+    from suite.suites import spec
 
     path = tmp_path / "bad.toml"
     path.write_text(f"threads_per_cell = {value}\n" + SUITE)

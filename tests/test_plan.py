@@ -5,7 +5,9 @@ import re
 import pytest
 import torch
 
-from suite import cli, plan, records, runner, spec, tasks
+from suite import cli, records, tasks
+from suite.run import plan, runner
+from suite.suites import spec
 
 
 def test_digits_split_sizes_are_the_sizes_read():

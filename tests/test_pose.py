@@ -4,8 +4,10 @@ import torch
 from torch import nn
 
 import rpg
-from suite import archs, cli, methods, runner, spec, tasks
+from suite import archs, cli, methods, tasks
 from suite.data.stickmen import flip_order
+from suite.run import runner
+from suite.suites import spec
 from suite.tasks import heatmaps
 from suite.tasks.mpii import STRIDE
 

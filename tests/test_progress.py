@@ -7,8 +7,9 @@ import sys
 import pytest
 from tqdm import tqdm
 
-from suite import cli, progress
+from suite import cli
 from suite.errors import UsageError
+from suite.system import progress
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Measurement in quiet under --jobs (suite.quiet): real worker processes share a run
+"""Measurement in quiet under --jobs (suite.system.quiet): real worker processes share a run
 folder; no training step of one may run while another measures, and the measuring one
 gets every thread a serial run would have."""
 
@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from suite import quiet
+from suite.system import quiet
 
 TRAINER = """
 import json, sys, time

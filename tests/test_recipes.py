@@ -6,8 +6,10 @@ import json
 import pytest
 import torch
 
-from suite import cli, plan, runner, spec, tasks
+from suite import cli, tasks
 from suite.errors import UsageError
+from suite.run import plan, runner
+from suite.suites import spec
 from suite.tasks import recipes
 
 SUITE = """name = "x"

@@ -6,9 +6,11 @@ import json
 
 import pytest
 
-from suite import archs, claims, cli, methods, runner, spec, tasks
+from suite import archs, claims, cli, methods, tasks
 from suite.claims import select
 from suite.data import fashion
+from suite.run import runner
+from suite.suites import spec
 from suite.tasks.pckh import JOINTS
 
 # Two cells at a time: a smoke cell's small network keeps one core busy, not two.

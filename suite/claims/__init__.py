@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from suite import spec
 from suite.claims import comparisons, measures
 from suite.claims.rows import View, claim_arch, fields_for, where
 from suite.claims.schema import load
@@ -45,8 +44,9 @@ from suite.claims.verdicts import (
     most_seeds,
     summary,
 )
+from suite.counting.ledger import parse_count
 from suite.errors import UsageError
-from suite.ledger import parse_count
+from suite.suites import spec
 
 GENERATED_DATA = "generated data"
 

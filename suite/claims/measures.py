@@ -14,7 +14,7 @@ from suite.claims.evidence import column, detail, missing, values_of
 from suite.claims.rows import EVERY, Entry, View, claim_arch, where
 from suite.claims.setting import PAPER, judged_on
 from suite.claims.verdicts import INCONCLUSIVE, NEVER, NOT_JUDGED, NOT_REPRODUCED, REPRODUCED, inside
-from suite.ledger import parse_count
+from suite.counting.ledger import parse_count
 
 
 def _seeds(margins: list[float], spread: float, seeds_run: int, design: str = "one-sample") -> int | str | None:

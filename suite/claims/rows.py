@@ -7,7 +7,7 @@ an entry names (the fashion suite's ResNet-10 for the paper's ResNet-34); with s
 entry without an architecture means the claim's or the experiment's own.
 
 A budget is resolved to a count by the rule the runner built the cells with
-(suite.budgets), so "11M" finds the cells the suite made for "11M" at any profile, and a
+(suite.suites.budgets), so "11M" finds the cells the suite made for "11M" at any profile, and a
 row matches when its budget is within the solver's tolerance of that count: a claim is
 judged where the paper made it, never at the experiment's other budgets.
 """
@@ -18,10 +18,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from suite import archs, methods, solver, spec, tasks
-from suite.budgets import Budgets
+from suite import archs, methods, tasks
+from suite.counting import solver
+from suite.counting.ledger import format_count
 from suite.errors import BudgetError, UsageError
-from suite.ledger import format_count
+from suite.suites import spec
+from suite.suites.budgets import Budgets
 
 EVERY = "*"  # a budget that means: at every budget the entries share
 # "=knapsack": the backbone the knapsack rows have after pruning, known only once they ran,

@@ -13,11 +13,11 @@ import fnmatch
 
 import pandas as pd
 
-from suite import spec
 from suite.cells import Cell
 from suite.claims import JUDGES, names
 from suite.claims.rows import EVERY, View, fields_for
 from suite.errors import UsageError
+from suite.suites import spec
 
 # The columns a planned cell's row has: what the views and judges select on.
 _COLUMNS = ("key", "experiment", "task", "arch", "width", "method", "budget", "backbone", "seed", "profile")

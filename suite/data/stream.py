@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from suite import distributed
+from suite.system import distributed
 
 
 class Seeded(Dataset):
@@ -91,7 +91,7 @@ class Stream:
         self, batch_size: int, device: torch.device, generator: torch.Generator
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, float, int]]:
         """This rank's share of each shuffled global batch, its loss weight and the global
-        batch's size (suite.distributed.local_slice's contract): under torchrun each rank
+        batch's size (suite.system.distributed.local_slice's contract): under torchrun each rank
         decodes its own images only. A last batch smaller than the world is dropped."""
         world, rank = distributed.world(), distributed.rank()
         chunks, seed = self._plan(batch_size, generator)

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 
 from suite import claims, stats, tasks
+from suite.counting.ledger import format_count
 from suite.history.nights import Night
 from suite.history.steps import Series
-from suite.ledger import format_count
 from suite.report.compare import KEYS
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 
 from suite.archs import Net
+from suite.counting.ledger import format_count, ledger
 from suite.errors import BudgetError
-from suite.ledger import format_count, ledger
 from suite.methods import (  # noqa: F401 (they register)
     equilibrium,
     fpgm,

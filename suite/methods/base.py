@@ -18,11 +18,12 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-from suite import solver, train
 from suite.archs import Net
+from suite.counting import solver
 from suite.errors import UsageError
 from suite.tasks import Recipe, Splits, Task
-from suite.train import Trained
+from suite.training import train
+from suite.training.train import Trained
 
 
 def backbone(model: nn.Module, head: str) -> int:
@@ -71,7 +72,7 @@ class Method(abc.ABC):
     list`` and the report), ``knob`` (what it turns to meet a budget) and ``counting`` (its
     counting rule in words).
 
-    What counts: the budget is the model's *backbone*, as suite.ledger counts it -- every
+    What counts: the budget is the model's *backbone*, as suite.counting.ledger counts it -- every
     trainable scalar outside the task head, each counted once however many layers read it
     (a shared ring, bank or template), a pruned tensor by its unmasked entries, and a
     training-time proxy for a discrete choice (``ledger_proxy``) not at all. ``counting``
@@ -82,12 +83,12 @@ class Method(abc.ABC):
       that does not run on the network raises UsageError). Cheap: called for every method
       of an experiment to floor its budgets.
     - ``setting(net, budget)``: for a budget in reach, the knob that meets it within
-      suite.solver.TOLERANCE (0.5%), as a JSON-able dict, found without allocating weights
+      suite.counting.solver.TOLERANCE (0.5%), as a JSON-able dict, found without allocating weights
       (on the meta device or by counting); it is recorded with the cell and is all
       ``build`` and ``rebuild`` need besides the seed.
     - ``build(net, setting, seed)``: the model to train (torch is seeded before; the same
       seed builds the same model). Its ledger, of ``pruned(model, setting)``, is the count.
-    - ``train(...)``: a ``Trained`` (the default: ``suite.train.fit`` once). Methods whose
+    - ``train(...)``: a ``Trained`` (the default: ``suite.training.train.fit`` once). Methods whose
       budget is met by training (pruning to it, learning groups first) do it here.
     - ``natural(net)``: the backbone with nothing squeezed, for methods with no knob (whose
       reach is that one size); ``counted(net, budget)``: the network whose forward a

@@ -11,12 +11,12 @@ import torch
 from torch import nn
 
 from baselines import fpgm
-from suite import train
 from suite.archs import Net
 from suite.methods import knobs
 from suite.methods.base import Method, Trained, backbone, require_family
 from suite.methods.registry import register
 from suite.tasks import Recipe, Splits, Task
+from suite.training import train
 
 
 @functools.lru_cache(maxsize=256)

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from baselines import hypernet
-from suite import solver
 from suite.archs import Net
+from suite.counting import solver
 from suite.methods.base import Method, backbone, plain_backbone, require_family
 from suite.methods.registry import register
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from suite import solver
+from suite.counting import solver
 
 Knobs = list[tuple[int, ...]]
 

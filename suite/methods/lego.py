@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from baselines import lego
-from suite import solver
 from suite.archs import Net
+from suite.counting import solver
 from suite.methods.base import Method, backbone, require_family
 from suite.methods.registry import register
 

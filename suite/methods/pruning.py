@@ -1,5 +1,5 @@
 """Pruning to a budget (Tables 6 and 7): a dense network trained, then pruned by a
-schedule of suite/schedules.py. The dense network is another method's (plain, or RPG with
+schedule of suite/training/schedules.py. The dense network is another method's (plain, or RPG with
 its ring), built at a fraction of the plain backbone or at the budget itself."""
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import torch
 from torch import nn
 
 from baselines import filters, imp, knapsack
-from suite import schedules
 from suite.archs import Net
 from suite.methods.base import Method, Trained, backbone, plain_backbone, require_family
 from suite.methods.registry import register
 from suite.methods.sharing import RPG, RPG_
 from suite.methods.widths import PLAIN
 from suite.tasks import Recipe, Splits, Task
+from suite.training import schedules
 
 
 @dataclass

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 
 from baselines import int8
-from suite import train
 from suite.methods.base import Trained
 from suite.methods.registry import register
 from suite.methods.sharing import RPG
 from suite.tasks import Recipe, Splits, Task
+from suite.training import train
 
 
 @dataclass

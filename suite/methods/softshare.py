@@ -12,8 +12,8 @@ from torch import nn
 
 from baselines import softshare
 from baselines.plain import scaled
-from suite import solver
 from suite.archs import Net
+from suite.counting import solver
 from suite.methods.base import Method, backbone, require_family
 from suite.methods.registry import register
 

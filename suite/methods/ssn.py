@@ -14,11 +14,11 @@ from sklearn.cluster import KMeans
 from torch import nn
 
 from baselines import ssn
-from suite import train
 from suite.archs import Net
 from suite.methods.base import Method, Trained, backbone, require_family
 from suite.methods.registry import register
 from suite.tasks import Recipe, Splits, Task
+from suite.training import train
 
 # Learned groups: the share of the recipe's epochs the one-group network trains before its
 # layers are clustered (SSN's CIFAR recipe: --param_group_epochs 15 of 200), at least one.

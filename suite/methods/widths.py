@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from baselines.plain import scaled
-from suite import solver
 from suite.archs import Net
+from suite.counting import solver
 from suite.methods.base import Method, plain_backbone, plain_backbone_at, require_family
 from suite.methods.registry import register
 

@@ -12,7 +12,7 @@ from markupsafe import Markup
 
 from suite import claims, records, tasks
 from suite.claims.setting import gap_text
-from suite.ledger import format_count
+from suite.counting.ledger import format_count
 from suite.report import comparison, cost, kept, leaderboard, tables
 from suite.report.frame import frame, ok_rows
 from suite.report.page import template

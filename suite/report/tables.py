@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from suite import claims, methods, stats, tasks
-from suite.ledger import format_count
+from suite.counting.ledger import format_count
 
 
 def tied_ranks(rows: list[dict], higher_is_better: bool = True) -> None:

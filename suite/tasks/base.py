@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from suite import distributed
 from suite.data.splits import Splits
+from suite.system import distributed
 
 
 @dataclass(frozen=True)
@@ -137,7 +137,7 @@ class Task:
         self, splits: Splits, batch_size: int, generator: torch.Generator
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, float, int]]:
         """One shuffled training pass as this rank's share of each global batch, the share's
-        loss weight and the global batch's size (see suite.distributed). Alone, the share is
+        loss weight and the global batch's size (see suite.system.distributed). Alone, the share is
         the whole batch; a last batch too small to give every rank an example is skipped."""
         if "train" in splits.streams:  # each rank decodes only its own share
             yield from splits.streams["train"].shares(batch_size, splits.device, generator)

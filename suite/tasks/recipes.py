@@ -70,7 +70,7 @@ def override(recipe: Recipe, changes: dict[str, Any], where: str) -> Recipe:
     return check({**recipe.as_dict(), **changes}, where)
 
 
-# The devices a profile may be meant for: what rpg-bench plan costs it in (suite.plan).
+# The devices a profile may be meant for: what rpg-bench plan costs it in (suite.run.plan).
 DEVICES = ("cpu", "gpu")
 
 

@@ -7,7 +7,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from suite import cli, commands, doctor, launch, plan, runner, speed
+from suite import cli
+from suite.cli import commands, doctor
+from suite.measure import speed
+from suite.run import launch, plan, runner
 
 WORDS = st.sampled_from(
     ["digits", "fashion", "cifar", "imagenet", "pose", "multitask", "pruning", "smoke", "full", "cpu", "rpg", "plain",

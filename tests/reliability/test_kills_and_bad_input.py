@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from suite import cells, cli, pipeline, runner, tasks
+from suite import cells, cli, tasks
+from suite.run import pipeline, runner
 
 EXE = str(Path(sys.executable).with_name("rpg-bench"))
 SUITE = """name = "kill"

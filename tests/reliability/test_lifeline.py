@@ -1,4 +1,4 @@
-"""suite.lifeline: a child dies with its parent whatever kills the parent, by the kernel's
+"""suite.system.lifeline: a child dies with its parent whatever kills the parent, by the kernel's
 parent-death signal or by the watching thread where there is none; real processes."""
 
 import contextlib
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from suite import lifeline
+from suite.system import lifeline
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's prctl and /proc")
 # The child: dies with the parent it is given, says so, and would otherwise live ten minutes.

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from suite import cli, records, train
+from suite import cli, records
+from suite.training import train
 
 SUITE = """name = "two"
 [[experiment]]

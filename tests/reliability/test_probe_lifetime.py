@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from suite import memprobe, methods, runner, stopping
+from suite import methods
+from suite.measure import memprobe
+from suite.run import runner
+from suite.system import stopping
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the probe is Linux's")
 STARTER = """

@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from suite import stopping, tasks
-from suite.train import fit
+from suite import tasks
+from suite.system import stopping
+from suite.training.train import fit
 
 RECIPE = tasks.Recipe(epochs=3, batch_size=128, lr=0.1)  # 10 steps an epoch on digits' 1221 images
 

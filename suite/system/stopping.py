@@ -3,10 +3,10 @@
 What CI timeouts, Slurm preemption and ``docker stop`` send is SIGTERM; a terminal's Ctrl-C
 sends SIGINT. Either one stops a run the same way: a cell stops between two training steps,
 never inside one. While a process trains (``deferred``), the signal only sets a flag, and
-suite.train looks at it after every step: it writes the cell's resume checkpoint there and
+suite.training.train looks at it after every step: it writes the cell's resume checkpoint there and
 raises Stopped. Anywhere else (loading data, measuring, waiting) the signal raises Stopped at
 once: nothing is lost there that the rerun would not redo. The --jobs parent defers too, and
-passes the signal on to its workers (suite.parallel).
+passes the signal on to its workers (suite.run.parallel).
 
 Stopped is a KeyboardInterrupt, so no ``except Exception`` records a stopped cell as failed:
 nothing partial is recorded. A second signal while stopping changes nothing (a worker gets

@@ -19,7 +19,7 @@ import math
 from functools import cached_property
 
 from suite import archs, methods, tasks
-from suite.spec import Budget, Experiment, parse_budget
+from suite.suites.spec import Budget, Experiment, parse_budget
 
 
 class Budgets:

@@ -1,8 +1,8 @@
-"""The worker processes of a --jobs run (suite.parallel): one call at a time over a pipe.
+"""The worker processes of a --jobs run (suite.run.parallel): one call at a time over a pipe.
 
 Each worker is spawned (a CUDA context does not survive a fork) and first makes itself die
-with its parent, whatever kills that (suite.lifeline), and stop cleanly on SIGTERM and
-SIGINT (suite.stopping). The parent reads each answer, or the worker's end with its exit
+with its parent, whatever kills that (suite.system.lifeline), and stop cleanly on SIGTERM and
+SIGINT (suite.system.stopping). The parent reads each answer, or the worker's end with its exit
 status, so a worker the kernel's OOM killer (or anyone) killed is named with its signal;
 concurrent.futures' pool could only say that "a process terminated abruptly".
 
@@ -24,7 +24,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from suite import lifeline, stopping
+from suite.system import lifeline, stopping
 
 
 class Worker:

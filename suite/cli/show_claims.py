@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 
-from suite import claims, plan, runner, spec, tasks
+from suite import claims, tasks
 from suite.claims import select
 from suite.claims.rows import claim_arch, where
 from suite.errors import UsageError
+from suite.run import plan, runner
+from suite.suites import spec
 
 
 def profiles(suite: spec.Suite) -> list[str]:

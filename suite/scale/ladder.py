@@ -2,7 +2,7 @@
 ladder: the same cells at 1, 3, 10 epochs, say), and whether what each says holds as the
 compute grows.
 
-The rungs are ordered by the compute their cells counted (suite.plan's PFLOP of the ok
+The rungs are ordered by the compute their cells counted (suite.run.plan's PFLOP of the ok
 cells), and `rpg-bench agree` is taken between consecutive rungs and between the lowest
 and the highest. For each claim judged on some rung, the page draws every compared
 effect with its 95% interval at each rung against compute, the paper's gap as a line,
@@ -20,12 +20,14 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from suite import agree, plan, records
+from suite import records
 from suite.cells import Cell
 from suite.claims.setting import gap_text
 from suite.claims.verdicts import JUDGED
 from suite.errors import UsageError
 from suite.report.page import template
+from suite.run import plan
+from suite.scale import agree
 
 NO_FIGURES = "matplotlib is not installed: no figure is drawn (pip install 'rpg-bench[report]' draws them)"
 
@@ -36,7 +38,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 
 def pflop(run: agree.Run) -> float:
-    """The compute a rung's ok cells counted, in PFLOP (suite.plan's count)."""
+    """The compute a rung's ok cells counted, in PFLOP (suite.run.plan's count)."""
     _, recs = records.read_run(run.out)
     return sum(plan.cell_flops(Cell.from_config(r["config"])) for r in recs if r["status"] == "ok") / 1e15
 

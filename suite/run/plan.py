@@ -25,10 +25,11 @@ from pathlib import Path
 
 import torch
 
-from suite import measure, methods, records, tasks
+from suite import methods, records, tasks
 from suite.archs import Net
 from suite.cells import Cell
 from suite.errors import UsageError
+from suite.measure import runtime
 
 UNITS = {"gpu": "GPU-hours", "cpu": "CPU core-hours"}
 PER = {"gpu": "GPU", "cpu": "CPU core"}
@@ -122,7 +123,7 @@ def _forward_flops(method: str, net: Net, budget: int, input_size: tuple[int, ..
         # A random image, not zeros: an equilibrium solve on zeros converges at once, and
         # the count would miss the iterations a real image costs.
         example = torch.randn(1, *input_size, generator=torch.Generator().manual_seed(0))
-        _counted[signature] = measure.flops(model.eval(), example)["forward_flops"]
+        _counted[signature] = runtime.flops(model.eval(), example)["forward_flops"]
     return _counted[signature]
 
 

@@ -30,13 +30,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sp
 
-from suite import claims, records, solver, spec
-from suite.budgets import Budgets
+from suite import claims, records
 from suite.claims.verdicts import JUDGED, NOT_REPRODUCED, REPRODUCED, Verdict
+from suite.counting import solver
+from suite.counting.ledger import format_count
 from suite.errors import BudgetError, UsageError
-from suite.ledger import format_count
 from suite.report.frame import frame, ok_rows
-from suite.spec import Budget
+from suite.suites import spec
+from suite.suites.budgets import Budgets
+from suite.suites.spec import Budget
 
 STABLE, CHANGED, UNDETERMINED = "stable", "changed", "undetermined"
 ROW = ["experiment", "arch", "method", "position"]

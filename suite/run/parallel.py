@@ -4,12 +4,12 @@ On CUDA worker k owns ``cuda:k``, so N cells that each fit one GPU train side by
 N GPUs. On the CPU the N workers share the cores (each gets cores / N threads), which
 helps only where one cell cannot keep every core busy. Workers are spawned, not forked (a
 CUDA context does not survive a fork), load the data once each, and return each cell's
-record to the parent, which alone writes records (suite.workers). A worker that dies
+record to the parent, which alone writes records (suite.run.workers). A worker that dies
 (killed, out of memory) costs only its cell: that cell is recorded as failed, naming the
 signal that killed it, and a new worker takes the device's next cell; its checkpoint is
 kept, so the same command again reruns it from there. Workers die with the parent, whatever
-kills it (suite.lifeline). A stop signal (SIGTERM, Ctrl-C) reaches the parent, which passes
-it on: each worker's cell writes its checkpoint and stops (suite.stopping), cells finished
+kills it (suite.system.lifeline). A stop signal (SIGTERM, Ctrl-C) reaches the parent, which passes
+it on: each worker's cell writes its checkpoint and stops (suite.system.stopping), cells finished
 meanwhile are recorded, and a worker still there after ``STOP_SECONDS`` is killed.
 
 Workers draw no bars of their own; the parent's one bar counts cells and shows each running
@@ -30,9 +30,12 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from suite import measurements, pipeline, quiet, stopping, tasks, workers
+from suite import tasks
 from suite.cells import Cell, checkpoint, data_key, now
 from suite.errors import UsageError
+from suite.measure import cache
+from suite.run import pipeline, workers
+from suite.system import quiet, stopping
 
 _data: dict[tuple[str, bool], tasks.Splits] = {}  # per worker process: the splits it has loaded
 # How long stopping workers may take to checkpoint and end before they are killed: the
@@ -76,9 +79,7 @@ def _work(
     if key not in _data:
         _data[key] = tasks.get(cell.task).load(data_root, device, cell.profile)
     with quiet.cell():  # counted as training from here: a measurement elsewhere waits for our next step
-        record = pipeline.run_cell(
-            cell, _data[key], device, False, onnx, checkpoint, out / measurements.FOLDER, compiled
-        )
+        record = pipeline.run_cell(cell, _data[key], device, False, onnx, checkpoint, out / cache.FOLDER, compiled)
     record["jobs"] = jobs
     return record
 
@@ -100,7 +101,7 @@ def _lost(cell: Cell, answer: tuple, seconds: float) -> dict:
     }
 
 
-EPOCH = re.compile(rb"epoch (\d+)/(\d+):")  # the line suite.train logs after each epoch
+EPOCH = re.compile(rb"epoch (\d+)/(\d+):")  # the line suite.training.train logs after each epoch
 
 
 def epoch(log: Path) -> str:
@@ -127,7 +128,7 @@ def run(
 ) -> None:
     """Run ``cells`` on ``jobs`` workers; hand each cell's record to ``finish`` as it ends."""
     slots = devices(device, jobs)
-    total = torch.get_num_threads()  # what a serial run has, and what a measurement gets (suite.quiet)
+    total = torch.get_num_threads()  # what a serial run has, and what a measurement gets (suite.system.quiet)
     threads = max(1, total // jobs) if device.type == "cpu" else total
     context = multiprocessing.get_context("spawn")
 
@@ -136,7 +137,7 @@ def run(
 
     # Seed 0 of every shape first: cells side by side are then mostly of different shapes,
     # so one measures while the other trains, rather than one waiting for the other's
-    # measurement of their shared shape (suite.measurements); the later seeds reuse it.
+    # measurement of their shared shape (suite.measure.cache); the later seeds reuse it.
     todo = sorted(cells, key=lambda c: c.seed)
     pool: list[workers.Worker] = []
     try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 import suite
-from suite import nvml
+from suite.system import nvml
 
 _ROOT = Path(__file__).resolve().parent.parent
 

@@ -1,7 +1,7 @@
 """A run's processes die with the process that started them, whatever kills it.
 
-A --jobs worker (suite.workers), a memory probe's server and its probes (suite.memprobe)
-and a launched shard's rpg-bench (suite.launch) each call ``die_with_parent(parent)`` as
+A --jobs worker (suite.run.workers), a memory probe's server and its probes (suite.measure.memprobe)
+and a launched shard's rpg-bench (suite.run.launch) each call ``die_with_parent(parent)`` as
 soon as they run code of ours (a spawned worker has imported torch by then: a parent that
 dies in those seconds is caught by the check below). On Linux the kernel then sends the
 child ``sig`` the moment its parent dies (``prctl(PR_SET_PDEATHSIG)``), SIGKILL and the OOM
@@ -17,7 +17,7 @@ killer included, which no handler in the parent could do. Two traps:
 
 Where there is no prctl, a daemon thread watches the parent instead (``watch``, twice a
 second). ``watch`` also serves a process that must die with one that is not its parent: a
-launched task watches the rpg-bench that launched it, two generations up (suite.launch).
+launched task watches the rpg-bench that launched it, two generations up (suite.run.launch).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def child_environment() -> dict[str, str]:
 
 
 def from_environment(sig: int = signal.SIGTERM) -> None:
-    """Die with the parent ``child_environment`` named (SIGTERM: a clean stop, suite.stopping),
+    """Die with the parent ``child_environment`` named (SIGTERM: a clean stop, suite.system.stopping),
     if one did; the name is taken out of the environment, so that this process's own
     children do not mistake it for theirs."""
     parent = os.environ.pop(ENV, None)

@@ -36,10 +36,12 @@ import torch
 from torch import nn
 
 import rpg
-from suite import archs, budgets, measure, methods, stats
+from suite import archs, methods, stats
 from suite.args import resolve_device
+from suite.counting.ledger import format_count, ledger, parse_count
 from suite.errors import UsageError
-from suite.ledger import format_count, ledger, parse_count
+from suite.measure import runtime
+from suite.suites import budgets
 
 TRAIN_TARGET = 1.10
 DEFAULT_RING = "50%"  # of the conv weights: the ring the train-step target is stated for
@@ -79,7 +81,7 @@ def arguments(p: argparse.ArgumentParser) -> None:
 
 def _interleaved(fns: Sequence[Callable[[], object]], repeats: int, device: torch.device) -> list[list[float]]:
     """``repeats`` timed calls of each function, in pairs whose order alternates."""
-    time_one = measure.timer(device)
+    time_one = runtime.timer(device)
     times: list[list[float]] = [[] for _ in fns]
     for r in range(repeats):
         order = range(len(fns)) if r % 2 == 0 else reversed(range(len(fns)))

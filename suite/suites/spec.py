@@ -19,8 +19,8 @@ from importlib import resources
 from pathlib import Path
 
 from suite import archs, methods, tasks
+from suite.counting.ledger import parse_count
 from suite.errors import UsageError
-from suite.ledger import parse_count
 from suite.tasks import recipes
 
 _SUITE_KEYS = {"name", "description", "default_profile", "threads_per_cell", "experiment"}
@@ -80,7 +80,7 @@ class Suite:
     experiments: tuple[Experiment, ...]
     path: str
     # The CPU threads one of its cells keeps busy, where that is fewer than a machine has:
-    # a CPU run without --jobs then runs cells side by side (suite.runner.default_jobs).
+    # a CPU run without --jobs then runs cells side by side (suite.run.runner.default_jobs).
     threads_per_cell: int | None = None
 
     def check_profile(self, profile: str) -> None:

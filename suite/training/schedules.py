@@ -30,8 +30,9 @@ from torch import nn
 
 import rpg
 from baselines import filters, imp, knapsack
-from suite import distributed, train
+from suite.system import distributed
 from suite.tasks import Recipe, Splits, Task
+from suite.training import train
 
 FLOPS_FRACTION = 0.6  # Table 7: 1.09e9 of ResNet-18's 1.82e9 multiply-adds
 

@@ -10,7 +10,7 @@ Memory (``peak_mb``): what a workload needs beyond the loaded model, at its peak
 inference on the deployed form and for one training step (forward, backward, SGD with
 momentum) on the training form. On CUDA: the allocator's peak above what was allocated
 before (peak reset first), with the allocated and reserved totals and NVML's view of the
-device. On CPU: the resident-set growth in a freshly forked process (suite.memprobe).
+device. On CPU: the resident-set growth in a freshly forked process (suite.measure.memprobe).
 null with the reason where neither can be read.
 
 ONNX: the deployed model exported (by tracing; where tracing cannot follow the model, by
@@ -39,7 +39,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from suite import memprobe, nvml
+from suite.measure import memprobe
+from suite.system import nvml
 
 SPREAD = 1.10  # p90 / median above this is an unstable timing
 
@@ -189,7 +190,7 @@ def onnx(
     quiet: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> dict:
     """Export the deployed model, check ONNX Runtime agrees with torch, time it (inside
-    ``quiet()``: suite.quiet's measuring, under --jobs)."""
+    ``quiet()``: suite.system.quiet's measuring, under --jobs)."""
     missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
     if missing:  # the exporter needs onnx and onnxscript, the check onnxruntime: the [onnx] extra
         return {

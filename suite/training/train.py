@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from suite import distributed, quiet, stopping
-from suite import progress as bars
 from suite.errors import Diverged, naming
+from suite.system import distributed, quiet, stopping
+from suite.system import progress as bars
 from suite.tasks import Recipe, Splits, Task
 
-log = logging.getLogger("rpg_bench.cell")  # the cell's log file (suite.pipeline)
+log = logging.getLogger("rpg_bench.cell")  # the cell's log file (suite.run.pipeline)
 
 # A resume checkpoint is written after the first epoch, after the last, and after any epoch
 # ending at least this many seconds after the previous write: a kill loses at most about
@@ -31,7 +31,7 @@ log = logging.getLogger("rpg_bench.cell")  # the cell's log file (suite.pipeline
 CHECKPOINT_SECONDS = 10.0
 
 # --compile: the training step through torch.compile (its forward and, by AOTAutograd, its
-# backward). Set per cell by suite.pipeline (``compiling``), read by every fit of the cell
+# backward). Set per cell by suite.run.pipeline (``compiling``), read by every fit of the cell
 # (IMP's rounds, a pruned network's fine-tuning): an execution choice like the device, so
 # it is recorded with the cell but is not part of its key.
 _compile: contextvars.ContextVar[bool] = contextvars.ContextVar("compile", default=False)
@@ -71,7 +71,7 @@ class Trained:
 
     @classmethod
     def of(cls, model: nn.Module, summary: dict, **extra) -> Trained:
-        """From suite.train.fit's summary of the (last) training."""
+        """From suite.training.train.fit's summary of the (last) training."""
         return cls(model, summary["best_epoch"], summary["history"], summary["val"], **extra)
 
     @property
@@ -165,12 +165,12 @@ def fit(
     weights, history) is saved there atomically after the first and the last epoch and
     every ``CHECKPOINT_SECONDS`` in between (at an epoch's end), and a run that finds
     one resumes from it: on CPU the result is bit-for-bit that of an uninterrupted run.
-    A stop signal (suite.stopping) ends training after the step it arrives in: the
+    A stop signal (suite.system.stopping) ends training after the step it arrives in: the
     checkpoint is written there (with the batches done of the epoch under way, which the
     resumed run draws again and skips) and Stopped is raised.
     ``on_step(step, model)`` is called after every optimiser step (step counts from 1
     across epochs; IMP takes its rewind point there). Under torchrun the ranks train one
-    global batch together (suite.distributed); rank 0 writes the checkpoint, every rank
+    global batch together (suite.system.distributed); rank 0 writes the checkpoint, every rank
     resumes from it. ``objective(model, x, y)`` replaces the task's loss of ``model(x)``
     (Knapsack's fine-tuning distils from a teacher there).
     """
@@ -245,7 +245,7 @@ def fit(
         }
         save(checkpoint, kept | ({"partial": within} if within else {}))
 
-    # A stop signal (suite.stopping) is looked at after each step and each epoch: the cell
+    # A stop signal (suite.system.stopping) is looked at after each step and each epoch: the cell
     # stops there, with its checkpoint written, so the rerun continues from that very step.
     with stopping.deferred():
         for epoch in bar:

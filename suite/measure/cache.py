@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 import rpg
-from suite import quiet, records
+from suite import records
+from suite.system import quiet
 
 FOLDER = "measurements"
 

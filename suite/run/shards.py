@@ -4,7 +4,7 @@ Shard K of N runs its share of a deterministic partition of the run's cells, bal
 estimated cost: cells are dealt, costliest first, to the shard with the least estimated
 work so far (ties to the lowest shard), so the shards of one command partition its
 cells whatever N is. The estimate is the cell's counted compute, the same one
-``rpg-bench plan`` reports (suite.plan.cell_flops): FLOPs of the network that trains,
+``rpg-bench plan`` reports (suite.run.plan.cell_flops): FLOPs of the network that trains,
 times the examples of every training the cell runs (IMP retrains once per level).
 ``rpg-bench merge SHARD... --out OUT`` checks every shard before writing anything: the shards must come from the same
 suite and profile, and a cell recorded by two shards must have identical results there
@@ -25,9 +25,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from suite import plan, records
+from suite import records
 from suite.cells import Cell
 from suite.errors import UsageError
+from suite.run import plan
 
 
 def parse(text: str) -> tuple[int, int]:

@@ -32,9 +32,12 @@ import torch
 from torch import nn
 
 import rpg
-from suite import archs, env, measure, methods, nvml, records, speed, tasks, train
+from suite import archs, methods, records, tasks
 from suite.cells import Cell
 from suite.errors import UsageError
+from suite.measure import runtime, speed
+from suite.system import env, nvml
+from suite.training import train
 
 TIMING_AGREEMENT = (0.8, 1.02)  # device-timed total / wall-clock total over the same calls
 KNOWN_MB = 64  # the allocation the allocator's peak must report
@@ -91,7 +94,7 @@ def timing(device: torch.device, _: Path) -> dict:
     side = 2048 if device.type == "cuda" else 768
     a = torch.randn(side, side, device=device)
     call = lambda: a @ a  # noqa: E731
-    time_one = measure.timer(device)
+    time_one = runtime.timer(device)
     for _ in range(3):
         call()
     _sync(device)
@@ -125,7 +128,7 @@ def nvml_reading(device: torch.device, _: Path) -> dict:
 
 def allocator(device: torch.device, _: Path) -> dict:
     """The allocator's peak over a workload that allocates a known size."""
-    figures = measure.cuda_memory(lambda: torch.ones(KNOWN_MB * 2**20 // 4, device=device), device)
+    figures = runtime.cuda_memory(lambda: torch.ones(KNOWN_MB * 2**20 // 4, device=device), device)
     if not KNOWN_MB <= figures["peak_mb"] <= KNOWN_MB + 2:
         raise Failed(f"peak {figures['peak_mb']:.1f} MiB for a {KNOWN_MB} MiB allocation", figures)
     return figures | {"summary": f"peak {figures['peak_mb']:.1f} MiB for {KNOWN_MB} MiB"}
@@ -145,7 +148,7 @@ def cpu_memory(device: torch.device, _: Path) -> dict:
 
     def peak(workload: str, n: int) -> dict:
         batch = (torch.randn(n, 1, 8, 8), torch.randint(10, (n,)))
-        return measure.memory(workload, cell.config(), built.setting, built.model, deployed, batch, loss)
+        return runtime.memory(workload, cell.config(), built.setting, built.model, deployed, batch, loss)
 
     small, large, step = peak("inference", 8), peak("inference", 2048), peak("train_step", 2048)
     figures = {"inference_8": small, "inference_2048": large, "train_step_2048": step}
@@ -160,7 +163,7 @@ def onnx_runtime(device: torch.device, _: Path) -> dict:
     """Export the deployed network, run it on the device's ONNX Runtime provider, compare."""
     _, built = _digits_rpg(device)
     x = torch.randn(16, 1, 8, 8, device=device)
-    result = measure.onnx(rpg.materialize(built.model), x[:1], x)
+    result = runtime.onnx(rpg.materialize(built.model), x[:1], x)
     want = "CUDAExecutionProvider" if device.type == "cuda" else "CPUExecutionProvider"
     if result["status"] != "ok":
         raise Failed(f"ONNX {result['status']}: {result.get('reason')}", result)
@@ -247,7 +250,7 @@ def _batch(device: torch.device, channels_last: bool = False) -> tuple[torch.Ten
 
 
 def bf16(device: torch.device, _: Path) -> dict:
-    """A converted ResNet trains under bf16 autocast (channels-last on CUDA, as suite.train
+    """A converted ResNet trains under bf16 autocast (channels-last on CUDA, as suite.training.train
     runs it): finite, falling loss; fp32 ring."""
     cuda = device.type == "cuda"
     model = _converted(device).train().to(memory_format=torch.channels_last if cuda else torch.contiguous_format)
@@ -288,7 +291,7 @@ def compiled(device: torch.device, _: Path) -> dict:
         x, y = _batch(device, channels_last=cuda)
         torch._dynamo.reset()
         torch._dynamo.utils.counters.clear()
-        options = train.compile_options(device)  # as --compile trains: suite.train says why
+        options = train.compile_options(device)  # as --compile trains: suite.training.train says why
         step = model if name == "eager" else torch.compile(model, fullgraph=True, options=options)
         losses[name] = []
         for _ in range(4):

@@ -1,5 +1,5 @@
-"""The runner: expand a suite into cells (suite.cells), run each once (suite.pipeline),
-record each, skip recorded ones; several at once with --jobs (suite.parallel)."""
+"""The runner: expand a suite into cells (suite.cells), run each once (suite.run.pipeline),
+record each, skip recorded ones; several at once with --jobs (suite.run.parallel)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,16 @@ from pathlib import Path
 
 import torch
 
-from suite import distributed, measurements, methods, parallel, pipeline, records, stopping, tasks
-from suite import progress as bars
-from suite.budgets import Budgets
+from suite import methods, records, tasks
 from suite.cells import RECORD_VERSION, Cell, checkpoint, data_key, now
 from suite.data import root
 from suite.errors import UsageError
-from suite.spec import Suite
+from suite.measure import cache
+from suite.run import parallel, pipeline
+from suite.suites.budgets import Budgets
+from suite.suites.spec import Suite
+from suite.system import distributed, stopping
+from suite.system import progress as bars
 from suite.tasks import recipes
 
 __all__ = ["Cell", "check", "checkpoint", "data_key", "expand", "load_data", "now", "run"]
@@ -77,7 +80,7 @@ def run(
     """Run every cell without an ok record in ``out``; return the records of all cells.
 
     With ``jobs`` > 1, that many cells run at once, each in a worker process of its own
-    device (suite.parallel). Under torchrun every rank calls this with the same cells;
+    device (suite.run.parallel). Under torchrun every rank calls this with the same cells;
     rank 0 alone holds the lock, reads and writes records, and returns them (the other
     ranks return an empty list).
     """
@@ -136,7 +139,7 @@ def run(
                 for cell in todo:
                     bar.set_postfix_str(cell.label())
                     splits = data[data_key(cell)]
-                    shared = out / measurements.FOLDER
+                    shared = out / cache.FOLDER
                     finish(
                         cell,
                         pipeline.run_cell(

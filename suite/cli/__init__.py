@@ -1,7 +1,7 @@
 """rpg-bench's command line: argparse subcommands; bare ``rpg-bench [options]`` is ``run``.
 
 Exit codes: 0 success, 1 a cell failed (or a comparison regressed or was not made in full), 2 bad input (one line
-on stderr, nothing written), 143 stopped by SIGTERM and 130 by Ctrl-C (suite.stopping)."""
+on stderr, nothing written), 143 stopped by SIGTERM and 130 by Ctrl-C (suite.system.stopping)."""
 
 from __future__ import annotations
 
@@ -10,23 +10,15 @@ import difflib
 import sys
 
 import suite
-from suite import (
-    agree,
-    claim_list,
-    commands,
-    distributed,
-    doctor,
-    history,
-    ladder,
-    launch,
-    lifeline,
-    methods,
-    speed,
-    stopping,
-)
-from suite import plan as plan_
+from suite import history, methods
 from suite.args import Parser
+from suite.cli import commands, doctor, show_claims
 from suite.errors import UsageError, describe
+from suite.measure import speed
+from suite.run import launch
+from suite.run import plan as plan_
+from suite.scale import agree, ladder
+from suite.system import distributed, lifeline, stopping
 
 DEFAULT_SUITE = "digits"
 
@@ -217,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
             "merge": lambda: commands.merge_(args, rest),
             "ledger": lambda: commands.ledger_(args),
             "plan": lambda: commands.plan_(args),
-            "claims": lambda: claim_list.main(args),
+            "claims": lambda: show_claims.main(args),
             "agree": lambda: agree.main(args),
             "ladder": lambda: ladder.main(args),
             "history": lambda: history.main(args),
@@ -226,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         if args.command == "run" and not distributed.launched():
             # A run stops cleanly on SIGTERM as on Ctrl-C (under torchrun, torchrun stops the
-            # ranks); a launched task's rpg-bench dies with the task that started it (suite.launch).
+            # ranks); a launched task's rpg-bench dies with the task that started it (suite.run.launch).
             lifeline.from_environment()
             with stopping.handling():
                 return handlers["run"]()

@@ -11,27 +11,16 @@ import sys
 import webbrowser
 from pathlib import Path
 
-from suite import (
-    archs,
-    budgets,
-    claims,
-    distributed,
-    launch,
-    methods,
-    plan,
-    records,
-    report,
-    runner,
-    shards,
-    spec,
-    speed,
-    tasks,
-)
+from suite import archs, claims, methods, records, report, tasks
 from suite.args import resolve_device
 from suite.cells import now
 from suite.claims import select
 from suite.errors import UsageError
+from suite.measure import speed
 from suite.report import comparison
+from suite.run import launch, plan, runner, shards
+from suite.suites import budgets, spec
+from suite.system import distributed
 from suite.tasks import recipes
 
 

@@ -17,7 +17,7 @@ how this path is tried, and tested, without a cluster.
 Tasks run the command line itself (``python -m suite run ...``), so what a task ran is the
 command its shard's run.json records, and nothing here imports the CLI back.
 
-Nothing outlives the run (suite.lifeline): a task's rpg-bench gets SIGTERM, a clean stop,
+Nothing outlives the run (suite.system.lifeline): a task's rpg-bench gets SIGTERM, a clean stop,
 when its task process dies, and a task passes SIGTERM and SIGINT on to it and waits. Locally
 the task processes also die with the rpg-bench that launched them (submitit's controller
 between them is not ours to change: each task watches the launcher itself), and a launcher
@@ -38,9 +38,11 @@ import sys
 import time
 from pathlib import Path
 
-from suite import lifeline, records, report, shards, stopping
+from suite import records, report
 from suite.cells import Cell
 from suite.errors import UsageError
+from suite.run import shards
+from suite.system import lifeline, stopping
 
 DEFAULT_SHARDS = 8
 DEFAULT_TIME = "24:00:00"
@@ -221,7 +223,7 @@ def _run(argv: list[str], env: dict[str, str] | None = None) -> int:
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
-    if code in (128 + signal.SIGTERM, 128 + signal.SIGINT):  # suite.stopping's codes
+    if code in (128 + signal.SIGTERM, 128 + signal.SIGINT):  # suite.system.stopping's codes
         raise RuntimeError(f"rpg-bench {shlex.join(argv)} was stopped ({code}): the same command resumes it")
     if code not in (0, 1):  # 1: some cell failed, which its record and the report say
         raise RuntimeError(f"rpg-bench {shlex.join(argv)} exited {code}: see this task's log")

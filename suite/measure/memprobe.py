@@ -29,13 +29,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from suite import lifeline
+from suite.system import lifeline
 
 TIMEOUT = 600  # seconds one probe may take before the server is killed and null recorded
 # The server's command: first of all, before torch's seconds of imports, it dies with the
 # process that started it (a killed rpg-bench or worker must not leave its server, or a
 # probe, running); then it serves.
-SERVER = f"import suite.lifeline as l; l.from_environment({int(signal.SIGKILL)}); import suite.memprobe as m; m.serve()"
+SERVER = (
+    f"import suite.system.lifeline as l; l.from_environment({int(signal.SIGKILL)}); "
+    "import suite.measure.memprobe as m; m.serve()"
+)
 _ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 
 
@@ -150,7 +153,7 @@ class Prober:
                 if self.proc.stdout.readline().strip() != "done":
                     raise RuntimeError("the memory probe server exited")
             except BaseException:
-                # Timed out, or a stop signal came meanwhile (suite.stopping): the probe is not
+                # Timed out, or a stop signal came meanwhile (suite.system.stopping): the probe is not
                 # waited for, and the server, now out of step, is not used again.
                 self.kill()
                 raise

@@ -14,10 +14,14 @@ from pathlib import Path
 import torch
 
 import rpg
-from suite import distributed, env, keys, measure, measurements, methods, quiet, solver, stopping, tasks, train
+from suite import methods, tasks
 from suite.cells import Cell, now
+from suite.counting import solver
+from suite.counting.ledger import ledger, storage, stored_bytes
 from suite.errors import ENVIRONMENT
-from suite.ledger import ledger, storage, stored_bytes
+from suite.measure import cache, runtime, wrong_seeds
+from suite.system import distributed, env, quiet, stopping
+from suite.training import train
 
 # What a quantised model's record says instead of numbers nobody measured.
 INT8_FLOPS = "not counted: torch's flop counter does not see int8 kernels"
@@ -106,7 +110,7 @@ def _run(cell: Cell, splits, device, progress: bool, onnx: bool, checkpoint, sha
         if distributed.is_main():  # the other ranks trained their share; rank 0 measures and records
             record |= _tested(cell, method, built, trained, splits)
             log.info("tested: %s", record["metrics"])
-            record |= _measured(cell, built, trained, splits, onnx, measurements.Shared(shared))
+            record |= _measured(cell, built, trained, splits, onnx, cache.Shared(shared))
             log.info("measured (figures of %s)", record["measured_by"])
             record["status"] = "ok"
     except Exception as e:  # a failed cell is recorded, never lost; the suite goes on
@@ -151,7 +155,7 @@ def _tested(cell: Cell, method: methods.Method, built: methods.Built, trained: m
     if task.records_gap:  # Table 8: the metric on the training split (no augmentation) minus test's
         train = score(model, "train_eval" if "train_eval" in splits.streams else "train")
         metrics |= {f"train_{task.metric}": train, "train_minus_test": train - test}
-    other = keys.with_other_seeds(model)
+    other = wrong_seeds.with_other_seeds(model)
     if other is not None:  # Section 5.6: the same ring and BN, other index and sign seeds
         metrics[f"wrong_seeds_{task.metric}"] = score(other)
     if breakdown is not None:  # the test metric's parts (PCKh per joint)
@@ -172,10 +176,10 @@ def _tested(cell: Cell, method: methods.Method, built: methods.Built, trained: m
 
 
 def _measured(
-    cell: Cell, built: methods.Built, trained: methods.Trained, splits, onnx: bool, shared: measurements.Shared
+    cell: Cell, built: methods.Built, trained: methods.Trained, splits, onnx: bool, shared: cache.Shared
 ) -> dict:
     """Latency, FLOPs, peak memory and the ONNX check of the trained model's two forms, each
-    measured once per shape (suite.measurements) and carried by every cell of that shape."""
+    measured once per shape (suite.measure.cache) and carried by every cell of that shape."""
     task, recipe = tasks.get(cell.task), cell.recipe()
     model = trained.model.eval()
     deployed = rpg.materialize(model)
@@ -186,25 +190,25 @@ def _measured(
     settings = {"timing": timing, "onnx": onnx, "quantised": trained.quantised}
 
     def memory(workload: str, batch: tuple) -> dict:
-        return measure.memory(workload, cell.config(), built.setting, model, deployed, batch, task.loss)
+        return runtime.memory(workload, cell.config(), built.setting, model, deployed, batch, task.loss)
 
     # Under --jobs the other workers stand still while this one times a network (and only
     # then: exporting, counting FLOPs and the memory probes, one thread in a forked
     # process, do not depend on what else runs).
     def latency(m) -> dict:
         with quiet.measuring():
-            return {"batch1": measure.latency(m, x[:1], **timing), "batchN": measure.latency(m, x[:n], **timing)}
+            return {"batch1": runtime.latency(m, x[:1], **timing), "batchN": runtime.latency(m, x[:n], **timing)}
 
     def deployed_figures() -> dict:
         out = {
             "latency": latency(deployed),
-            "onnx": measure.onnx(deployed, x[:1], x[:n], quiet=quiet.measuring) if onnx else {"status": "skipped"},
+            "onnx": runtime.onnx(deployed, x[:1], x[:n], quiet=quiet.measuring) if onnx else {"status": "skipped"},
         }
         if trained.quantised:
             out["flops"] = {"forward_flops": None, "reason": INT8_FLOPS}
             out["memory"] = {"kind": "not measured", "peak_mb": None, "reason": INT8_MEMORY}
         else:
-            out["flops"] = measure.flops(deployed, x)
+            out["flops"] = runtime.flops(deployed, x)
             out["memory"] = memory("inference", (x[:n], y[:n]))
         return out
 
@@ -216,15 +220,13 @@ def _measured(
             batch = (xt[: recipe.batch_size], yt[: recipe.batch_size])
             out["memory"] = memory("train_step", batch)
             with quiet.measuring():
-                out["step"] = measure.train_step(model, *batch, task.loss, **timing)
+                out["step"] = runtime.train_step(model, *batch, task.loss, **timing)
         return out
 
     shapes = {"test": tuple(x.shape), "train": tuple(xt[: recipe.batch_size].shape)}
     key = cell.key()
-    d, d_by = shared.get(
-        measurements.signature("deployed", deployed, {"x": shapes["test"]}, settings), key, deployed_figures
-    )
-    t, t_by = shared.get(measurements.signature("training", model, shapes, settings), key, training_figures)
+    d, d_by = shared.get(cache.signature("deployed", deployed, {"x": shapes["test"]}, settings), key, deployed_figures)
+    t, t_by = shared.get(cache.signature("training", model, shapes, settings), key, training_figures)
     step = {"step": t["step"]} if t.get("step") else {}  # a quantised model does not train
     return step | {
         "latency": {"deployed": d["latency"], "training": t["latency"]},

@@ -1,0 +1,1 @@
+"""Training a cell's network: the loop (fit) and its schedules."""
