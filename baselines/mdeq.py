@@ -215,7 +215,7 @@ class MDEQ(_Net):
         }
 
     def on_epoch_end(self, epoch: int, epochs: int) -> None:
-        """Called by suite.train.fit after every epoch: pre-training ends on schedule."""
+        """Called by suite.training.train.fit after every epoch: pre-training ends on schedule."""
         if epoch >= math.ceil(self.pretrain["fraction"] * epochs):
             self.pretraining.fill_(False)
 

@@ -7,7 +7,7 @@ kernel is sum_i alpha_i T_i: the network learns how much of each template every 
 uses, so a layer can become an exact repeat of another (a loop) or stay its own. The
 coefficients of a stage's layers start orthogonal (the rows of an orthogonal matrix of
 layers x templates, so no two layers start alike) and are not weight-decayed
-(``no_weight_decay``, read by suite.train); the templates start at the layer's Kaiming std.
+(``no_weight_decay``, read by suite.training.train); the templates start at the layer's Kaiming std.
 
 Which convs share: the paper's wide ResNets leave the first block of every stage unshared
 (it changes width and stride). Here only the convs whose shape differs from the stage's
