@@ -197,7 +197,7 @@ def unchanged_nights(rng, nights: int = 30) -> list[steps.Series]:
 
 
 def test_the_false_alarm_rate_on_30_unchanged_nights_is_under_5_percent_of_rows():
-    """The README states the rate measured here: 10 draws of every sample row's 30 nights."""
+    """docs/comparing/history.md states the rate measured here: 10 draws of every sample row's 30 nights."""
     rng = np.random.default_rng(41)
     rows = alarmed = 0
     for _ in range(10):
