@@ -23,7 +23,7 @@ absolute deviations from its median, the cost airspeed velocity's step detection
   and its neighbours' levels are merged before the others are sized again.
 - **Penalty.** ``PENALTY × log(nights)`` per step, in units of a night's noise (a BIC-like
   rule). On series of 30 unchanged nights drawn from the committed samples' rows it
-  alarms on under 5% of rows (tests/test_history.py measures it; the README states it).
+  alarms on under 5% of rows (tests/test_history.py measures it; docs/comparing/history.md states it).
 """
 
 from __future__ import annotations

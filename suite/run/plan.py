@@ -34,7 +34,7 @@ from suite.measure import runtime
 UNITS = {"gpu": "GPU-hours", "cpu": "CPU core-hours"}
 PER = {"gpu": "GPU", "cpu": "CPU core"}
 # Sustained TFLOP/s of one GPU by training precision: assumptions, stated wherever they
-# are used (README). bf16 at 4x fp32: what autocast and channels-last sustain on 32-pixel
+# are used (docs/reproducing/index.md). bf16 at 4x fp32: what autocast and channels-last sustain on 32-pixel
 # images of a current GPU is far below its peak ratio; --calibrate from a finished run wins.
 ASSUMED_TFLOPS = {"fp32": 10.0, "bf16": 40.0}
 # Sustained GFLOP/s of one CPU core training these small convnets, measured: the committed
