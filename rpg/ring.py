@@ -410,8 +410,7 @@ class Ring(nn.Module):
             if device.type != "meta":
                 built = (idx.to(device), signs.to(device), checked)
         self.index, self.sign, self.index_seed, self.sign_seed = settings
-        if "scales" in state:  # a checkpoint without scales keeps this model's
-            self.scales = [float(s) for s in state["scales"]]
+        self.scales = [float(s) for s in state["scales"]]
         if built is None:
             self._expected = expected  # checked when the maps are built, off the meta device
             self._build()
