@@ -1,85 +1,58 @@
 """The ring: one flat trainable vector W, and the maps through which it generates the
-weights of many layers (generated weight t is ``scale * signs[t] * W[idx[t]]``).
+weights of many layers (generated weight t is ``scale * signs[t] * W[idx[t]]``). One
+generation and its backward are rpg/generate.py; the parametrization that puts a
+generated weight in a layer is rpg/generated.py.
 
-How one generation runs, and its backward, is rpg/generate.py; the parametrization that
-puts a generated weight in a layer is rpg/generated.py.
-
-The maps
---------
-``idx``, ``signs`` and the inverse table ``inv`` are plain tensor attributes of the ring,
-not parameters nor buffers: they are a pure function of the seeds, so they stay out of
-the state dict (the seeds travel instead, see Checkpoints) and out of ``named_buffers``,
-which DistributedDataParallel broadcasts every step (for a CIFAR ResNet-18 that would be
-56 MB, 99 MB with the inverse table; every rank regenerates the same maps from the seeds).
-``Ring._apply`` keeps them on W's device: ``.to()``, ``.cuda()``, ``.cpu()`` move them,
-casts (``.double()``) leave their integer dtypes alone, and when W leaves the meta device
-(``to_empty`` after building the model under ``torch.device("meta")``) they are
-regenerated from the seeds. Maps are always generated on the CPU, whatever the default
-device, then moved.
+Maps
+----
+``idx``, ``signs`` and the inverse table ``inv`` are plain tensor attributes, neither
+parameters nor buffers: a pure function of the seeds, they stay out of the state dict and
+out of what DistributedDataParallel broadcasts (every rank regenerates them). They follow
+W: ``.to()``/``.cuda()``/``.cpu()`` move them, casts leave their integer dtypes alone, and
+``to_empty`` off the meta device regenerates them. They are always drawn on the CPU.
 
 Checkpoints
 -----------
 The state dict holds W (``weight``) and, as extra state, the strategies, seeds, layer
-sizes, scales and a fingerprint of the maps with the torch version that built them. On
-load the maps are regenerated from the seeds and their fingerprint compared: a torch whose
-generators draw differently would regenerate other maps, i.e. load the checkpoint as a
-different network, and loading is refused with both versions named. Checkpoints written
-before the fingerprint existed load without the check.
+sizes, scales, W's storage order (``layout``) and a fingerprint of the maps with the torch
+version that drew them. Loading regenerates the maps and compares fingerprints: a torch
+that draws differently from the same seeds would load another network, so the load is
+refused, naming both versions. W is stored in the order of its elements' first reader
+(``maps.first_read_order``). A checkpoint with no ``layout`` holds W in the seeds' order
+and is permuted on load (an optimizer state saved beside it is not); one with no
+fingerprint loads unchecked.
 
-W is stored in the order of its elements' first reader (``maps.first_read_order``; the
-extra state says ``layout = "first-read"``). A checkpoint written before that layout (no
-``layout`` key) stored W in the seeds' order: loading it checks the fingerprint against
-the seeds' maps, then permutes W (and a pruning mask) into the new order, so it loads as
-the same network. An optimizer state saved beside such a checkpoint is in the old order.
+Cache
+-----
+``Ring.layer(k)`` (called by ``Generated``) takes layer k from the current generation,
+made at the first request. A generation serves each layer once, so every forward pass gets
+its own, as if each layer generated its own weights: gradient accumulation, repeated
+forwards, ``retain_graph``, ``no_grad`` and in-place updates of W behave as for a plain
+network. A generation is dropped when W changes (version, storage, dtype, device,
+``requires_grad``), when the grad or inference mode differs, after a backward through it,
+when the maps are rebuilt or the module moved or cast, and once it has served every layer.
+It is never copied (``deepcopy``, ``pickle``, ``rpg.materialize``). A layer applied twice
+in a pass (weight tying) costs one more generation per reuse.
 
-The cache and when it is dropped
---------------------------------
-Layers ask for their weights one by one (``Ring.layer(k)``, called by the ``Generated``
-parametrization). The first request generates every layer of the ring (one generation);
-later requests take their layer from it. A generation serves each layer at most once:
-asking again for a layer it has already served starts a new one. So every forward pass,
-in which each layer reads its weight once, gets its own generation, as if each layer
-generated its own weights: gradient accumulation, repeated forwards, ``retain_graph`` and
-``torch.no_grad`` eval behave as for a plain network, and a pass never reads weights
-older than itself, even after in-place updates autograd cannot see (``p.data.add_``).
-A generation is also dropped when
+Under ``torch.compile`` there is no cache (it is Python state a graph cannot consult):
+each layer generates its weights with the plain ops of ``Ring.slot``, which the compiler
+fuses and differentiates, with no graph break or recompilation.
 
-- W changes: its version counter (optimizer steps, ``load_state_dict``), storage, dtype,
-  device or ``requires_grad``;
-- the grad mode or inference mode differs from the one it was made under;
-- a backward pass has run through it;
-- the maps are rebuilt (``set_extra_state``, i.e. ``load_state_dict``), or the module is
-  moved or cast (``.to``, ``.double()``, ...);
-- it has served every layer (it is then released at once, to free its memory).
-
-Under ``torch.compile`` there is no cache: the cache is Python state keyed on object ids
-and version counters, which a compiled graph cannot consult. Each layer then generates
-its own weights with the plain ops of ``Ring.slot`` (the same values), and the compiler
-fuses them and derives their backward; nothing in the ring breaks the graph or makes it
-recompile.
-
-Pruning W
----------
+Pruning
+-------
 ``torch.nn.utils.prune`` works on a ring as on a conv (``prune.l1_unstructured(ring,
-"weight", ...)``): W becomes ``weight_orig`` times ``weight_mask``. A ring is not called
-like a layer, so prune's forward pre-hook never refreshes ``ring.weight``; the ring reads
-the product itself at every generation (``source``), and keys its cache on both tensors.
-
-The cache is never copied: ``copy.deepcopy``, ``pickle`` and ``rpg.materialize`` copy W
-and the maps and see an empty cache. A model that applies one generated layer twice in a
-pass (weight tying) pays one extra generation of the ring per reuse: correct, only slower.
+"weight", ...)``). A ring is not called like a layer, so prune's pre-hook never refreshes
+``ring.weight``: a generation reads ``weight_orig * weight_mask`` itself (``source``).
 
 Memory
 ------
-Per generated weight: ``idx`` 4 bytes (int32), ``signs`` 1 byte (int8), the multiplier
-one element of W's dtype (4 bytes in float32; built on first use, per device and dtype),
-and the inverse table 4 * J * N / T bytes (int32), i.e. 4 bytes plus at most 4 * N / T
-of padding, built at the first generation autograd records (so models only counted,
-evaluated or materialized never hold it). In float32: about 13 bytes per generated
-weight (9 on the index_add path), none of it stored in checkpoints. On the CPU, once a
-ring has trained, its inverse-path backward also keeps one element of W's dtype per
-generated weight as a buffer between steps (rpg/generate.py). Indices are int64
-only for rings or maps of 2**31 elements or more.
+Per generated weight: ``idx`` 4 bytes (int32; int64 only for 2**31 elements or more),
+``signs`` 1 byte, the multiplier one element of W's dtype (built on first use, per device
+and dtype), and the inverse table 4 * ceil(T/N) * N / T bytes, i.e. 4 plus padding (built
+at the first generation autograd records: a model only counted, evaluated or materialized
+never holds it). About 13 bytes in float32 (9 on the index_add path), none of it in
+checkpoints. On the CPU a trained ring's inverse-path backward also keeps one element of
+W's dtype per generated weight between steps (rpg/generate.py).
 """
 
 from __future__ import annotations
@@ -93,7 +66,7 @@ from torch import nn
 from rpg import maps
 from rpg.generate import _Flag, _Generate, _Generation, _Plan, inverse_table
 
-# W's storage order (see Checkpoints): what a checkpoint's extra state records.
+# W's storage order (module docstring, Checkpoints): what a checkpoint's extra state records.
 LAYOUT = "first-read"
 
 # "auto" on a CPU: above this many rows in the inverse table (generated weights per ring
@@ -184,7 +157,7 @@ class Ring(nn.Module):
         """The maps these settings give, on the CPU (whatever the default device): (idx, signs).
 
         ``layout`` is W's storage order: "first-read" (``maps.first_read_order``), or "seed"
-        (the seeds' own order, that of checkpoints from before layouts existed).
+        (the seeds' own order, that of a checkpoint with no ``layout``).
         """
         with torch.device("cpu"):
             idx = maps.INDEX[index](self.sizes, self.size, maps.generator(index_seed))
@@ -421,7 +394,7 @@ class Ring(nn.Module):
         maps.check_strategy(state["index"], state["sign"])
         settings = (state["index"], state["sign"], int(state["index_seed"]), int(state["sign_seed"]))
         expected = (state["fingerprint"], state.get("torch", "unknown")) if "fingerprint" in state else None
-        layout = state.get("layout", "seed")  # checkpoints from before layouts stored W in the seeds' order
+        layout = state.get("layout", "seed")  # no layout: W in the seeds' order
         if layout not in ("seed", LAYOUT):
             raise RuntimeError(f"ring {self.name!r}: the checkpoint stores W in an unknown layout {layout!r}")
         device = self.parameter().device
@@ -437,8 +410,7 @@ class Ring(nn.Module):
             if device.type != "meta":
                 built = (idx.to(device), signs.to(device), checked)
         self.index, self.sign, self.index_seed, self.sign_seed = settings
-        if "scales" in state:  # checkpoints from before the scales were stored keep this model's
-            self.scales = [float(s) for s in state["scales"]]
+        self.scales = [float(s) for s in state["scales"]]
         if built is None:
             self._expected = expected  # checked when the maps are built, off the meta device
             self._build()

@@ -1,4 +1,7 @@
-"""Architectures by name: what a suite's `arch` field may say."""
+"""Architectures by name (a suite.registry.Registry): what a suite's `arch` field may say.
+Each is an instance of a class below, registered beside it (``register(Arch(...))``);
+another package's architectures register the same way, in a module it names in the
+``rpg_bench.archs`` entry-point group."""
 
 from __future__ import annotations
 
@@ -10,6 +13,11 @@ from torch import nn
 from baselines import hourglass, mdeq, sharpnet
 from baselines.plain import WIDTHS, ResNet, scaled
 from suite.errors import UsageError
+from suite.registry import Registry
+
+ARCHS: Registry[Arch] = Registry("architecture", "rpg_bench.archs")
+register = ARCHS.register
+get = ARCHS.named
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,13 @@ class Arch:
         return "global"
 
 
+register(Arch("resnet10-cifar", 10, "cifar", "ResNet-10 (one block per stage), CIFAR stem"))
+register(Arch("resnet18-cifar", 18, "cifar", "ResNet-18, 3x3 stride-1 stem, no max-pool"))
+register(Arch("resnet34-cifar", 34, "cifar", "ResNet-34, 3x3 stride-1 stem, no max-pool"))
+register(Arch("resnet18", 18, "imagenet", "ResNet-18 as torchvision's (7x7 stem, max-pool)"))
+register(Arch("resnet34", 34, "imagenet", "ResNet-34 as torchvision's (7x7 stem, max-pool)"))
+
+
 @dataclass(frozen=True)
 class MdeqArch(Arch):
     """A multiscale-block network: MDEQ itself, or (``repeats`` = K) K unrolled blocks."""
@@ -45,6 +60,17 @@ class MdeqArch(Arch):
         if repeats is None:
             return mdeq.MDEQ(tuple(widths), in_channels, num_classes)
         return mdeq.Unrolled(tuple(widths), in_channels, num_classes, repeats)
+
+
+register(
+    MdeqArch(
+        "mdeq-tiny",
+        0,
+        "cifar",
+        "MDEQ-TINY (2 streams x 24 channels, one multiscale block); K unrolled blocks for rpg-msK",
+        widths=mdeq.TINY["widths"],
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -71,6 +97,18 @@ class HourglassArch(Arch):
         )
 
 
+for _stacks in (1, 2, 4):
+    register(
+        HourglassArch(
+            f"hourglass-{_stacks}x",
+            0,
+            "hourglass",
+            f"stacked hourglass, {_stacks} sub-network{'s' * (_stacks > 1)} of 256 channels (Newell et al. 2016)",
+            stacks=_stacks,
+        )
+    )
+
+
 @dataclass(frozen=True)
 class SharpArch(Arch):
     """Stacked SharpNet-style sub-networks for depth and normals (Table 5): ``stacks`` of
@@ -94,47 +132,15 @@ class SharpArch(Arch):
         return sharpnet.block_rings()
 
 
-ARCHS = {
-    a.name: a
-    for a in [
-        Arch("resnet10-cifar", 10, "cifar", "ResNet-10 (one block per stage), CIFAR stem"),
-        Arch("resnet18-cifar", 18, "cifar", "ResNet-18, 3x3 stride-1 stem, no max-pool"),
-        Arch("resnet34-cifar", 34, "cifar", "ResNet-34, 3x3 stride-1 stem, no max-pool"),
-        Arch("resnet18", 18, "imagenet", "ResNet-18 as torchvision's (7x7 stem, max-pool)"),
-        Arch("resnet34", 34, "imagenet", "ResNet-34 as torchvision's (7x7 stem, max-pool)"),
-        MdeqArch(
-            "mdeq-tiny",
-            0,
-            "cifar",
-            "MDEQ-TINY (2 streams x 24 channels, one multiscale block); K unrolled blocks for rpg-msK",
-            widths=mdeq.TINY["widths"],
-        ),
-        *(
-            HourglassArch(
-                f"hourglass-{n}x",
-                0,
-                "hourglass",
-                f"stacked hourglass, {n} sub-network{'s' * (n > 1)} of 256 channels (Newell et al. 2016)",
-                stacks=n,
-            )
-            for n in (1, 2, 4)
-        ),
-        SharpArch(
-            "sharpnet",
-            0,
-            "sharpnet",
-            "SharpNet-style encoder and depth and normal decoders (Ramamonjisoa & Lepetit 2019), compact: "
-            "2 stacked sub-networks of 32, 64 and 128 channels",
-        ),
-    ]
-}
-
-
-def get(name: str) -> Arch:
-    try:
-        return ARCHS[name]
-    except KeyError:
-        raise UsageError(f"unknown architecture {name!r}; known: {', '.join(ARCHS)}") from None
+register(
+    SharpArch(
+        "sharpnet",
+        0,
+        "sharpnet",
+        "SharpNet-style encoder and depth and normal decoders (Ramamonjisoa & Lepetit 2019), compact: "
+        "2 stacked sub-networks of 32, 64 and 128 channels",
+    )
+)
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from suite.suites.budgets import Budgets
 from suite.tasks.base import Recipe
 from suite.training import train
 
-methods.load_plugins()
+methods.METHODS.load_plugins()
 
 # The smallest network of each family: (arch, width, input channels, classes, input side).
 SMALL = [

@@ -1,5 +1,6 @@
-"""A method from outside the package: a module that another distribution names in the
-``rpg_bench.methods`` entry-point group registers it, and a suite runs it end to end
+"""A method, a task and an architecture from outside the package: modules that another
+distribution names in the ``rpg_bench.methods``, ``rpg_bench.tasks`` and ``rpg_bench.archs``
+entry-point groups register them, and a suite naming all three runs end to end
 (README: "Adding a method")."""
 
 import json
@@ -8,45 +9,82 @@ import textwrap
 
 import pytest
 
-from suite import cli, methods
+from suite import archs, cli, methods, tasks
 
-TOY = '''
-"""A toy comparator: the plain network under a name of its own, registered from outside
-rpg-bench (it shows the contract, not a new idea)."""
+# Each shows the contract, not a new idea: a plain network, the digits and a ResNet-10,
+# under names of their own, registered from outside rpg-bench.
+MODULES = {
+    "toy_method": """
 from dataclasses import dataclass
 
 from suite import methods
 from suite.methods.widths import Widths
 
 
+@methods.register
 @dataclass
 class Toy(Widths):
     name: str = "toy-widths"
     description: str = "a plain network registered from outside rpg-bench"
+""",
+    "toy_task": """
+from suite import tasks
+from suite.tasks.digits import Digits
 
 
-methods.register(Toy())
-'''
+@tasks.register
+class ToyDigits(Digits):
+    name = "toy-digits"
+    description = "the 8x8 digits under a plugin's name"
+    arch = "toy-resnet10"
+""",
+    "toy_arch": """
+from suite import archs
+
+archs.register(archs.Arch("toy-resnet10", 10, "cifar", "ResNet-10 under a plugin's name"))
+""",
+}
+ENTRY_POINTS = "".join(
+    f"[rpg_bench.{group}]\ntoy = toy_{kind}\n"
+    for group, kind in [("methods", "method"), ("tasks", "task"), ("archs", "arch")]
+)
+REGISTRIES = (methods.METHODS, tasks.TASKS, archs.ARCHS)
+
+
+def _install(folder, name: str, entry_points: str) -> None:
+    """An installed distribution: its dist-info in a folder on sys.path."""
+    info = folder / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entry_points)
 
 
 @pytest.fixture
-def plugin(tmp_path, monkeypatch):
-    """An installed distribution (its dist-info on sys.path) whose entry point names the toy module."""
-    (tmp_path / "toy_plugin.py").write_text(TOY)
-    info = tmp_path / "toy_plugin-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: toy-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[rpg_bench.methods]\ntoy = toy_plugin\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(methods, "METHODS", methods.METHODS)  # restored below: the registry is global
-    methods.load_plugins.cache_clear()
+def fresh_registries(monkeypatch):
+    """The registries are global: each test loads plugins afresh, and leaves them as found."""
+    before = [dict(r) for r in REGISTRIES]
+    for r in REGISTRIES:
+        monkeypatch.setattr(r, "plugins", None)
     yield
-    methods.METHODS.pop("toy-widths", None)
-    sys.modules.pop("toy_plugin", None)
-    methods.load_plugins.cache_clear()
+    for r, items in zip(REGISTRIES, before, strict=True):
+        r.clear()
+        r.update(items)
+    for name in MODULES:
+        sys.modules.pop(name, None)
 
 
-def test_a_method_registered_by_another_package_runs_in_a_suite(plugin, tmp_path):
+@pytest.fixture
+def plugin(tmp_path, monkeypatch, fresh_registries):
+    for name, text in MODULES.items():
+        (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
+    _install(tmp_path, "toy-plugin", ENTRY_POINTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_a_method_task_and_architecture_from_another_package_run_in_a_suite(plugin, tmp_path, capsys):
+    assert cli.main(["list"]) == 0
+    listed = capsys.readouterr().out
+    assert "toy-widths" in listed and "toy-digits" in listed and "toy-resnet10" in listed
     suite = tmp_path / "toy.toml"
     suite.write_text(
         textwrap.dedent(
@@ -54,8 +92,7 @@ def test_a_method_registered_by_another_package_runs_in_a_suite(plugin, tmp_path
             name = "toy"
             [[experiment]]
             name = "toy"
-            task = "digits"
-            arch = "resnet18-cifar"
+            task = "toy-digits"
             width = 0.25
             methods = ["toy-widths", "rpg"]
             budgets = ["20K"]
@@ -64,23 +101,24 @@ def test_a_method_registered_by_another_package_runs_in_a_suite(plugin, tmp_path
     )
     out = tmp_path / "out"
     args = ["--suite", str(suite), "--profile", "smoke", "--out", str(out), "--no-progress", "--no-open", "--no-onnx"]
-    assert cli.main(args) == 0
+    assert cli.main([*args, "--jobs", "2"]) == 0  # on spawned workers, which load the plugins too
     found = [json.loads(p.read_text()) for p in (out / "records").glob("*.json")]
-    toy = next(r for r in found if r["config"]["method"] == "toy-widths")
-    assert toy["status"] == "ok" and toy["budget_met"]
+    assert {r["config"]["method"] for r in found} == {"toy-widths", "rpg"}
+    for r in found:  # the plugin's task, and its default network: the plugin's architecture
+        assert r["status"] == "ok" and r["budget_met"]
+        assert (r["config"]["task"], r["config"]["arch"]) == ("toy-digits", "toy-resnet10")
     assert "toy-widths" in (out / "index.html").read_text()
 
 
-def test_a_plugin_that_fails_to_load_is_one_line(tmp_path, monkeypatch, capsys):
-    info = tmp_path / "broken-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[rpg_bench.methods]\nbroken = no_such_module_here\n")
+@pytest.mark.parametrize(("group", "kind"), [("methods", "method"), ("tasks", "task"), ("archs", "architecture")])
+def test_a_plugin_that_fails_to_load_is_one_line(group, kind, tmp_path, monkeypatch, capsys, fresh_registries):
+    _install(tmp_path, "broken", f"[rpg_bench.{group}]\nbroken = no_such_module_here\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    methods.load_plugins.cache_clear()
-    try:
-        assert cli.main(["list"]) == 2
-    finally:
-        methods.load_plugins.cache_clear()
+    assert cli.main(["list"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "method plugin broken (no_such_module_here) does not load" in err
+    assert err.count("\n") == 1 and f"{kind} plugin broken (no_such_module_here) does not load" in err
+
+
+def test_a_name_registered_twice_is_refused(fresh_registries):
+    with pytest.raises(ValueError, match="architecture 'resnet18' is already registered"):
+        archs.register(archs.Arch("resnet18", 18, "cifar", "a second resnet18"))

@@ -10,7 +10,7 @@ import difflib
 import sys
 
 import suite
-from suite import history, methods
+from suite import archs, history, methods, registry, tasks  # noqa: F401 (their registries, for load_plugins)
 from suite.args import Parser
 from suite.cli import commands, doctor, show_claims
 from suite.errors import UsageError, describe
@@ -200,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         argv = _with_command(argv)
         args = parser().parse_args(argv)
-        methods.load_plugins()  # other packages' methods, before any suite names them
+        registry.load_plugins()  # other packages' methods, tasks and architectures, before a suite names them
         rest = argv[1:]
         handlers = {
             "run": lambda: commands.run(args, rest),

@@ -30,7 +30,7 @@ from suite.methods import (  # noqa: F401 (they register)
     widths,
 )
 from suite.methods.base import Built, Method, Trained, backbone, plain_backbone, plain_backbone_at
-from suite.methods.registry import METHODS, get, load_plugins, register
+from suite.methods.registry import METHODS, get, register
 from suite.methods.sharing import RPG
 
 __all__ = [
@@ -43,7 +43,6 @@ __all__ = [
     "build",
     "check_budget",
     "get",
-    "load_plugins",
     "plain_backbone",
     "plain_backbone_at",
     "register",

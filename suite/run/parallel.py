@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from suite import tasks
+from suite import registry, tasks
 from suite.cells import Cell, checkpoint, data_key, now
 from suite.errors import UsageError
 from suite.measure import cache
@@ -55,9 +55,11 @@ def devices(device: torch.device, jobs: int) -> list[torch.device]:
 def _setup(threads: int) -> None:
     """A worker's start: its share of the threads. It draws no bars, so tqdm's lock can be a
     thread's, not the named semaphore tqdm makes by default, which a killed worker would
-    leave for multiprocessing's resource tracker to warn about on stderr."""
+    leave for multiprocessing's resource tracker to warn about on stderr. Then the plugins'
+    methods, tasks and architectures, as the command line loaded them."""
     torch.set_num_threads(threads)
     tqdm.set_lock(threading.RLock())
+    registry.load_plugins()  # a spawned process starts with only rpg-bench's own names
 
 
 def _work(

@@ -10,6 +10,7 @@ import torch
 from suite.data import cifar
 from suite.tasks import recipes
 from suite.tasks.base import Splits, Task, crop_flip
+from suite.tasks.registry import register
 
 
 class Cifar(Task):
@@ -45,3 +46,7 @@ class Cifar(Task):
             tensors = cifar.load(self.name, data_root)
             source = f"{self.name} from {data_root} (torchvision, md5 verified)"
         return Splits.place(tensors, device, source)
+
+
+register(Cifar("cifar10", 10))
+register(Cifar("cifar100", 100))

@@ -7,8 +7,10 @@ import torch
 from suite.data import digits
 from suite.tasks import recipes
 from suite.tasks.base import Splits, Task
+from suite.tasks.registry import register
 
 
+@register
 class Digits(Task):
     name = "digits"
     dataset = "scikit-learn's 8x8 digits"

@@ -10,8 +10,10 @@ import torch
 from suite.data import fashion
 from suite.tasks import recipes
 from suite.tasks.base import Splits, Task
+from suite.tasks.registry import register
 
 
+@register
 class Fashion(Task):
     name = "fashion"
     dataset = "Fashion-MNIST"

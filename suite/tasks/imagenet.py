@@ -12,8 +12,10 @@ from suite.data import imagenet, objectnet
 from suite.data.stream import default_workers
 from suite.tasks import recipes
 from suite.tasks.base import Splits, Task
+from suite.tasks.registry import register
 
 
+@register
 class Imagenet(Task):
     name = "imagenet"
     dataset = "ImageNet"

@@ -21,11 +21,13 @@ from suite.data import mpii, stickmen
 from suite.tasks import heatmaps, recipes
 from suite.tasks.base import Splits, Task
 from suite.tasks.pckh import JOINTS, decode, head_size, pckh
+from suite.tasks.registry import register
 
 STRIDE = 4  # heat-maps are at a quarter of the input's resolution
 SYNTHETIC_SIZE = 64  # stick-figure images, in pixels
 
 
+@register
 class Mpii(Task):
     name = "mpii"
     dataset = "MPII Human Pose"

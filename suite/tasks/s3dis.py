@@ -18,10 +18,12 @@ from torch import nn
 from suite.data import s3dis, scenes
 from suite.tasks import geometry, recipes
 from suite.tasks.base import Splits, Task
+from suite.tasks.registry import register
 
 SYNTHETIC_SIZE = 32  # generated scenes, in pixels
 
 
+@register
 class S3dis(Task):
     name = "s3dis"
     dataset = "S3DIS (Stanford 2D-3D-S)"
