@@ -45,7 +45,8 @@ def test_a_committed_record_s_configuration_gives_its_key_again(path):
 
 
 def test_older_records_are_named_by_their_own_configuration():
-    older = [p for p in _records() if p not in set(_current())]
+    current = set(_current())
+    older = [p for p in _records() if p not in current]
     assert older  # versions 1 and 2 are committed: the report reads them, a run does not reuse them
     for path in older:
         assert _hash(json.loads(path.read_text())["config"]) == path.stem

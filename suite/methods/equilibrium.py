@@ -23,7 +23,7 @@ class Equilibrium(Widths):
         self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
     ) -> Trained:
         trained = super().train(model, task, splits, recipe, seed, setting, **kw)
-        trained.solver = model.solver_record
+        trained.probes["solver"] = model.solver_record  # the record keeps the test split's solves
         return trained
 
 

@@ -110,7 +110,7 @@ class Fpgm(Method):
             "fine_tuning": "the task loss",
             "latency": "the pruned network's dense kernels",
         }
-        return Trained.of(model, tuned, before=("before-pruning", dense), pruning=pruning)
+        return Trained.of(model, tuned, before=("before-pruning", dense), sections={"pruning": pruning})
 
     def trainings(self, net: Net, budget: int) -> int:
         return 2  # dense, then fine-tuned

@@ -12,7 +12,7 @@ from torch import nn
 
 from baselines import filters, imp, knapsack
 from suite.archs import Net
-from suite.methods.base import Method, Trained, backbone, plain_backbone, require_family
+from suite.methods.base import Knobs, Method, Trained, backbone, plain_backbone, require_family
 from suite.methods.registry import register
 from suite.methods.sharing import RPG, RPG_
 from suite.methods.widths import PLAIN
@@ -59,8 +59,12 @@ class Imp(Method):
         keep = prunable - (total - budget)
         return {"dense": dense, "keep": keep, "levels": imp.levels(prunable, keep), "rate": imp.RATE}
 
-    def with_ring_std(self, setting: dict, ring_std: str | float) -> dict:
-        return {**setting, "dense": self.start.with_ring_std(setting["dense"], ring_std)}
+    @property
+    def knobs(self) -> type[Knobs]:
+        return self.start.knobs  # its dense network's
+
+    def tuned(self, setting: dict, knobs: Knobs) -> dict:
+        return {**setting, "dense": self.start.tuned(setting["dense"], knobs)}
 
     def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
         return self.start.build(net, setting["dense"], seed)
@@ -120,8 +124,12 @@ class Slim(Method):
             "head": net.arch.head,
         }
 
-    def with_ring_std(self, setting: dict, ring_std: str | float) -> dict:
-        return {**setting, "dense": self.start.with_ring_std(setting["dense"], ring_std)}
+    @property
+    def knobs(self) -> type[Knobs]:
+        return self.start.knobs  # its dense network's
+
+    def tuned(self, setting: dict, knobs: Knobs) -> dict:
+        return {**setting, "dense": self.start.tuned(setting["dense"], knobs)}
 
     def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
         return self.start.build(net, setting["dense"], seed)

@@ -31,9 +31,18 @@ class Int8(RPG):
         # calibrates on its training loader): in file order ImageNet's first are one class.
         sample = task.batches(splits, "train", recipe.batch_size, torch.Generator().manual_seed(0))
         batches = [x for x, _ in itertools.islice(sample, n)]
-        quantisation = {"bits": 8, "backend": int8.BACKEND, "calibration_images": sum(map(len, batches))}
+        quantisation = {
+            "bits": 8,
+            "backend": int8.BACKEND,
+            "calibration_images": sum(map(len, batches)),
+            "latency": "int8 kernels on the CPU",
+        }
         return Trained.of(
-            int8.quantise(model, batches), summary, before=("before-quantisation", model), quantisation=quantisation
+            int8.quantise(model, batches),
+            summary,
+            before=("before-quantisation", model),
+            quantised=True,
+            sections={"quantisation": quantisation},
         )
 
 

@@ -3,7 +3,6 @@ the flat bank of its parameter group, groups random or learned."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from dataclasses import dataclass
@@ -107,7 +106,7 @@ class Shapeshifter(Method):
             return super().train(model, task, splits, recipe, seed, setting, **kw)
         checkpoint: Path | None = kw.pop("checkpoint", None)
         desc = kw.pop("desc", "")
-        early = dataclasses.replace(recipe, epochs=max(1, math.ceil(PRETRAIN_FRACTION * recipe.epochs)))
+        early = recipe.model_copy(update={"epochs": max(1, math.ceil(PRETRAIN_FRACTION * recipe.epochs))})
         path = checkpoint.with_name(f"{checkpoint.stem}.groups.pt") if checkpoint else None
         train.fit(model, task, splits, early, seed, desc=f"{desc} groups", checkpoint=path, **kw)
         features = ssn.coefficients(model).cpu().double().numpy()
