@@ -103,7 +103,7 @@ def _read(folder: Path, claim_list: list[dict]) -> tuple[Night | None, str | Non
     versions = sorted({r["config"].get("record_version", 0) for r in recs})
     try:
         ok = ok_rows(frame(recs))
-        verdicts = {v.claim["id"]: v.verdict for v in claims.judge(claim_list, ok, run)}
+        verdicts = {v.claim.id: v.verdict for v in claims.judge(claim_list, ok, run)}
     except (KeyError, TypeError, ValueError) as e:
         return None, (
             f"{folder}: skipped: its records (record version {', '.join(map(str, versions))}) cannot be read by "
