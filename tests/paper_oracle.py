@@ -122,16 +122,16 @@ def synthesize(
     # A gap the paper states without the numbers (Figure 1's +0.6 over Knapsack): the better
     # entry's cells take the other's number plus the gap, at the parameters the other keeps.
     for claim in claims:
-        if claim.get("gap") is None or not any(e.startswith(f"{name}/") for e in claim.get("experiments", [])):
+        if claim.gap is None or not any(e.startswith(f"{name}/") for e in claim.experiments):
             continue
-        better, worse = (e.split("@")[0].rpartition("/")[2] for e in claim["order"])
+        better, worse = (e.split("@")[0].rpartition("/")[2] for e in claim.order)
         for c in cells:
             if c.method == better and "value" not in numbers[c]:
                 rivals = [
                     f for f in cells if f.experiment == c.experiment and f.method == worse and "value" in numbers[f]
                 ]
                 if rivals:
-                    numbers[c]["value"] = numbers[rivals[0]]["value"] + claim["gap"]
+                    numbers[c]["value"] = numbers[rivals[0]]["value"] + claim.gap
                     for rival in rivals:
                         numbers[rival]["kept"] = c.budget
     out = []
@@ -162,6 +162,6 @@ def write(out: Path, run: dict, recs: list[dict]) -> None:
     (out / records.RUN).write_text(json.dumps(run))
 
 
-def budget_of(claim: dict) -> int | None:
-    budget = claim.get("budget")
+def budget_of(claim: Claim) -> int | None:
+    budget = claim.budget
     return parse_count(budget) if budget and budget[0].isdigit() else None

@@ -103,15 +103,11 @@ def powerlaw(fields: Claim, view: View, by_id: dict[str, Claim]) -> list[dict]:
     slopes = [
         _slope(
             *zip(
-                *[
-                    (parse_count(v["budget"]), v["value"])
-                    for v in values
-                    if (v.get("arch"), v["method"]) == (e.arch, e.method)
-                ],
+                *[(parse_count(v.budget), v.value) for v in values if (v.arch, v.method) == (e.arch, e.method)],
                 strict=True,
             )
         )
-        if any((v.get("arch"), v["method"]) == (e.arch, e.method) for v in values)
+        if any((v.arch, v.method) == (e.arch, e.method) for v in values)
         else None
         for e in entries
     ]

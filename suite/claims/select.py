@@ -120,7 +120,7 @@ def cells_for(patterns: list[str], claims: list[Claim], cells: list[Cell], suite
     chosen = match(patterns, claims)
     keys = set().union(*needed(chosen, cells, suite).values())
     if not keys:
-        ids = ", ".join(c["id"] for c in chosen[:5]) + (", ..." if len(chosen) > 5 else "")
+        ids = ", ".join(c.id for c in chosen[:5]) + (", ..." if len(chosen) > 5 else "")
         raise UsageError(
             f"--claims {','.join(patterns)}: suite {suite.name} has no cell that settles {ids} at this profile "
             "(rpg-bench claims --suite SUITE says which suite judges which claim)"

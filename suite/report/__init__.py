@@ -37,7 +37,7 @@ def _histories(recs: list[dict], ok: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["experiment", "entry", "budget", "seed", "step", "val"])
 
 
-def _plots(ok, recs: list[dict], claim_list: list[dict], views: dict, suite: str) -> dict[str, dict] | str:
+def _plots(ok, recs: list[dict], claim_list: list[claims.Claim], views: dict, suite: str) -> dict[str, dict] | str:
     """Per experiment, its figures as inline SVG and the power-law fits drawn; or, without
     matplotlib, the line that says why there are none."""
     try:
