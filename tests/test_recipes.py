@@ -174,6 +174,10 @@ def test_a_cell_s_knobs_are_read_back_from_its_config():
     assert Cell.from_config(config) == cell and Cell.from_config(config).key() == cell.key()
     plain = Cell("s", "e", "digits", "resnet18-cifar", 0.25, "plain", 20_000, 0, "smoke")
     assert plain.config()["recipe"]["ring_std"] == "smallest" and "recipe_overrides" not in plain.config()
+    # A knob that never was a recipe field has its own place in the config, and comes back.
+    other = Cell("s", "e", "digits", "resnet18-cifar", 0.25, "rpg", 20_000, 0, "smoke", (), (("depth", 2),))
+    assert other.config()["knobs"] == {"depth": 2} and "recipe_overrides" not in other.config()
+    assert Cell.from_config(other.config()) == other and other.key() != Cell.from_config(config).key()
 
 
 @pytest.mark.parametrize("name", ["cifar", "pruning", "pose", "multitask", "imagenet"])

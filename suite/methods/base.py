@@ -93,10 +93,12 @@ class Method(abc.ABC):
       of an experiment to floor its budgets.
     - ``setting(net, budget)``: for a budget in reach, the knob that meets it within
       suite.counting.solver.TOLERANCE (0.5%), found without allocating weights (on the meta
-      device or by counting). It is a plain JSON-able dict of the method's own keys (RPG's
-      ``{"ring_size": ...}``, a pruning method's ``{"dense": <its start's setting>, "keep":
-      ...}``): the record keeps it as the cell's "setting", and it is all ``build`` and
-      ``rebuild`` need besides the seed, so a record is rebuilt from its JSON alone.
+      device or by counting). It is a JSON-able dict of the method's own keys, typed by a
+      TypedDict declared beside the method (RPG's ``RingSetting``, ``{"ring_size": ...}``;
+      a pruning method's ``ImpSetting``, ``{"dense": <its start's setting>, "keep": ...}``):
+      the record keeps it as the cell's "setting" and the memory probe gets it as JSON, and
+      it is all ``build`` and ``rebuild`` need besides the seed, so a record is rebuilt from
+      its JSON alone. The ledger counts the built model, never the setting.
     - ``knobs``: the method's ``Knobs`` (a pydantic model; none by default), which
       ``--set <method>.<knob>=value`` sets; ``tuned(setting, knobs)`` writes them into the
       setting (by default every knob, at its default where not set, beside the setting's keys).

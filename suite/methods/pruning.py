@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -18,6 +19,25 @@ from suite.methods.sharing import RPG, RPG_
 from suite.methods.widths import PLAIN
 from suite.tasks import Recipe, Splits, Task
 from suite.training import schedules
+
+
+class ImpSetting(TypedDict):
+    """IMP's knob: the dense network's setting, the weights the last level keeps, the
+    levels' remaining counts and the rate each level prunes."""
+
+    dense: dict
+    keep: int
+    levels: list[int]
+    rate: float
+
+
+class SlimSetting(TypedDict):
+    """Structured pruning's knob: the dense network's setting (its start method's), the
+    share of its FLOPs the slimmed network keeps, and the head no pruning touches."""
+
+    dense: dict
+    flops_fraction: float
+    head: str
 
 
 @dataclass
@@ -54,7 +74,7 @@ class Imp(Method):
         _, total, prunable = self._dense(net)
         return total - prunable + 1, total
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> ImpSetting:
         dense, total, prunable = self._dense(net)
         keep = prunable - (total - budget)
         return {"dense": dense, "keep": keep, "levels": imp.levels(prunable, keep), "rate": imp.RATE}
@@ -63,14 +83,14 @@ class Imp(Method):
     def knobs(self) -> type[Knobs]:
         return self.start.knobs  # its dense network's
 
-    def tuned(self, setting: dict, knobs: Knobs) -> dict:
+    def tuned(self, setting: ImpSetting, knobs: Knobs) -> ImpSetting:
         return {**setting, "dense": self.start.tuned(setting["dense"], knobs)}
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: ImpSetting, seed: int) -> nn.Module:
         return self.start.build(net, setting["dense"], seed)
 
     def train(
-        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: ImpSetting, **kw
     ) -> Trained:
         return schedules.iterative_magnitude(
             model, task, splits, recipe, seed, keep=setting["keep"], rate=setting["rate"], **kw
@@ -82,7 +102,7 @@ class Imp(Method):
     def counted(self, net: Net, budget: int) -> nn.Module:
         return self.start.counted(net, round(self.start_fraction * plain_backbone(net)))
 
-    def pruned(self, model: nn.Module, setting: dict) -> nn.Module:
+    def pruned(self, model: nn.Module, setting: ImpSetting) -> nn.Module:
         """A copy pruned to the budget in one shot, at its current weights: the count IMP's
         last level lands on (``rpg-bench ledger`` shows it; training prunes in levels)."""
         copy_ = copy.deepcopy(model)
@@ -117,7 +137,7 @@ class Slim(Method):
         require_family(self, net, "resnet")
         return self.start.reach(net)
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> SlimSetting:
         return {
             "dense": self.start.setting(net, budget),
             "flops_fraction": schedules.FLOPS_FRACTION,
@@ -128,14 +148,14 @@ class Slim(Method):
     def knobs(self) -> type[Knobs]:
         return self.start.knobs  # its dense network's
 
-    def tuned(self, setting: dict, knobs: Knobs) -> dict:
+    def tuned(self, setting: SlimSetting, knobs: Knobs) -> SlimSetting:
         return {**setting, "dense": self.start.tuned(setting["dense"], knobs)}
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: SlimSetting, seed: int) -> nn.Module:
         return self.start.build(net, setting["dense"], seed)
 
     def train(
-        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: SlimSetting, **kw
     ) -> Trained:
         return schedules.slimmed(
             model,
@@ -155,7 +175,7 @@ class Slim(Method):
     def counted(self, net: Net, budget: int) -> nn.Module:
         return self.start.counted(net, budget)
 
-    def rebuild(self, net: Net, setting: dict, seed: int, state: dict) -> nn.Module:
+    def rebuild(self, net: Net, setting: SlimSetting, seed: int, state: dict) -> nn.Module:
         model = self.build(net, setting, seed)
         (filters.restore if self.pruner == "l1-filters" else knapsack.restore)(model, state)
         model.load_state_dict(state)

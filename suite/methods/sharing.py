@@ -5,7 +5,7 @@ the permutation and reflection ablations, block-level rings, unrolled MDEQ block
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NotRequired, TypedDict
 
 import pydantic
 import torch
@@ -23,6 +23,14 @@ class Rings(Knobs):
     # The std a ring's W starts at (rpg.convert's ring_std): "smallest" (its layers' smallest
     # initial std), "official" (the official code's sqrt(2/4608) at any width) or a number.
     ring_std: Literal["smallest", "official"] | pydantic.PositiveFloat = "smallest"
+
+
+class RingSetting(TypedDict):
+    """RPG's knob: the ring's size (its elements, the rings' total), and the std its W starts
+    at (the Rings knob, written in by ``tuned``)."""
+
+    ring_size: int
+    ring_std: NotRequired[str | float]
 
 
 @dataclass
@@ -68,11 +76,11 @@ class RPG(Method):
         # elements unused.
         return rest + count, rest + generated
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> RingSetting:
         _, rest, _ = self.split(net)
         return {"ring_size": budget - rest}
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: RingSetting, seed: int) -> nn.Module:
         model = self._network(net)
         return rpg.convert(
             model,
