@@ -29,7 +29,7 @@ def mapped(suite: str) -> list[dict]:
     return [c for c in CLAIMS if any(e.split("/")[0] == suite for e in c.experiments)]
 
 
-def fed(claim: dict, suite: str) -> bool:
+def fed(claim: claims.Claim, suite: str) -> bool:
     """Whether the paper gives numbers for the rows a comparison reads in this suite's
     experiments (a stand-in experiment, CIFAR-10 for ImageNet's Table 7, has none)."""
     here = {e for e in claim.experiments if e.split("/")[0] == suite}
@@ -61,7 +61,7 @@ def lowered(tmp_path_factory):
     return {s: render(tmp_path_factory.mktemp("lowered"), s, shift) for s in PAPER_SUITES}
 
 
-def paper_gaps(claim: dict) -> list[float]:
+def paper_gaps(claim: claims.Claim) -> list[float]:
     """The paper's gap of every pair an ordering compares, signed so the claim is positive."""
     entries = claim.order or claim.better + claim.worse
     numbers = {}
@@ -73,7 +73,7 @@ def paper_gaps(claim: dict) -> list[float]:
             arch = f"hourglass-{v.subnetworks}x" if v.subnetworks is not None else v.arch
             if v.method == entry.method and (not named or named == arch) and v.metric == claim.metric:
                 numbers[text] = v.value
-    if "order" in claim:
+    if claim.order is not None:
         pairs = list(zip(claim.order, claim.order[1:], strict=False))
     else:
         pairs = [(b, w) for b in claim.better for w in claim.worse]
@@ -107,10 +107,10 @@ def test_the_papers_own_numbers_reproduce_the_paper(verdicts, suite):
     )
 
 
-def rpg_gaps(claim: dict) -> list[float]:
+def rpg_gaps(claim: claims.Claim) -> list[float]:
     """The gaps of the pairs where RPG's rows (and only RPG's) move down by LOWERED."""
     entries = claim.order or claim.better + claim.worse
-    if "order" in claim:
+    if claim.order is not None:
         pairs = list(zip(entries, entries[1:], strict=False))
     else:
         pairs = [(b, w) for b in claim.better for w in claim.worse]
