@@ -22,6 +22,11 @@ from suite.tasks import recipes
 # the wrong-seed metric of RPG networks and the checkpoint's breakdown (suite/schemas/record.json).
 RECORD_VERSION = 3
 CHECKPOINTS = "checkpoints"  # per-epoch training state of unfinished cells, under OUT
+# Method knobs that were recipe fields before methods had their own (#37), with the value
+# every recipe had by default. A key still writes them as then: in every cell's recipe (at
+# that default unless the cell's method sets it) and, when set, among its recipe overrides,
+# so that each key from before names the same configuration. Other knobs are under "knobs".
+RECIPE_KNOBS = {"ring_std": "smallest"}
 
 
 def now() -> str:
@@ -42,16 +47,24 @@ class Cell:
     # Recipe fields the suite or --set changes, as (field, value) pairs: part of the key
     # through the recipe, and named in the config (a cell without them keeps its old key).
     overrides: tuple = ()
+    # Knobs of the cell's method that --set <method>.<knob>=value sets, as (knob, value)
+    # pairs (suite.methods.check_knobs); part of the key.
+    knobs: tuple = ()
 
     def recipe(self) -> tasks.Recipe:
         base = tasks.get(self.task).profiles[self.profile]
         return recipes.with_changes(base, dict(self.overrides)) if self.overrides else base
 
     def config(self) -> dict:
-        fields = {k: v for k, v in asdict(self).items() if k != "overrides"}
-        config = {**fields, "recipe": self.recipe().as_dict(), "record_version": RECORD_VERSION}
-        if self.overrides:
-            config["recipe_overrides"] = dict(self.overrides)
+        fields = {k: v for k, v in asdict(self).items() if k not in ("overrides", "knobs")}
+        knobs = dict(self.knobs)
+        recipe = self.recipe().as_dict() | {k: knobs.get(k, v) for k, v in RECIPE_KNOBS.items()}
+        config = {**fields, "recipe": recipe, "record_version": RECORD_VERSION}
+        overrides = dict(self.overrides) | {k: v for k, v in knobs.items() if k in RECIPE_KNOBS}
+        if overrides:
+            config["recipe_overrides"] = overrides
+        if others := {k: v for k, v in knobs.items() if k not in RECIPE_KNOBS}:
+            config["knobs"] = others
         return config
 
     def key(self) -> str:
@@ -65,10 +78,11 @@ class Cell:
     @classmethod
     def from_config(cls, config: dict) -> Cell:
         """The cell a record's (or a request's) ``config`` describes."""
-        overrides = tuple(
-            sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in config.get("recipe_overrides", {}).items())
-        )
-        return cls(**{k: config[k] for k in cls.__dataclass_fields__ if k != "overrides"}, overrides=overrides)
+        changes = config.get("recipe_overrides", {})
+        knobs = {k: v for k, v in changes.items() if k in RECIPE_KNOBS} | config.get("knobs", {})
+        overrides = recipes.freeze({k: v for k, v in changes.items() if k not in RECIPE_KNOBS})
+        fields = {k: config[k] for k in cls.__dataclass_fields__ if k not in ("overrides", "knobs")}
+        return cls(**fields, overrides=overrides, knobs=recipes.freeze(knobs))
 
     def label(self) -> str:
         return f"{self.experiment} {self.method}@{self.budget} seed {self.seed}"

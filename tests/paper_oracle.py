@@ -15,6 +15,7 @@ import json
 from pathlib import Path
 
 from suite import methods, records, tasks
+from suite.claims import Claim
 from suite.counting.ledger import parse_count
 from suite.run import runner
 from suite.suites import spec
@@ -25,16 +26,16 @@ OFFSETS = (-0.1, 0.0, 0.1)
 FLOAT_OF = {"rpg-int8": "rpg"}
 
 
-def _claim_arch(claim: dict) -> str:
-    return f"hourglass-{claim['subnetworks']}x" if "subnetworks" in claim else claim.get("arch", "")
+def _claim_arch(claim: Claim) -> str:
+    return f"hourglass-{claim.subnetworks}x" if claim.subnetworks is not None else claim.arch
 
 
-def _describes(claim: dict, cell: runner.Cell) -> bool:
-    if claim["kind"] != "value" or f"{cell.suite}/{cell.experiment}" not in claim.get("experiments", []):
+def _describes(claim: Claim, cell: runner.Cell) -> bool:
+    if claim.kind != "value" or f"{cell.suite}/{cell.experiment}" not in claim.experiments:
         return False
-    if claim["method"] != cell.method or _claim_arch(claim) != cell.arch:
+    if claim.method != cell.method or _claim_arch(claim) != cell.arch:
         return False
-    budget = claim.get("at") or claim.get("budget")
+    budget = claim.at or claim.budget
     if budget is None:
         return True
     parsed = spec.parse_budget(budget)
@@ -47,16 +48,15 @@ def _describes(claim: dict, cell: runner.Cell) -> bool:
     return abs(cell.budget - target) <= 0.005 * target
 
 
-def _numbers(claims: list[dict], cell: runner.Cell) -> dict[str, float]:
+def _numbers(claims: list[Claim], cell: runner.Cell) -> dict[str, float]:
     """The paper's numbers for one cell, by what they measure."""
     task = tasks.get(cell.task)
     out = {}
     for c in claims:
         if not _describes(c, cell):
             continue
-        metric, stage = c.get("metric", "top1"), c.get("stage", "")
-        key = "before" if stage.startswith("before-") else "value" if metric == task.metric else metric
-        out[key] = c["value"]
+        key = "before" if c.stage.startswith("before-") else "value" if c.metric == task.metric else c.metric
+        out[key] = c.value
     return out
 
 
@@ -103,7 +103,9 @@ def _record(cell: runner.Cell, numbers: dict[str, float], seed: int, shift: floa
     return record
 
 
-def synthesize(name: str, claims: list[dict], shift=lambda cell: 0.0, profile: str = "full") -> tuple[dict, list[dict]]:
+def synthesize(
+    name: str, claims: list[Claim], shift=lambda cell: 0.0, profile: str = "full"
+) -> tuple[dict, list[dict]]:
     """The run settings and records of suite ``name`` at paper scale, from the paper's numbers.
     ``shift(cell)`` is added to a cell's metrics (to lower RPG's, say). Another ``profile``
     (``nightly``) labels the same numbers as that profile's cells."""
@@ -120,16 +122,16 @@ def synthesize(name: str, claims: list[dict], shift=lambda cell: 0.0, profile: s
     # A gap the paper states without the numbers (Figure 1's +0.6 over Knapsack): the better
     # entry's cells take the other's number plus the gap, at the parameters the other keeps.
     for claim in claims:
-        if claim.get("gap") is None or not any(e.startswith(f"{name}/") for e in claim.get("experiments", [])):
+        if claim.gap is None or not any(e.startswith(f"{name}/") for e in claim.experiments):
             continue
-        better, worse = (e.split("@")[0].rpartition("/")[2] for e in claim["order"])
+        better, worse = (e.split("@")[0].rpartition("/")[2] for e in claim.order)
         for c in cells:
             if c.method == better and "value" not in numbers[c]:
                 rivals = [
                     f for f in cells if f.experiment == c.experiment and f.method == worse and "value" in numbers[f]
                 ]
                 if rivals:
-                    numbers[c]["value"] = numbers[rivals[0]]["value"] + claim["gap"]
+                    numbers[c]["value"] = numbers[rivals[0]]["value"] + claim.gap
                     for rival in rivals:
                         numbers[rival]["kept"] = c.budget
     out = []
@@ -160,6 +162,6 @@ def write(out: Path, run: dict, recs: list[dict]) -> None:
     (out / records.RUN).write_text(json.dumps(run))
 
 
-def budget_of(claim: dict) -> int | None:
-    budget = claim.get("budget")
+def budget_of(claim: Claim) -> int | None:
+    budget = claim.budget
     return parse_count(budget) if budget and budget[0].isdigit() else None

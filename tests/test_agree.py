@@ -34,8 +34,8 @@ def oracle(tmp_path_factory):
     return root / "paper", root / "raised"
 
 
-def _reads_perm_only(claim: dict) -> bool:
-    names = [claim.get("method", ""), *claim.get("better", []), *claim.get("worse", []), *claim.get("order", [])]
+def _reads_perm_only(claim: claims.Claim) -> bool:
+    names = [claim.method or "", *(claim.better or []), *(claim.worse or []), *(claim.order or [])]
     return any(n.split("@")[0].rpartition("/")[2] == "rpg-perm-only" for n in names)
 
 
@@ -52,7 +52,7 @@ def test_raising_an_ablation_above_rpg_changes_figure_5_and_leaves_table_2_stabl
     result = agree(*oracle, capsys)
     assert result["tau"] < 1
     fig5 = {c["id"]: c for c in result["claims"] if c["id"].startswith("fig5.")}
-    reading = [i for i in fig5 if _reads_perm_only(next(c for c in CLAIMS if c["id"] == i))]
+    reading = [i for i in fig5 if _reads_perm_only(next(c for c in CLAIMS if c.id == i))]
     assert reading and all(fig5[i]["agreement"] == "changed" for i in reading), fig5
     assert fig5["fig5.both-best"]["a"] == "reproduced" and fig5["fig5.both-best"]["b"] == "not reproduced"
     flipped = [p for p in result["pairs"] if p["flipped"]]

@@ -30,7 +30,7 @@ def sharing(values: dict[str, list[float]], profile: str = "cpu") -> pd.DataFram
 
 def fig5(data: pd.DataFrame, run: dict = FASHION) -> claims.Verdict:
     every = claims.load()
-    (v,) = [v for v in claims.judge(every, data, run) if v.claim["id"] == "fig5.both-best"]
+    (v,) = [v for v in claims.judge(every, data, run) if v.claim.id == "fig5.both-best"]
     return v
 
 
@@ -54,9 +54,7 @@ def test_generated_data_judges_nothing_and_the_same_rows_on_real_data_are_judged
     # A claim about RPG itself (no paper setting) is not judged on generated data either.
     every = claims.load()
     chance = [
-        v
-        for v in claims.judge(every, sharing(values, "smoke"), {"suite": "fashion"})
-        if v.claim["kind"] != "qualitative"
+        v for v in claims.judge(every, sharing(values, "smoke"), {"suite": "fashion"}) if v.claim.kind != "qualitative"
     ]
     assert all(v.verdict in (claims.NOT_JUDGED, claims.NOT_RUN) for v in chance)
 

@@ -32,7 +32,7 @@ def _judged(chosen: list[dict], cells, suite: spec.Suite) -> dict[str, int]:
     """Per claim, how many of its comparisons the judge could make on ``cells``."""
     run = {"suite": suite.name, "profile": "full"}
     verdicts = claims.judge(chosen, _finished(cells), run)
-    return {v.claim["id"]: sum(d["verdict"] != claims.NOT_RUN for d in v.details)
+    return {v.claim.id: sum(d["verdict"] != claims.NOT_RUN for d in v.details)
             for v in verdicts}  # fmt: skip
 
 
@@ -79,7 +79,7 @@ def test_an_unknown_pattern_suggests_what_it_meant(pattern, meant, capsys):
 
 def test_patterns_match_without_regard_to_case():
     every = claims.load()
-    assert all(c["id"] == c["id"].lower() for c in every)  # ids are lower case: patterns are read so
+    assert all(c.id == c.id.lower() for c in every)  # ids are lower case: patterns are read so
     assert select.match(select.parse("T2.*"), every) == select.match(["t2.*"], every)
     assert select.parse("T2.*, FIG5.Both-Best") == ["t2.*", "fig5.both-best"]
 
@@ -96,11 +96,11 @@ def test_plan_costs_only_the_claims_cells(capsys):
 def test_the_claims_command_lists_every_claim_and_a_suites_costs(capsys):
     assert cli.main(["claims"]) == 0
     out = capsys.readouterr().out
-    assert all(c["id"] in out and c["statement"] in out for c in claims.load())
+    assert all(c.id in out and c.statement in out for c in claims.load())
     assert cli.main(["claims", "--suite", "digits"]) == 0
     out = capsys.readouterr().out
-    mine = [c for c in claims.load() if any(e.startswith("digits/") for e in c.get("experiments", []))]
-    assert mine and all(c["id"] in out for c in mine)
+    mine = [c for c in claims.load() if any(e.startswith("digits/") for e in c.experiments)]
+    assert mine and all(c.id in out for c in mine)
     assert (
         "full" in out and "smoke" in out and "CPU core-hours" in out and "GPU-hours" not in out
     )  # digits: a CPU suite
@@ -115,8 +115,8 @@ def test_the_claims_command_says_what_each_profile_reads_and_judges_nothing_on_g
     assert smoke and all("not judged: generated data" in line or "no cell" in line for line in smoke)
     assert any("  judged" in line for line in out.splitlines() if line.strip().startswith("cpu "))
     # Each claim's note, and what stands in on other data, are shown with it.
-    fig5 = next(c for c in claims.load() if c["id"] == "fig5.both-best")
-    assert f"note: {fig5['note']}" in out and "on a stand-in suite's data: budget 15%" in out
+    fig5 = next(c for c in claims.load() if c.id == "fig5.both-best")
+    assert f"note: {fig5.note}" in out and "on a stand-in suite's data: budget 15%" in out
 
 
 def test_a_run_of_one_claim_runs_its_cells_and_shows_its_verdict_first(tmp_path):

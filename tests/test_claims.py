@@ -2,6 +2,7 @@
 would settle it. Frames here are built by hand; tests/test_paper_oracle.py feeds the judge
 the paper's own numbers through the report."""
 
+import json
 import math
 
 import pandas as pd
@@ -45,8 +46,13 @@ def claim(kind="ordering", **fields):
 ORDER = claim(order=["rpg", "plain"], direction="higher")
 
 
+def typed(*raw: dict) -> list[claims.Claim]:
+    """Claims as the file's loader gives them, from this file's dicts (merged with ``|``)."""
+    return [claims.Claim(**({"statement": ""} | c)) for c in raw]
+
+
 def judge(c, data, run=RUN):
-    (v,) = claims.judge([c], data, run)
+    (v,) = claims.judge(typed(c), data, run)
     return v
 
 
@@ -73,7 +79,7 @@ def test_seeds_needed_come_from_the_paper_gap_at_the_observed_spread():
     ]
     c = ORDER | {"values": ["a", "b"]}
     rpg, plain_ = [90.0, 91.5, 90.3], [90.2, 89.5, 90.9]
-    (v, *_) = claims.judge([c, *paper], frame({("rpg", 5000): rpg, ("plain", 5000): plain_}), RUN)
+    (v, *_) = claims.judge(typed(c, *paper), frame({("rpg", 5000): rpg, ("plain", 5000): plain_}), RUN)
     assert v.verdict == claims.INCONCLUSIVE
     (pair,) = v.details[0]["pairs"]
     assert pair["paper"] == pytest.approx(1.0)
@@ -140,7 +146,7 @@ def test_lower_is_better_orderings_and_a_metric_read_from_its_own_column():
         for i, v in enumerate(vs)
     ]
     order["experiments"] = ["multitask/table5"]
-    (v,) = claims.judge([order | {"task": "s3dis"}], pd.DataFrame(rows), {"suite": "multitask", "profile": "full"})
+    (v,) = claims.judge(typed(order | {"task": "s3dis"}), pd.DataFrame(rows), {"suite": "multitask", "profile": "full"})
     # Depth (value) runs the other way: only the normal column can reproduce the order.
     assert v.verdict == claims.REPRODUCED, v
     assert v.details[0]["budget"] is None  # compared across the two budgets
@@ -244,12 +250,12 @@ def test_every_claim_in_the_claims_file_is_well_formed():
     loaded = claims.load()
     assert len(loaded) > 100
     for c in loaded:
-        if c["kind"] == "value":
-            assert isinstance(c["value"], int | float) and c["direction"] in ("higher", "lower"), c["id"]
-        if c["kind"] == "ordering" and "order" in c:
-            assert len(c["order"]) >= 2, c["id"]
-        if c.get("hardware"):
-            assert c["metric"] == "latency_ms", c["id"]
+        if c.kind == "value":
+            assert isinstance(c.value, int | float) and c.direction in ("higher", "lower"), c.id
+        if c.kind == "ordering" and c.order is not None:
+            assert len(c.order) >= 2, c.id
+        if c.hardware:
+            assert c.metric == "latency_ms", c.id
     assert not math.isnan(stats.seeds_needed(1.0, 0.5))
 
 
@@ -275,3 +281,33 @@ def test_a_claim_value_of_the_wrong_type_is_refused_by_name(tmp_path):
     )
     with pytest.raises(UsageError, match="bad.toml, claim x: value must be int or float, got '78.9'"):
         schema.load(tmp_path)
+
+
+def test_a_claim_is_loaded_typed_with_what_an_absent_key_means(tmp_path):
+    from suite.claims import schema
+    from suite.errors import UsageError
+
+    head = '[[claim]]\nid = "x"\nkind = "relation"\nstatement = "s"\ntask = "t"\nmetric = "top1"\n'
+    (tmp_path / "c.toml").write_text(head + 'left = "rpg"\nright = "plain"\nmax_gap = 1\n')
+    (c,) = schema.load(tmp_path)
+    assert isinstance(c, claims.Claim) and c.max_gap == 1 and isinstance(c.max_gap, int)  # 1 is written "1"
+    assert (c.direction, c.paired, c.same_budget, c.min_ratio, c.values) == ("higher", False, True, None, [])
+    pair = 'left = "rpg"\nright = "plain"\n'
+    for body, message in [
+        ('max_gap = 1\ndirection = "up"\n', "claim x: direction: Input should be"),
+        ("max_gap = 1\npaired = 1\n", "claim x: paired: Input should be a valid boolean"),
+        ('max_gap = 1\nstand_in = { max_gap = "2" }\n', "max_gap must be int or float"),
+        ("", "a relation has exactly one of max_gap, min_gain, min_ratio"),
+    ]:
+        (tmp_path / "c.toml").write_text(head + pair + body)
+        with pytest.raises(UsageError, match=message):
+            schema.load(tmp_path)
+
+
+def test_a_verdict_is_one_of_one_set_of_words():
+    assert list(claims.VERDICTS) == list(claims.Outcome)
+    words = ["reproduced", "not reproduced", "inconclusive", "not judged", "not run"]
+    assert [str(v) for v in claims.VERDICTS] == words
+    v = judge(ORDER, frame({("rpg", 5000): [90.0, 90.1, 90.2], ("plain", 5000): [80.0, 80.1, 80.2]}))
+    assert v.verdict is claims.REPRODUCED and v.details[0]["pairs"][0]["verdict"] is claims.REPRODUCED
+    assert json.loads(json.dumps(v.as_json()))["verdict"] == "reproduced"

@@ -134,7 +134,7 @@ def test_fpgm_trains_prunes_to_the_budget_fine_tunes_and_resumes(tmp_path):
     assert ledger(first.model, "fc")["backbone"] == built.ledger["backbone"]
     stage, dense = first.before
     assert stage == "before-pruning" and ledger(dense, "fc")["backbone"] == methods.plain_backbone(n)
-    assert {g: k for g, (k, _) in first.pruning["kept"].items()} == built.setting["keep"]
+    assert {g: k for g, (k, _) in first.sections["pruning"]["kept"].items()} == built.setting["keep"]
     assert not any(isinstance(m, nn.Conv2d) and hasattr(m, "parametrizations") for m in first.model.modules())
     again = method.rebuild(n, built.setting, 0, first.model.state_dict()).eval()
     x = splits.head("test", 4)[0]
@@ -143,7 +143,7 @@ def test_fpgm_trains_prunes_to_the_budget_fine_tunes_and_resumes(tmp_path):
     # A rerun with the same checkpoints replays the dense round, prunes alike and resumes.
     rerun = methods.build(method, n, budget, seed=0)
     second = method.train(rerun.model, task, splits, recipe, 0, rerun.setting, progress=False, checkpoint=checkpoint)
-    assert second.pruning["rounds"] == first.pruning["rounds"]
+    assert second.sections["pruning"]["rounds"] == first.sections["pruning"]["rounds"]
     for a, b in zip(first.model.state_dict().values(), second.model.state_dict().values(), strict=True):
         assert torch.equal(a, b)
 

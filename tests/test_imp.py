@@ -87,7 +87,7 @@ def test_imp_training_meets_the_budget_exactly_and_resumes_by_replay(name, tmp_p
     checkpoint = tmp_path / "cell.pt"
     first = method.train(built.model, task, splits, recipe, 0, built.setting, progress=False, checkpoint=checkpoint)
     assert ledger(built.model, "fc")["backbone"] == budget
-    assert [r["remaining"] for r in first.pruning["rounds"][1:]] == built.setting["levels"]
+    assert [r["remaining"] for r in first.sections["pruning"]["rounds"][1:]] == built.setting["levels"]
     stage, dense = first.before
     assert stage == "before-pruning"
     assert ledger(dense, "fc")["backbone"] == hi
@@ -97,6 +97,6 @@ def test_imp_training_meets_the_budget_exactly_and_resumes_by_replay(name, tmp_p
     # A rerun with the same checkpoints replays every round and lands on the same weights.
     again = methods.build(method, n, budget, seed=0)
     second = method.train(again.model, task, splits, recipe, 0, again.setting, progress=False, checkpoint=checkpoint)
-    assert second.pruning["rounds"] == first.pruning["rounds"]
+    assert second.sections["pruning"]["rounds"] == first.sections["pruning"]["rounds"]
     for a, b in zip(built.model.state_dict().values(), again.model.state_dict().values(), strict=True):
         assert torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b

@@ -23,6 +23,10 @@ minute.
 from __future__ import annotations
 
 import functools
+import json
+import sys
+import types
+import typing
 
 import pytest
 import torch
@@ -183,3 +187,24 @@ def test_the_deployed_form_computes_what_the_model_computes(name):
         torch.testing.assert_close(scalar(deployed(x)), scalar(model(x)), rtol=1e-4, atol=1e-5)
     assert ledger(deployed, net.arch.head)["dense"] == sum(p.numel() for p in deployed.parameters())
     assert isinstance(deployed, nn.Module)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_setting_is_the_json_its_typed_dict_declares(name):
+    """A setting is recorded as JSON and read back by ``rebuild``: what ``setting`` (and the
+    method's knobs, by ``tuned``) gives is JSON-able, and of the TypedDict it declares."""
+    method = methods.get(name)
+    net, _ = small(method)
+    setting = methods.build(method, net, middle(method, net), seed=0).setting
+    defined = type(method).setting
+    declared = typing.get_type_hints(defined, vars(sys.modules[defined.__module__]))["return"]
+    assert json.loads(json.dumps(setting)) == json.loads(json.dumps(setting, sort_keys=True))  # JSON-able
+    if not typing.is_typeddict(declared):  # a plugin may return a plain dict
+        assert declared is dict and isinstance(setting, dict), (name, declared)
+        return
+    assert declared.__required_keys__ <= set(setting) <= declared.__required_keys__ | declared.__optional_keys__
+    for key, wanted in typing.get_type_hints(declared).items():
+        if key in setting:
+            plain = typing.get_origin(wanted)
+            kind = wanted if plain in (None, types.UnionType, typing.Union) else plain
+            assert isinstance(setting[key], kind), (name, key, setting[key], wanted)

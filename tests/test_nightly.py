@@ -637,5 +637,5 @@ def test_every_headline_claim_the_weekly_check_watches_exists():
     found = importlib.util.spec_from_file_location("nightly_steps", SCRIPT.parent / "nightly.py")
     steps = importlib.util.module_from_spec(found)
     found.loader.exec_module(steps)
-    ids = {c["id"] for c in claims.load()}
+    ids = {c.id for c in claims.load()}
     assert steps.HEADLINE and set(steps.HEADLINE) <= ids, set(steps.HEADLINE) - ids

@@ -22,24 +22,22 @@ SPREAD = stats.pooled_sd(OFFSETS, OFFSETS)
 RESOLUTION = sp.t.ppf(0.975, 2 * SEEDS - 2) * SPREAD * math.sqrt(2 / SEEDS)
 LOWERED = 3.0
 CLAIMS = claims.load()
-BY_ID = {c["id"]: c for c in CLAIMS}
+BY_ID = {c.id: c for c in CLAIMS}
 
 
 def mapped(suite: str) -> list[dict]:
-    return [c for c in CLAIMS if any(e.split("/")[0] == suite for e in c.get("experiments", []))]
+    return [c for c in CLAIMS if any(e.split("/")[0] == suite for e in c.experiments)]
 
 
-def fed(claim: dict, suite: str) -> bool:
+def fed(claim: claims.Claim, suite: str) -> bool:
     """Whether the paper gives numbers for the rows a comparison reads in this suite's
     experiments (a stand-in experiment, CIFAR-10 for ImageNet's Table 7, has none)."""
-    here = {e for e in claim["experiments"] if e.split("/")[0] == suite}
-    ids = claim.get("values", [])
-    if claim.get("gap") is not None:  # Figure 1: the gap over the other entry's own numbers
-        other = Entry.parse(claim["order"][-1]).method
-        ids = [
-            c["id"] for c in CLAIMS if c["kind"] == "value" and c["method"] == other and c["metric"] == claim["metric"]
-        ]
-    return any(here & set(BY_ID[i]["experiments"]) for i in ids)
+    here = {e for e in claim.experiments if e.split("/")[0] == suite}
+    ids = claim.values
+    if claim.gap is not None:  # Figure 1: the gap over the other entry's own numbers
+        other = Entry.parse(claim.order[-1]).method
+        ids = [c.id for c in CLAIMS if c.kind == "value" and c.method == other and c.metric == claim.metric]
+    return any(here & set(BY_ID[i].experiments) for i in ids)
 
 
 def render(tmp_path, suite: str, shift=lambda cell: 0.0, profile: str = "full") -> dict[str, dict]:
@@ -63,23 +61,23 @@ def lowered(tmp_path_factory):
     return {s: render(tmp_path_factory.mktemp("lowered"), s, shift) for s in PAPER_SUITES}
 
 
-def paper_gaps(claim: dict) -> list[float]:
+def paper_gaps(claim: claims.Claim) -> list[float]:
     """The paper's gap of every pair an ordering compares, signed so the claim is positive."""
-    entries = claim.get("order") or claim["better"] + claim["worse"]
+    entries = claim.order or claim.better + claim.worse
     numbers = {}
     for text in entries:
         entry = Entry.parse(text)
-        named = entry.arch or (f"hourglass-{claim['subnetworks']}x" if "subnetworks" in claim else "")
-        for vid in claim.get("values", []):
+        named = entry.arch or (f"hourglass-{claim.subnetworks}x" if claim.subnetworks is not None else "")
+        for vid in claim.values:
             v = BY_ID[vid]
-            arch = f"hourglass-{v['subnetworks']}x" if "subnetworks" in v else v.get("arch", "")
-            if v["method"] == entry.method and (not named or named == arch) and v.get("metric") == claim["metric"]:
-                numbers[text] = v["value"]
-    if "order" in claim:
-        pairs = list(zip(claim["order"], claim["order"][1:], strict=False))
+            arch = f"hourglass-{v.subnetworks}x" if v.subnetworks is not None else v.arch
+            if v.method == entry.method and (not named or named == arch) and v.metric == claim.metric:
+                numbers[text] = v.value
+    if claim.order is not None:
+        pairs = list(zip(claim.order, claim.order[1:], strict=False))
     else:
-        pairs = [(b, w) for b in claim["better"] for w in claim["worse"]]
-    sign = 1 if claim["direction"] == "higher" else -1
+        pairs = [(b, w) for b in claim.better for w in claim.worse]
+    sign = 1 if claim.direction == "higher" else -1
     return [sign * (numbers[a] - numbers[b]) for a, b in pairs if a in numbers and b in numbers]
 
 
@@ -87,36 +85,36 @@ def paper_gaps(claim: dict) -> list[float]:
 def test_the_papers_own_numbers_reproduce_the_paper(verdicts, suite):
     judged = verdicts[suite]
     for claim in mapped(suite):
-        v = judged[claim["id"]]
-        assert v["verdict"] != claims.NOT_REPRODUCED, (claim["id"], v["details"])
-        if claim["kind"] == "value":
-            assert v["verdict"] == claims.REPRODUCED and v["scale"] == "paper", (claim["id"], v["reason"], v["details"])
+        v = judged[claim.id]
+        assert v["verdict"] != claims.NOT_REPRODUCED, (claim.id, v["details"])
+        if claim.kind == "value":
+            assert v["verdict"] == claims.REPRODUCED and v["scale"] == "paper", (claim.id, v["reason"], v["details"])
             continue
         if v["verdict"] == claims.NOT_RUN:  # only where the oracle has no paper number to give
-            assert not fed(claim, suite), (claim["id"], v["reason"])
+            assert not fed(claim, suite), (claim.id, v["reason"])
             continue
-        assert v["scale"] == "paper", (claim["id"], v["judged_on"])
-        if claim["kind"] == "ordering" and claim.get("values"):
+        assert v["scale"] == "paper", (claim.id, v["judged_on"])
+        if claim.kind == "ordering" and claim.values:
             gaps = paper_gaps(claim)
-            assert gaps, claim["id"]
+            assert gaps, claim.id
             resolved = all(g > RESOLUTION for g in gaps)
-            assert v["verdict"] == (claims.REPRODUCED if resolved else claims.INCONCLUSIVE), (claim["id"], gaps)
+            assert v["verdict"] == (claims.REPRODUCED if resolved else claims.INCONCLUSIVE), (claim.id, gaps)
         if v["verdict"] == claims.INCONCLUSIVE:
-            assert v["seeds_needed"] == "never" or v["seeds_needed"] > SEEDS, (claim["id"], v["seeds_needed"])
+            assert v["seeds_needed"] == "never" or v["seeds_needed"] > SEEDS, (claim.id, v["seeds_needed"])
     # Every value the paper states for this suite's experiments is reproduced, none left out.
-    assert sum(judged[c["id"]]["verdict"] == claims.REPRODUCED for c in mapped(suite) if c["kind"] == "value") == sum(
-        c["kind"] == "value" for c in mapped(suite)
+    assert sum(judged[c.id]["verdict"] == claims.REPRODUCED for c in mapped(suite) if c.kind == "value") == sum(
+        c.kind == "value" for c in mapped(suite)
     )
 
 
-def rpg_gaps(claim: dict) -> list[float]:
+def rpg_gaps(claim: claims.Claim) -> list[float]:
     """The gaps of the pairs where RPG's rows (and only RPG's) move down by LOWERED."""
-    entries = claim.get("order") or claim["better"] + claim["worse"]
-    if "order" in claim:
+    entries = claim.order or claim.better + claim.worse
+    if claim.order is not None:
         pairs = list(zip(entries, entries[1:], strict=False))
     else:
-        pairs = [(b, w) for b in claim["better"] for w in claim["worse"]]
-    sign = 1 if claim["direction"] == "higher" else -1
+        pairs = [(b, w) for b in claim.better for w in claim.worse]
+    sign = 1 if claim.direction == "higher" else -1
     moved = [
         sign * (Entry.parse(a).method.startswith("rpg") - Entry.parse(b).method.startswith("rpg")) for a, b in pairs
     ]
@@ -127,17 +125,17 @@ def rpg_gaps(claim: dict) -> list[float]:
 def test_rpg_lowered_by_three_points_is_not_reproduced(lowered, suite):
     judged = lowered[suite]
     for claim in mapped(suite):
-        v = judged[claim["id"]]
-        if claim["kind"] == "value" and claim["method"].startswith("rpg"):
-            if claim.get("metric") in ("latency_ms", "flops", "accuracy_drop", "train_minus_test"):
+        v = judged[claim.id]
+        if claim.kind == "value" and claim.method.startswith("rpg"):
+            if claim.metric in ("latency_ms", "flops", "accuracy_drop", "train_minus_test"):
                 continue  # lowering the accuracy moves none of these
-            assert v["verdict"] == claims.NOT_REPRODUCED, claim["id"]
-        if claim["kind"] == "ordering" and claim.get("values") and claim["metric"] in ("top1", "pckh"):
+            assert v["verdict"] == claims.NOT_REPRODUCED, claim.id
+        if claim.kind == "ordering" and claim.values and claim.metric in ("top1", "pckh"):
             gaps = rpg_gaps(claim)
             if any(g < -RESOLUTION for g in gaps):
-                assert v["verdict"] == claims.NOT_REPRODUCED, (claim["id"], gaps)
+                assert v["verdict"] == claims.NOT_REPRODUCED, (claim.id, gaps)
             elif all(g > RESOLUTION for g in gaps):
-                assert v["verdict"] == claims.REPRODUCED, (claim["id"], gaps)
+                assert v["verdict"] == claims.REPRODUCED, (claim.id, gaps)
     half = {"imagenet": "t3.in.r34-half-matches", "cifar": "fig4.r34-half"}.get(suite)
     if half:  # "RPG at half the size matches plain": 3 points below is not a match
         assert judged[half]["verdict"] == claims.NOT_REPRODUCED
@@ -168,7 +166,7 @@ def test_every_claim_finds_the_cells_it_needs_in_each_suite_that_measures_it(nam
         data = cells_frame(suite, profile)
         run = {"suite": name, "profile": profile}
         for v in claims.judge(mapped(name), data, run):
-            assert v.verdict != claims.NOT_RUN, (name, profile, v.claim["id"], v.reason)
+            assert v.verdict != claims.NOT_RUN, (name, profile, v.claim.id, v.reason)
 
 
 @pytest.mark.parametrize("suite", ["cifar", "pruning", "pose", "multitask"])
@@ -178,15 +176,15 @@ def test_a_night_judges_the_comparisons_and_leaves_the_values_unjudged(verdicts,
     value is "not judged at profile nightly", never "not reproduced"."""
     night = render(tmp_path, suite, profile="nightly")
     for claim in mapped(suite):
-        v, full = night[claim["id"]], verdicts[suite][claim["id"]]
-        if claim["kind"] == "value":
-            assert v["verdict"] == claims.NOT_JUDGED, (claim["id"], v)
+        v, full = night[claim.id], verdicts[suite][claim.id]
+        if claim.kind == "value":
+            assert v["verdict"] == claims.NOT_JUDGED, (claim.id, v)
             assert v["reason"].startswith(("not judged at profile nightly", "not judged at profile mdeq-nightly")), v
 
             continue
-        assert v["verdict"] == full["verdict"], (claim["id"], v["verdict"], full["verdict"])
+        assert v["verdict"] == full["verdict"], (claim.id, v["verdict"], full["verdict"])
         if v["verdict"] in (claims.REPRODUCED, claims.INCONCLUSIVE) and v["scale"] != "scale-free":
             on = "; ".join(v["judged_on"])
-            assert v["scale"] == "stand-in" and "nightly, not the paper's (full)" in on, (claim["id"], v)
-            mdeq = any(e.split("/")[1].startswith("table1") for e in claim["experiments"] if e.startswith(suite))
-            assert mdeq or "precision: bf16" in on, (claim["id"], on)
+            assert v["scale"] == "stand-in" and "nightly, not the paper's (full)" in on, (claim.id, v)
+            mdeq = any(e.split("/")[1].startswith("table1") for e in claim.experiments if e.startswith(suite))
+            assert mdeq or "precision: bf16" in on, (claim.id, on)

@@ -31,7 +31,7 @@ def test_every_profile_is_read_from_its_toml_with_every_field_checked():
         recipes.check({"epochs": 2, "batch_size": 8, "lr": 0.1, "schedule": "linear"}, "here")
     with pytest.raises(UsageError, match="here: batch_size: Input should be a valid integer"):
         recipes.check({"epochs": 2, "batch_size": "8", "lr": 0.1}, "here")
-    with pytest.raises(UsageError, match="here: epoch: Unexpected keyword argument"):
+    with pytest.raises(UsageError, match="here: epoch: Extra inputs are not permitted"):
         recipes.check({"epochs": 2, "batch_size": 8, "lr": 0.1, "epoch": 3}, "here")
 
 
@@ -110,10 +110,10 @@ def test_the_command_line_lists_its_commands_and_knows_its_version(capsys):
     assert json.loads(capsys.readouterr().out)["deviation"] == pytest.approx(0, abs=0.005)
 
 
-def test_ring_std_from_the_recipe_reaches_every_ring_and_the_rebuild(tmp_path):
-    """--set ring_std=official starts every ring's W at the official constant (rpg, random,
-    hash, and the ring inside rpg-imp), leaves plain alone, is in the setting that a rebuild
-    reads, and changes the cell's key; a bad value is one line."""
+def test_a_method_s_ring_std_reaches_its_rings_and_the_rebuild(tmp_path):
+    """--set <method>.ring_std=official starts that method's rings' W at the official
+    constant (rpg, random, hash, and the ring inside rpg-imp), leaves the other methods'
+    cells alone, is in the setting that a rebuild reads, and changes the cell's key."""
     import rpg
     from rpg.convert import OFFICIAL_STD
     from suite import methods
@@ -123,16 +123,16 @@ def test_ring_std_from_the_recipe_reaches_every_ring_and_the_rebuild(tmp_path):
                     .replace('budgets = ["20K"]', 'budgets = ["30%"]'))  # fmt: skip
     suite = spec.load(str(path))
     default = {c.method: c for c in runner.expand(suite, "smoke", seeds=1)}
-    official = {c.method: c for c in runner.expand(suite, "smoke", seeds=1, sets={"ring_std": "official"})}
+    sets = {f"{m}.ring_std": "official" for m in ("rpg", "random", "hash", "rpg-imp")}
+    official = {c.method: c for c in runner.expand(suite, "smoke", seeds=1, sets=sets)}
+    assert official["plain"] == default["plain"]
+    del official["plain"]
     for name, cell in official.items():
-        assert cell.key() != default[name].key() and cell.recipe().ring_std == "official"
+        assert cell.key() != default[name].key() and cell.knobs == (("ring_std", "official"),)
         method = methods.get(name)
-        built = methods.build(method, cell.net(), cell.budget, cell.seed, cell.recipe().ring_std)
+        built = methods.build(method, cell.net(), cell.budget, cell.seed, dict(cell.knobs))
         before = methods.build(method, cell.net(), cell.budget, cell.seed)
         stds = [r.std for r in rpg.rings(built.model).values()]
-        if name == "plain":
-            assert stds == [] and built.setting == before.setting
-            continue
         assert stds and all(s == pytest.approx(OFFICIAL_STD) for s in stds)
         assert all(r.std > OFFICIAL_STD for r in rpg.rings(before.model).values())  # narrow: smallest is larger
         again = method.rebuild(cell.net(), built.setting, cell.seed, built.model.state_dict())
@@ -140,8 +140,44 @@ def test_ring_std_from_the_recipe_reaches_every_ring_and_the_rebuild(tmp_path):
         x = torch.randn(2, *tasks.get(cell.task).input_size)
         built.model.eval(), again.eval()
         assert torch.equal(built.model(x), again(x))
-    with pytest.raises(UsageError, match="ring_std"):
-        runner.expand(spec.load(str(path)), "smoke", seeds=1, sets={"ring_std": "largest"})
+    only_rpg = {c.method: c for c in runner.expand(suite, "smoke", seeds=1, sets={"rpg.ring_std": 0.01})}
+    assert only_rpg["rpg"].knobs == (("ring_std", 0.01),) and only_rpg["random"] == default["random"]
+
+
+@pytest.mark.parametrize(
+    ("sets", "message"),
+    [
+        ({"rpg.ring_std": "largest"}, r"--set rpg.ring_std=largest: ring_std.*'smallest' or 'official'"),
+        ({"rpg.ring_sdt": "official"}, "method rpg has no knob ring_sdt; its knobs are ring_std"),
+        ({"plain.ring_std": "official"}, "method plain has no knob ring_std; it has no knobs"),
+        ({"rgp.ring_std": "official"}, "unknown method 'rgp'; known: .*rpg"),
+        ({"ring_std": "official"}, r"unknown recipe field\(s\) ring_std; .* <method>.<knob>"),
+    ],
+)
+def test_a_bad_knob_is_one_line_naming_what_exists(sets, message, tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text(SUITE)
+    with pytest.raises(UsageError, match=message):
+        runner.expand(spec.load(str(path)), "smoke", seeds=1, sets=sets)
+
+
+def test_a_cell_s_knobs_are_read_back_from_its_config():
+    """A knob that was a recipe field (ring_std) is written as one in the key, as before;
+    the cell comes back from its config with the knob, and with the same key."""
+    from suite.cells import Cell
+
+    cell = Cell("s", "e", "digits", "resnet18-cifar", 0.25, "rpg", 20_000, 0, "smoke", (("epochs", 3),),
+                (("ring_std", "official"),))  # fmt: skip
+    config = cell.config()
+    assert config["recipe"]["ring_std"] == "official" and config["recipe"]["epochs"] == 3
+    assert config["recipe_overrides"] == {"epochs": 3, "ring_std": "official"}
+    assert Cell.from_config(config) == cell and Cell.from_config(config).key() == cell.key()
+    plain = Cell("s", "e", "digits", "resnet18-cifar", 0.25, "plain", 20_000, 0, "smoke")
+    assert plain.config()["recipe"]["ring_std"] == "smallest" and "recipe_overrides" not in plain.config()
+    # A knob that never was a recipe field has its own place in the config, and comes back.
+    other = Cell("s", "e", "digits", "resnet18-cifar", 0.25, "rpg", 20_000, 0, "smoke", (), (("depth", 2),))
+    assert other.config()["knobs"] == {"depth": 2} and "recipe_overrides" not in other.config()
+    assert Cell.from_config(other.config()) == other and other.key() != Cell.from_config(config).key()
 
 
 @pytest.mark.parametrize("name", ["cifar", "pruning", "pose", "multitask", "imagenet"])

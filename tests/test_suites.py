@@ -181,10 +181,8 @@ def test_every_experiment_runs_end_to_end(name, tmp_path):
         assert v["verdict"] == "not judged" and v["generated_data"], (claim, v)
         assert "generated data" in v["reason"] and v["scale"] is None and not v["judged_on"], claim
     assert not any(c["verdict"] in ("reproduced", "not reproduced", "inconclusive") for c in judged.values())
-    values = [
-        c for c in claims.load() if c["kind"] == "value" and any(e.startswith(f"{name}/") for e in c["experiments"])
-    ]
-    verdicts = {judged[c["id"]]["verdict"] for c in values}
+    values = [c for c in claims.load() if c.kind == "value" and any(e.startswith(f"{name}/") for e in c.experiments)]
+    verdicts = {judged[c.id]["verdict"] for c in values}
     # A cut run leaves some values' cells out ("not run"); whatever ran is never judged off paper scale.
     assert verdicts <= ({"not judged", "not run"} if name in CUT else {"not judged"}), verdicts
     if name in STORED:

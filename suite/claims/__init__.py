@@ -28,8 +28,8 @@ from __future__ import annotations
 import pandas as pd
 
 from suite.claims import comparisons, measures
-from suite.claims.rows import View, claim_arch, fields_for, where
-from suite.claims.schema import load
+from suite.claims.rows import View, claim_arch, where
+from suite.claims.schema import Claim, load, parse
 from suite.claims.verdicts import (
     INCONCLUSIVE,
     JUDGED,
@@ -38,6 +38,7 @@ from suite.claims.verdicts import (
     NOT_RUN,
     REPRODUCED,
     VERDICTS,
+    Outcome,
     Verdict,
     by_scale,
     combine,
@@ -66,10 +67,13 @@ __all__ = [
     "NOT_RUN",
     "REPRODUCED",
     "VERDICTS",
+    "Claim",
+    "Outcome",
     "Verdict",
     "by_scale",
     "judge",
     "load",
+    "parse",
     "paper_points",
     "summary",
     "views",
@@ -94,27 +98,27 @@ def views(ok: pd.DataFrame, run: dict) -> dict[str, View]:
     return {e: View(e, ok[ok["experiment"] == e], run, suite) for e in present}
 
 
-def paper_points(claims: list[dict], view: View, suite: str, metric: str) -> list[dict]:
+def paper_points(claims: list[Claim], view: View, suite: str, metric: str) -> list[dict]:
     """The paper's own values of ``metric`` for this experiment's rows: each at the row it
     describes (``row_budget``) and at the paper's own parameter count (``budget``, None
     where the paper states none)."""
     out = []
     for c in claims:
-        if c["kind"] != "value" or f"{suite}/{view.name}" not in c.get("experiments", []):
+        if c.kind != "value" or f"{suite}/{view.name}" not in c.experiments:
             continue
-        if c.get("metric", "top1") != metric or c.get("stage", "").startswith("before-"):
+        if c.metric != metric or c.stage.startswith("before-"):
             continue
         arch = view.arch(claim_arch(c))
-        rows = view.select(arch, c["method"], where(c))
+        rows = view.select(arch, c.method, where(c))
         if not len(rows) or rows["budget"].nunique() != 1:
             continue
         try:
-            budget = parse_count(c["budget"]) if "budget" in c else None
+            budget = parse_count(c.budget) if c.budget is not None else None
         except UsageError:
             budget = None
         out.append(
-            {"arch": arch, "method": c["method"], "row_budget": int(rows["budget"].iloc[0]), "budget": budget}
-            | {"value": c["value"], "id": c["id"]}
+            {"arch": arch, "method": c.method, "row_budget": int(rows["budget"].iloc[0]), "budget": budget}
+            | {"value": c.value, "id": c.id}
         )
     return out
 
@@ -128,18 +132,18 @@ def on_generated_data(view: View) -> dict:
     return {"experiment": view.name, "budget": None, "verdict": NOT_JUDGED, "text": text, "generated": True}
 
 
-def judge(claims: list[dict], ok: pd.DataFrame, run: dict) -> list[Verdict]:
+def judge(claims: list[Claim], ok: pd.DataFrame, run: dict) -> list[Verdict]:
     """A verdict for every claim, from the ok rows of this run."""
     present = set(ok["experiment"]) if len(ok) else set()
     views_ = views(ok, run)
-    by_id = {c["id"]: c for c in claims}
+    by_id = {c.id: c for c in claims}
     name = run.get("suite", "")
     out = []
     for claim in claims:
-        if claim["kind"] == "qualitative":
+        if claim.kind == "qualitative":
             out.append(Verdict(claim, NOT_RUN, reason="a qualitative claim: no number to check"))
             continue
-        measured_by = [e.split("/", 1)[1] for e in claim.get("experiments", []) if e.split("/", 1)[0] == name]
+        measured_by = [e.split("/", 1)[1] for e in claim.experiments if e.split("/", 1)[0] == name]
         measured_by = [e for e in measured_by if e in present]
         if not measured_by:
             out.append(Verdict(claim, NOT_RUN, reason="no experiment of this run measures it"))
@@ -150,7 +154,7 @@ def judge(claims: list[dict], ok: pd.DataFrame, run: dict) -> list[Verdict]:
             if view.generated:
                 details.append(on_generated_data(view))
                 continue
-            details += JUDGES[claim["kind"]](fields_for(claim, view), view, by_id)
+            details += JUDGES[claim.kind](claim.judged_as(view.task), view, by_id)
         verdict = combine([d["verdict"] for d in details])
         judged = [d for d in details if d["verdict"] in JUDGED]
         scales = {d["scale"] for d in judged}

@@ -24,27 +24,26 @@ from suite import stats
 from suite.claims import size
 from suite.claims.evidence import column, detail, missing, paper_number, values_of
 from suite.claims.rows import EVERY, Entry, View, claim_arch, where
+from suite.claims.schema import Claim
 from suite.claims.setting import judged_on
-from suite.claims.verdicts import INCONCLUSIVE, REPRODUCED, combine, inside, most_seeds
+from suite.claims.verdicts import INCONCLUSIVE, NOT_REPRODUCED, NOT_RUN, REPRODUCED, combine, inside, most_seeds
 
 Rows = dict[Entry, pd.DataFrame]
 
 
-def _arch(fields: dict, view: View, entry: Entry) -> str:
+def _arch(fields: Claim, view: View, entry: Entry) -> str:
     return view.arch(entry.arch or claim_arch(fields))
 
 
-def _networks(fields: dict, view: View, entries: list[Entry]) -> list[tuple[str, str]]:
+def _networks(fields: Claim, view: View, entries: list[Entry]) -> list[tuple[str, str]]:
     return [(e.arch or claim_arch(fields), _arch(fields, view, e)) for e in entries]
 
 
-def groups(fields: dict, view: View, entries: list[Entry]) -> tuple[list[tuple[int | None, Rows]], list[dict]]:
+def groups(fields: Claim, view: View, entries: list[Entry]) -> tuple[list[tuple[int | None, Rows]], list[dict]]:
     """The rows each entry is compared at, per comparison (its budget, or None for entries
     each at its own size), and a detail for every entry that has none."""
     budget = where(fields)
-    every = budget == EVERY or (
-        budget is None and fields.get("same_budget", True) and not any(e.budget for e in entries)
-    )
+    every = budget == EVERY or (budget is None and fields.same_budget and not any(e.budget for e in entries))
     if every:
         rows = {e: view.select(_arch(fields, view, e), e.method, None) for e in entries}
         lacking = [missing(view, _arch(fields, view, e), e.method, None) for e, r in rows.items() if not len(r)]
@@ -54,7 +53,7 @@ def groups(fields: dict, view: View, entries: list[Entry]) -> tuple[list[tuple[i
         if not shared:
             names = ", ".join(str(e) for e in entries)
             return [], [
-                {"experiment": view.name, "budget": None, "verdict": "not run", "text": f"{names}: no shared budget"}
+                {"experiment": view.name, "budget": None, "verdict": NOT_RUN, "text": f"{names}: no shared budget"}
             ]
         return [(int(b), {e: r[r["budget"] == b] for e, r in rows.items()}) for b in shared], []
     chosen, lacking = {}, []
@@ -73,11 +72,11 @@ def groups(fields: dict, view: View, entries: list[Entry]) -> tuple[list[tuple[i
 
 
 def _difference(
-    fields: dict, a: pd.DataFrame, b: pd.DataFrame, name: str
+    fields: Claim, a: pd.DataFrame, b: pd.DataFrame, name: str
 ) -> tuple[stats.Interval, float, str, int] | None:
     """left - right in the claim's direction, its interval, the spread, the design, and the
     seeds per row it rests on."""
-    if fields.get("paired"):
+    if fields.paired:
         both = a[["seed", name]].merge(b[["seed", name]], on="seed", suffixes=("_a", "_b"))
         if not len(both):
             return None
@@ -87,27 +86,27 @@ def _difference(
     else:
         x, y = a[name].astype(float), b[name].astype(float)
         ci, spread, design, n = stats.welch(x, y), stats.pooled_sd(x, y), "two-sample", min(len(x), len(y))
-    if fields.get("direction", "higher") == "lower":
+    if fields.direction == "lower":
         ci = ci.flipped()
     return ci, spread, design, n
 
 
-def _paper_gap(fields: dict, left: Entry, right: Entry, by_id: dict) -> float | None:
+def _paper_gap(fields: Claim, left: Entry, right: Entry, by_id: dict[str, Claim]) -> float | None:
     p, q = paper_number(fields, left, by_id), paper_number(fields, right, by_id)
     if p is None or q is None:
         return None
-    return p - q if fields.get("direction", "higher") == "higher" else q - p
+    return p - q if fields.direction == "higher" else q - p
 
 
-def _pairs(fields: dict) -> tuple[list[Entry], list[tuple[Entry, Entry]]]:
-    if "order" in fields:
-        entries = [Entry.parse(e) for e in fields["order"]]
+def _pairs(fields: Claim) -> tuple[list[Entry], list[tuple[Entry, Entry]]]:
+    if fields.order is not None:
+        entries = [Entry.parse(e) for e in fields.order]
         return entries, list(itertools.pairwise(entries))
-    better, worse = [Entry.parse(e) for e in fields["better"]], [Entry.parse(e) for e in fields["worse"]]
+    better, worse = [Entry.parse(e) for e in fields.better], [Entry.parse(e) for e in fields.worse]
     return better + worse, list(itertools.product(better, worse))
 
 
-def ordering(fields: dict, view: View, by_id: dict) -> list[dict]:
+def ordering(fields: Claim, view: View, by_id: dict[str, Claim]) -> list[dict]:
     entries, pairs = _pairs(fields)
     found, lacking = groups(fields, view, entries)
     name = column(fields, view)
@@ -123,9 +122,9 @@ def ordering(fields: dict, view: View, by_id: dict) -> list[dict]:
             if result is None:
                 continue
             ci, spread, design, n = result
-            verdict = REPRODUCED if ci.low > 0 else "not reproduced" if ci.high < 0 else INCONCLUSIVE
+            verdict = REPRODUCED if ci.low > 0 else NOT_REPRODUCED if ci.high < 0 else INCONCLUSIVE
             paper = _paper_gap(fields, left, right, by_id)
-            paper = fields.get("gap") if paper is None else paper
+            paper = fields.gap if paper is None else paper
             placed = size.place(paper, ci)
             need, said = None, ""
             # Seeds are worth running only while the paper's gap is still inside the interval.
@@ -153,19 +152,19 @@ def ordering(fields: dict, view: View, by_id: dict) -> list[dict]:
     return out
 
 
-def _bounds(fields: dict) -> tuple[float, float, str]:
+def _bounds(fields: Claim) -> tuple[float, float, str]:
     """The interval the statistic must lie in, and the rule in words. A difference is
     signed so that left ahead of right is positive (for a lower-is-better metric, right -
     left); a ratio is left / right as measured."""
-    if "max_gap" in fields:
-        return -fields["max_gap"], fields["max_gap"], f"|difference| ≤ {fields['max_gap']}"
-    if "min_gain" in fields:
-        return fields["min_gain"], math.inf, f"left ahead by ≥ {fields['min_gain']}"
-    return fields["min_ratio"], math.inf, f"left / right ≥ {fields['min_ratio']}"
+    if fields.max_gap is not None:
+        return -fields.max_gap, fields.max_gap, f"|difference| ≤ {fields.max_gap}"
+    if fields.min_gain is not None:
+        return fields.min_gain, math.inf, f"left ahead by ≥ {fields.min_gain}"
+    return fields.min_ratio, math.inf, f"left / right ≥ {fields.min_ratio}"
 
 
-def relation(fields: dict, view: View, by_id: dict) -> list[dict]:
-    left, right = Entry.parse(fields["left"]), Entry.parse(fields["right"])
+def relation(fields: Claim, view: View, by_id: dict[str, Claim]) -> list[dict]:
+    left, right = Entry.parse(fields.left), Entry.parse(fields.right)
     found, out = groups(fields, view, [left, right])
     name = column(fields, view)
     low, high, rule = _bounds(fields)
@@ -176,9 +175,9 @@ def relation(fields: dict, view: View, by_id: dict) -> list[dict]:
             continue
         setting = judged_on(fields, view, _networks(fields, view, [left, right]), pd.concat([a, b]))
         p, q = paper_number(fields, left, by_id), paper_number(fields, right, by_id)
-        if "min_ratio" in fields:
+        if fields.min_ratio is not None:
             ci = stats.ratio(a[name].astype(float), b[name].astype(float))
-            paper = fields.get("paper", p / q if p is not None and q else None)
+            paper = fields.paper if fields.paper is not None else p / q if p is not None and q else None
             # The ratio's spread lives on the log scale: each row's coefficient of variation.
             spread = stats.pooled_sd(a[name] / a[name].mean(), b[name] / b[name].mean())
             expected = paper if paper is not None else ci.estimate
@@ -191,11 +190,11 @@ def relation(fields: dict, view: View, by_id: dict) -> list[dict]:
                 continue
             ci, spread, design, n = result
             gap = _paper_gap(fields, left, right, by_id)
-            paper = fields.get("paper", gap)
+            paper = fields.paper if fields.paper is not None else gap
             expected = paper if paper is not None else ci.estimate
             margins = [expected - low] + ([high - expected] if math.isfinite(high) else [])
         verdict = inside(ci.low, ci.high, low, high)
-        ratio = "min_ratio" in fields
+        ratio = fields.min_ratio is not None
         placed = size.place(paper, ci)
         need, said = None, ""
         if verdict == INCONCLUSIVE and placed in (None, size.INSIDE):

@@ -7,6 +7,7 @@ import pandas as pd
 
 from suite import tasks
 from suite.claims.rows import Entry, View, claim_arch
+from suite.claims.schema import Claim
 from suite.claims.verdicts import NOT_RUN, seeds_text
 
 # A claim's metric, where the record keeps it under another name. The paper's FLOPs are
@@ -15,10 +16,10 @@ from suite.claims.verdicts import NOT_RUN, seeds_text
 COLUMNS = {"latency_ms": "latency_deployed_batchN_ms", "accuracy_drop": "drop", "flops": "forward_macs"}
 
 
-def column(fields: dict, view: View) -> str:
+def column(fields: Claim, view: View) -> str:
     """The frame column a claim's metric is read from in this experiment."""
-    metric = fields.get("metric", "top1")
-    if fields.get("stage", "").startswith("before-"):
+    metric = fields.metric
+    if fields.stage.startswith("before-"):
         return "value_before"
     if metric in COLUMNS:
         return COLUMNS[metric]
@@ -32,17 +33,16 @@ def values_of(rows: pd.DataFrame, name: str) -> pd.Series | None:
     return rows[name].astype(float)
 
 
-def paper_number(fields: dict, entry: Entry, by_id: dict[str, dict]) -> float | None:
+def paper_number(fields: Claim, entry: Entry, by_id: dict[str, Claim]) -> float | None:
     """The paper's value for ``entry`` among the claim's ``values``, of the claim's metric."""
     named = entry.arch or claim_arch(fields)
-    metric = fields.get("metric", "top1")
-    for vid in fields.get("values", []):
+    for vid in fields.values:
         v = by_id.get(vid)
-        if v is None or v["kind"] != "value" or v["method"] != entry.method or v.get("metric", "top1") != metric:
+        if v is None or v.kind != "value" or v.method != entry.method or v.metric != fields.metric:
             continue
         if named and claim_arch(v) and claim_arch(v) != named:
             continue
-        return float(v["value"])
+        return float(v.value)
     return None
 
 

@@ -12,6 +12,7 @@ from suite import stats, tasks
 from suite.claims import size
 from suite.claims.evidence import column, detail, missing, values_of
 from suite.claims.rows import EVERY, Entry, View, claim_arch, where
+from suite.claims.schema import Claim
 from suite.claims.setting import PAPER, judged_on
 from suite.claims.verdicts import INCONCLUSIVE, NEVER, NOT_JUDGED, NOT_REPRODUCED, REPRODUCED, inside
 from suite.counting.ledger import parse_count
@@ -28,14 +29,14 @@ def _seeds(margins: list[float], spread: float, seeds_run: int, design: str = "o
     return NEVER if needed is None else needed
 
 
-def value(fields: dict, view: View, by_id: dict) -> list[dict]:
+def value(fields: Claim, view: View, by_id: dict[str, Claim]) -> list[dict]:
     """The paper's number for one model, at paper scale only: the 95% interval of the mean
     over seeds must lie within the claim's tolerance of it."""
     named = claim_arch(fields)
     arch = view.arch(named)
-    rows = view.select(arch, fields["method"], where(fields))
+    rows = view.select(arch, fields.method, where(fields))
     if not len(rows):
-        return [missing(view, arch, fields["method"], where(fields))]
+        return [missing(view, arch, fields.method, where(fields))]
     setting = judged_on(fields, view, [(named, arch)], rows)
     if setting["scale"] != PAPER:
         text = (
@@ -45,9 +46,9 @@ def value(fields: dict, view: View, by_id: dict) -> list[dict]:
         return [{"experiment": view.name, "budget": None, "verdict": NOT_JUDGED, "text": text}]
     name = column(fields, view)
     if values_of(rows, name) is None:
-        return [missing(view, arch, fields["method"], where(fields), why=f"no recorded {name}")]
-    target = fields["value"]
-    tolerance = fields.get("tolerance", 0) or fields.get("relative_tolerance", 0) * abs(target)
+        return [missing(view, arch, fields.method, where(fields), why=f"no recorded {name}")]
+    target = fields.value
+    tolerance = fields.tolerance or fields.relative_tolerance * abs(target)
     out = []
     for budget, g in rows.groupby("budget"):
         values = g[name].astype(float)
@@ -60,7 +61,7 @@ def value(fields: dict, view: View, by_id: dict) -> list[dict]:
             margins = [low, high] if low > 0 and high > 0 else [-min(low, high)]
             need = _seeds(margins, float(values.std(ddof=1)) if len(values) > 1 else math.nan, len(values))
         text = (
-            f"{arch}/{fields['method']} at {int(budget):,}: {ci.estimate:.4g} [{ci.low:.4g}, {ci.high:.4g}] "
+            f"{arch}/{fields.method} at {int(budget):,}: {ci.estimate:.4g} [{ci.low:.4g}, {ci.high:.4g}] "
             f"(n={len(values)}); the paper {target:g} ± {tolerance:.3g}"
         )
         out.append(detail(view, int(budget), verdict, text, setting, need, measured=ci.estimate, n=len(values)))
@@ -73,18 +74,18 @@ def _slope(budgets: list[float], values: list[float]) -> float | None:
     return float(np.polyfit(np.log(budgets), np.log(values), 1)[0])
 
 
-def powerlaw(fields: dict, view: View, by_id: dict) -> list[dict]:
+def powerlaw(fields: Claim, view: View, by_id: dict[str, Claim]) -> list[dict]:
     """log(metric) against log(backbone) for each network, on every seed's point below
     ``below_fraction`` of that network's plain backbone; the exponents' difference must lie
     within ``max_exponent_diff``."""
-    entries = [Entry.parse(e) for e in fields["methods"]]
+    entries = [Entry.parse(e) for e in fields.methods]
     name = column(fields, view)
     fits, networks, used, out = [], [], [], []
     for entry in entries:
         arch = view.arch(entry.arch)
         rows, plain = view.select(arch, entry.method, None), view.plain(arch)
         if plain is not None:
-            rows = rows[rows["budget"] < fields["below_fraction"] * plain]
+            rows = rows[rows["budget"] < fields.below_fraction * plain]
         fit = stats.power_law(rows["budget"], rows[name]) if len(rows) and values_of(rows, name) is not None else None
         if fit is None:
             out.append(missing(view, arch, entry.method, None, why="fewer than two budgets below the fraction"))
@@ -95,22 +96,18 @@ def powerlaw(fields: dict, view: View, by_id: dict) -> list[dict]:
     if len(fits) != 2 or len({a for _, a in networks}) < 2:
         return out  # a comparison of two networks needs both (one network cannot stand in for two)
     diff = stats.exponent_difference(*fits)
-    bound = fields["max_exponent_diff"]
+    bound = fields.max_exponent_diff
     verdict = inside(diff.low, diff.high, -bound, bound)
     # The paper's exponents, from its own points for each network.
-    values = [by_id[i] for i in fields.get("values", []) if i in by_id]
+    values = [by_id[i] for i in fields.values if i in by_id]
     slopes = [
         _slope(
             *zip(
-                *[
-                    (parse_count(v["budget"]), v["value"])
-                    for v in values
-                    if (v.get("arch"), v["method"]) == (e.arch, e.method)
-                ],
+                *[(parse_count(v.budget), v.value) for v in values if (v.arch, v.method) == (e.arch, e.method)],
                 strict=True,
             )
         )
-        if any((v.get("arch"), v["method"]) == (e.arch, e.method) for v in values)
+        if any((v.arch, v.method) == (e.arch, e.method) for v in values)
         else None
         for e in entries
     ]
@@ -133,17 +130,17 @@ def powerlaw(fields: dict, view: View, by_id: dict) -> list[dict]:
     return out + [detail(view, None, verdict, text, setting, need, **fitted)]
 
 
-def chance(fields: dict, view: View, by_id: dict) -> list[dict]:
+def chance(fields: Claim, view: View, by_id: dict[str, Claim]) -> list[dict]:
     """A metric that must fall to chance (100 / classes), within ``max_above_chance`` points:
     each RPG network evaluated with its own ring and BN but other index and sign seeds."""
     named = claim_arch(fields)
     arch = view.arch(named)
-    rows = view.select(arch, fields["method"], where(fields) or EVERY)
+    rows = view.select(arch, fields.method, where(fields) or EVERY)
     name = column(fields, view)
     if not len(rows) or values_of(rows, name) is None:
-        return [missing(view, arch, fields["method"], where(fields), why=f"no recorded {name}")]
+        return [missing(view, arch, fields.method, where(fields), why=f"no recorded {name}")]
     level = 100.0 / tasks.get(view.task).num_classes
-    bound = level + fields["max_above_chance"]
+    bound = level + fields.max_above_chance
     out = []
     for budget, g in rows.groupby("budget"):
         values = g[name].astype(float)
@@ -153,7 +150,7 @@ def chance(fields: dict, view: View, by_id: dict) -> list[dict]:
         need = _seeds([abs(bound - ci.estimate)], spread, len(values)) if verdict == INCONCLUSIVE else None
         own = g["value"].astype(float).mean()
         text = (
-            f"{arch}/{fields['method']} at {int(budget):,}: {ci.estimate:.3g} [{ci.low:.3g}, {ci.high:.3g}] with other "
+            f"{arch}/{fields.method} at {int(budget):,}: {ci.estimate:.3g} [{ci.low:.3g}, {ci.high:.3g}] with other "
             f"seeds, {own:.3g} with its own; chance {level:.3g}, needs ≤ {bound:.3g}"
         )
         setting = judged_on(fields, view, [(named, arch)], g)
@@ -165,22 +162,22 @@ def _kb(n: float) -> str:
     return f"{n / 1024:.1f} KB"
 
 
-def storage(fields: dict, view: View, by_id: dict) -> list[dict]:
+def storage(fields: Claim, view: View, by_id: dict[str, Claim]) -> list[dict]:
     """What a checkpoint holds: every tensor in it is the ring, a BN tensor or a layer left
     dense (none is an index map or a generated weight), and it is smaller than the weights
     it generates would be."""
     named = claim_arch(fields)
     arch = view.arch(named)
-    rows = view.select(arch, fields["method"], where(fields) or EVERY)
+    rows = view.select(arch, fields.method, where(fields) or EVERY)
     if not len(rows) or values_of(rows, "storage_other_bytes") is None:
-        return [missing(view, arch, fields["method"], where(fields), why="no recorded checkpoint breakdown")]
+        return [missing(view, arch, fields.method, where(fields), why="no recorded checkpoint breakdown")]
     out = []
     for budget, g in rows.groupby("budget"):
         first = g.iloc[0]
         other, generated = g["storage_other_bytes"].max(), first["storage_generated_bytes"]
         holds = other == 0 and (g["stored_bytes"] < generated).all()
         text = (
-            f"{arch}/{fields['method']} at {int(budget):,}: checkpoint {_kb(first['stored_bytes'])}, of which the ring "
+            f"{arch}/{fields.method} at {int(budget):,}: checkpoint {_kb(first['stored_bytes'])}, of which the ring "
             f"{_kb(first['storage_ring_bytes'])}, normalisation {_kb(first['storage_norm_bytes'])}, layers left dense "
             f"{_kb(first['storage_dense_bytes'])}, anything else {_kb(other)} (the rest is the file's format); "
             f"the weights it generates would take {_kb(generated)}"

@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from suite.claims.schema import Claim
 
 # The words the paper names its experiments with (a claim's ``source``: "Table 2, Section
 # 5.1"), and the shorter forms a reviewer types for them.
@@ -22,26 +26,26 @@ def _prefix(claim_id: str) -> str:
     return claim_id.split(".", 1)[0]
 
 
-def aliases(claims: list[dict]) -> dict[str, list[str]]:
+def aliases(claims: list[Claim]) -> dict[str, list[str]]:
     """The paper's names of experiments, normalised ("table2", "fig5", "sec51"), each with
     the id prefixes of the claims that cite it, in the claims' order."""
     out: dict[str, list[str]] = {}
     for claim in claims:
-        for part in claim.get("source", "").split(","):
+        for part in claim.source.split(","):
             found = re.match(r"\s*(table|figure|section)\s*([\d.]+)", part.lower())
             if not found:
                 continue
             for word in _WORDS[found[1]]:
                 prefixes = out.setdefault(_norm(word + found[2]), [])
-                if _prefix(claim["id"]) not in prefixes:
-                    prefixes.append(_prefix(claim["id"]))
+                if _prefix(claim.id) not in prefixes:
+                    prefixes.append(_prefix(claim.id))
     return out
 
 
-def hint(pattern: str, claims: list[dict]) -> str:
+def hint(pattern: str, claims: list[Claim]) -> str:
     """What ``pattern`` (which matches no id) most likely meant, as the end of a line: a
     --claims value to use instead ("did you mean t2.*?"), else the closest ids."""
-    ids = [c["id"] for c in claims]
+    ids = [c.id for c in claims]
     stem = pattern.lower().replace("*", "").replace("?", "").rstrip(".")
     # A bare prefix: "fig5" or "t3.in" means every claim under it.
     if any(i.startswith(f"{stem}.") for i in ids):

@@ -15,6 +15,7 @@ judged where the paper made it, never at the experiment's other budgets.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -24,6 +25,9 @@ from suite.counting.ledger import format_count
 from suite.errors import BudgetError, UsageError
 from suite.suites import spec
 from suite.suites.budgets import Budgets
+
+if TYPE_CHECKING:
+    from suite.claims.schema import Claim
 
 EVERY = "*"  # a budget that means: at every budget the entries share
 # "=knapsack": the backbone the knapsack rows have after pruning, known only once they ran,
@@ -47,16 +51,16 @@ class Entry:
         return f"{self.arch + '/' if self.arch else ''}{self.method}{'@' + self.budget if self.budget else ''}"
 
 
-def claim_arch(fields: dict) -> str:
+def claim_arch(fields: Claim) -> str:
     """The network a claim names: Table 4's ``subnetworks`` pick the hourglass-<n>x network."""
-    if "subnetworks" in fields:
-        return f"hourglass-{fields['subnetworks']}x"
-    return fields.get("arch", "")
+    if fields.subnetworks is not None:
+        return f"hourglass-{fields.subnetworks}x"
+    return fields.arch
 
 
-def where(fields: dict) -> str | None:
+def where(fields: Claim) -> str | None:
     """The budget a claim is judged at, as the suite would write it (None: not stated)."""
-    return fields.get("at") or fields.get("budget")
+    return fields.at or fields.budget
 
 
 class View:
@@ -131,12 +135,3 @@ class View:
             return f"{arch}/{method} at the parameters {budget[1:]} has after pruning ({known})"
         count = self.count(arch, budget)
         return f"{arch}/{method} at {budget}" + (f" ({format_count(count)})" if count else "")
-
-
-def fields_for(claim: dict, view: View) -> dict:
-    """The claim as judged in this experiment: in an experiment on other data than the
-    claim's (a stand-in suite), its ``stand_in`` keys replace the paper's (the budgets a
-    smaller network realises the paper's at)."""
-    if claim.get("task") and claim["task"] != view.task and "stand_in" in claim:
-        return {**claim, **claim["stand_in"]}
-    return claim

@@ -1,12 +1,15 @@
-"""The claims file's form: the keys each kind of claim takes, checked when it is loaded,
-so a typo is an error that names the file, the claim and the key, never a claim that
-silently stops being judged."""
+"""The claims file's form: each claim is loaded into a typed model (``Claim``) and checked
+for the keys its kind takes, so a typo is an error that names the file, the claim and the
+key, never a claim that silently stops being judged."""
 
 from __future__ import annotations
 
 import tomllib
 from importlib import resources
 from pathlib import Path
+from typing import Any, Literal
+
+import pydantic
 
 from suite.errors import UsageError
 
@@ -41,63 +44,115 @@ REQUIRED = {
     "qualitative": {"check"},
 }
 BOUNDS = ("max_gap", "min_gain", "min_ratio")
-NUMBER, TEXT, ENTRIES = (int, float), (str,), "a list of entries"
-# What each key holds: a key of the wrong type is refused with the file, the claim and the key.
-TYPES = {
-    "id": TEXT, "source": TEXT, "statement": TEXT, "kind": TEXT, "note": TEXT, "scale": TEXT, "check": TEXT,
-    "task": TEXT, "metric": TEXT, "direction": TEXT, "budget": TEXT, "at": TEXT, "hardware": TEXT,
-    "unit": TEXT, "arch": TEXT, "method": TEXT, "stage": TEXT, "left": TEXT, "right": TEXT,
-    "value": NUMBER, "tolerance": NUMBER, "relative_tolerance": NUMBER, "gap": NUMBER, "paper": NUMBER,
-    "max_gap": NUMBER, "min_gain": NUMBER, "min_ratio": NUMBER, "below_fraction": NUMBER,
-    "max_exponent_diff": NUMBER, "max_above_chance": NUMBER, "subnetworks": (int,),
-    "same_budget": (bool,), "paired": (bool,), "stand_in": (dict,),
-    "order": ENTRIES, "better": ENTRIES, "worse": ENTRIES, "methods": ENTRIES, "values": ENTRIES,
-    "experiments": ENTRIES,
-}  # fmt: skip
+Number = int | float  # as the file writes it: 76 stays 76 in a verdict's text
+Entries = list[str]
 
 
-def _typed(claim: dict, where: str) -> None:
-    for key, value in claim.items():
-        wanted = TYPES[key]
-        if wanted == ENTRIES:
-            ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
-        else:
-            ok = isinstance(value, wanted) and not (isinstance(value, bool) and bool not in wanted)
-        if not ok:
-            what = ENTRIES if wanted == ENTRIES else " or ".join(t.__name__ for t in wanted)
-            raise UsageError(f"{where}: {key} must be {what}, got {value!r}")
+class Claim(pydantic.BaseModel):
+    """One claim of the claims file, typed: every key any kind takes (``KEYS`` says which
+    a kind takes and ``REQUIRED`` which it needs), each at the value an absent key means."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    id: str
+    kind: Literal["value", "ordering", "relation", "powerlaw", "chance", "storage", "qualitative"]
+    statement: str
+    source: str = ""
+    experiments: Entries = []  # "suite/experiment"
+    note: str | None = None
+    scale: str | None = None
+    stand_in: dict[str, Any] = {}  # keys of the claim, in force on other data than the claim's
+    check: str | None = None
+    # where
+    task: str | None = None
+    metric: str = "top1"
+    direction: Literal["higher", "lower"] = "higher"
+    budget: str | None = None
+    at: str | None = None
+    subnetworks: int | None = None
+    hardware: str | None = None
+    # value
+    unit: str | None = None
+    value: Number | None = None
+    tolerance: Number = 0
+    relative_tolerance: Number = 0
+    arch: str = ""
+    method: str | None = None
+    stage: str = ""
+    # ordering, relation, powerlaw
+    order: Entries | None = None
+    better: Entries | None = None
+    worse: Entries | None = None
+    values: Entries = []  # ids of the paper's value claims the comparison's numbers come from
+    same_budget: bool = True
+    gap: Number | None = None
+    paired: bool = False
+    left: str | None = None
+    right: str | None = None
+    max_gap: Number | None = None
+    min_gain: Number | None = None
+    min_ratio: Number | None = None
+    paper: Number | None = None
+    methods: Entries = []
+    below_fraction: Number | None = None
+    max_exponent_diff: Number | None = None
+    # chance
+    max_above_chance: Number | None = None
+
+    def judged_as(self, task: str) -> Claim:
+        """The claim as judged on ``task``'s data: on other data than the claim's (a
+        stand-in suite), its ``stand_in`` keys replace the paper's (the budgets a smaller
+        network realises the paper's at)."""
+        if self.task and self.task != task and self.stand_in:
+            return self.model_copy(update=self.stand_in)
+        return self
 
 
-def _check(claim: dict, where: str) -> None:
+def _message(error: pydantic.ValidationError) -> str:
+    """The first key at fault in one line; a key that may be one of several types names them."""
+    first = error.errors()[0]
+    key = first["loc"][0]
+    tags = [e["loc"][1] for e in error.errors() if e["loc"][0] == key and len(e["loc"]) == 2]
+    if len(tags) > 1 and all(isinstance(t, str) for t in tags):
+        return f"{key} must be {' or '.join(tags)}, got {first['input']!r}"
+    return f"{'.'.join(map(str, first['loc']))}: {first['msg']}, got {first['input']!r}"
+
+
+def parse(raw: dict, where: str) -> Claim:
+    """A claim of the file at ``where``, checked: its kind's keys only, each of its type,
+    every required one, and the rules that span keys; or one line naming ``where``, the
+    claim and the key."""
     for key in ("id", "kind", "statement"):
-        if key not in claim:
-            raise UsageError(f"{where}: a claim has no {key!r} ({claim.get('id', '?')})")
-    where = f"{where}, claim {claim['id']}"
-    kind = claim["kind"]
+        if key not in raw:
+            raise UsageError(f"{where}: a claim has no {key!r} ({raw.get('id', '?')})")
+    where = f"{where}, claim {raw['id']}"
+    kind = raw["kind"]
     if kind not in KEYS:
         raise UsageError(f"{where}: unknown kind {kind!r} (known: {', '.join(KEYS)})")
-    unknown = set(claim) - COMMON - KEYS[kind]
+    unknown = set(raw) - COMMON - KEYS[kind]
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))} for a {kind} claim")
-    _typed(claim, where)
-    stand_in = claim.get("stand_in", {})
-    if set(stand_in) - KEYS[kind]:
+    stand_in = raw.get("stand_in", {})
+    if not isinstance(stand_in, dict) or set(stand_in) - KEYS[kind]:
         raise UsageError(f"{where}: stand_in may override only keys of a {kind} claim")
-    _typed(stand_in, f"{where}, stand_in")
-    missing = REQUIRED[kind] - set(claim)
+    try:
+        claim = Claim(**raw)
+        Claim(**{**raw, **stand_in})
+    except pydantic.ValidationError as e:
+        raise UsageError(f"{where}: {_message(e)}") from None
+    missing = REQUIRED[kind] - set(raw)
     if missing:
         raise UsageError(f"{where}: missing key(s) {', '.join(sorted(missing))}")
-    if kind == "ordering" and ("order" in claim) == ("better" in claim or "worse" in claim):
+    if kind == "ordering" and ("order" in raw) == ("better" in raw or "worse" in raw):
         raise UsageError(f"{where}: an ordering has either `order` or `better` and `worse`")
-    if kind == "relation" and sum(b in claim for b in BOUNDS) != 1:
+    if kind == "relation" and sum(b in raw for b in BOUNDS) != 1:
         raise UsageError(f"{where}: a relation has exactly one of {', '.join(BOUNDS)}")
-    if claim.get("direction", "higher") not in ("higher", "lower"):
-        raise UsageError(f"{where}: direction must be 'higher' or 'lower'")
-    if not all(e.count("/") == 1 for e in claim.get("experiments", [])):
+    if not all(e.count("/") == 1 for e in claim.experiments):
         raise UsageError(f"{where}: experiments must be a list of 'suite/experiment'")
+    return claim
 
 
-def load(folder: Path | None = None) -> list[dict]:
+def load(folder: Path | None = None) -> list[Claim]:
     """Every claim in the claims files (suite/claims/*.toml), checked; ids unique."""
     folder = folder or resources.files("suite") / "claims"
     out = []
@@ -109,10 +164,8 @@ def load(folder: Path | None = None) -> list[dict]:
         unknown = set(data) - {"claim"}
         if unknown:
             raise UsageError(f"claims file {path}: unknown table(s) {', '.join(sorted(unknown))}")
-        for claim in data.get("claim", []):
-            _check(claim, f"claims file {path}")
-            out.append(claim)
-    ids = [c["id"] for c in out]
+        out += [parse(claim, f"claims file {path}") for claim in data.get("claim", [])]
+    ids = [c.id for c in out]
     duplicated = sorted({i for i in ids if ids.count(i) > 1})
     if duplicated:
         raise UsageError(f"claims files: claim ids must be unique; repeated: {', '.join(duplicated)}")

@@ -15,7 +15,8 @@ import pandas as pd
 
 from suite.cells import Cell
 from suite.claims import JUDGES, names
-from suite.claims.rows import EVERY, View, fields_for
+from suite.claims.rows import EVERY, View
+from suite.claims.schema import Claim
 from suite.errors import UsageError
 from suite.suites import spec
 
@@ -23,11 +24,11 @@ from suite.suites import spec
 _COLUMNS = ("key", "experiment", "task", "arch", "width", "method", "budget", "backbone", "seed", "profile")
 
 
-def match(patterns: list[str], claims: list[dict]) -> list[dict]:
+def match(patterns: list[str], claims: list[Claim]) -> list[Claim]:
     """The claims whose ids match any of ``patterns`` (fnmatch globs, without regard to
     case), in the file's order. A pattern that matches nothing is one line naming what it
     most likely meant (suite.claims.names)."""
-    ids = [c["id"] for c in claims]
+    ids = [c.id for c in claims]
     if not patterns:
         raise UsageError("--claims: give at least one claim id or glob (rpg-bench claims lists them)")
     wanted = set()
@@ -37,7 +38,7 @@ def match(patterns: list[str], claims: list[dict]) -> list[dict]:
             hint = names.hint(pattern, claims)
             raise UsageError(f"--claims {pattern}: no claim id matches{hint} (rpg-bench claims lists them)")
         wanted.update(hits)
-    return [c for c in claims if c["id"] in wanted]
+    return [c for c in claims if c.id in wanted]
 
 
 def parse(text: str) -> list[str]:
@@ -64,16 +65,16 @@ class _Recorder(View):
         return rows
 
 
-def _used(claim: dict, view: _Recorder) -> set[str]:
+def _used(claim: Claim, view: _Recorder) -> set[str]:
     """The keys of the rows the claim's judgement reads, from the selections it made."""
     calls = view.calls
-    if claim["kind"] == "powerlaw":  # fitted below a fraction of each network's plain size
+    if claim.kind == "powerlaw":  # fitted below a fraction of each network's plain size
         keys = set()
         for arch, _, _, rows in calls:
             plain = view.plain(arch)
-            keys |= set(rows[rows["budget"] < claim["below_fraction"] * plain]["key"] if plain else rows["key"])
+            keys |= set(rows[rows["budget"] < claim.below_fraction * plain]["key"] if plain else rows["key"])
         return keys
-    if claim["kind"] in ("ordering", "relation") and calls and all(b in (None, EVERY) for _, _, b, _ in calls):
+    if claim.kind in ("ordering", "relation") and calls and all(b in (None, EVERY) for _, _, b, _ in calls):
         # Compared at every budget the entries share: the others compare nothing.
         shared = set.intersection(*(set(rows["budget"]) for *_, rows in calls))
         return {k for *_, rows in calls for k in rows[rows["budget"].isin(shared)]["key"]}
@@ -91,35 +92,35 @@ def _planned(cells: list[Cell]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(_COLUMNS))
 
 
-def needed(claims: list[dict], cells: list[Cell], suite: spec.Suite) -> dict[str, set[str]]:
+def needed(claims: list[Claim], cells: list[Cell], suite: spec.Suite) -> dict[str, set[str]]:
     """Per claim id, the keys of ``cells`` its verdict in this suite is judged on (empty:
     the suite cannot judge it, or not at these cells)."""
     frame = _planned(cells)
     run = {"suite": suite.name, "experiments": {e.name: {"arch": e.arch} for e in suite.experiments}}
-    by_id = {c["id"]: c for c in claims}
+    by_id = {c.id: c for c in claims}
     out = {}
     for claim in claims:
         keys: set[str] = set()
-        for where in claim.get("experiments", []):
+        for where in claim.experiments:
             suite_name, _, experiment = where.partition("/")
             rows = frame[frame["experiment"] == experiment]
-            if suite_name != suite.name or not len(rows) or claim["kind"] not in JUDGES:
+            if suite_name != suite.name or not len(rows) or claim.kind not in JUDGES:
                 continue
             view = _Recorder(experiment, rows, run, suite)
             # On rows without numbers a judge may fail after selecting: its selections are what count.
             with contextlib.suppress(Exception):
-                JUDGES[claim["kind"]](fields_for(claim, view), view, by_id)
+                JUDGES[claim.kind](claim.judged_as(view.task), view, by_id)
             keys |= _used(claim, view)
-        out[claim["id"]] = keys
+        out[claim.id] = keys
     return out
 
 
-def cells_for(patterns: list[str], claims: list[dict], cells: list[Cell], suite: spec.Suite) -> list[Cell]:
+def cells_for(patterns: list[str], claims: list[Claim], cells: list[Cell], suite: spec.Suite) -> list[Cell]:
     """The cells that settle the claims ``patterns`` match, in run order; none is one line."""
     chosen = match(patterns, claims)
     keys = set().union(*needed(chosen, cells, suite).values())
     if not keys:
-        ids = ", ".join(c["id"] for c in chosen[:5]) + (", ..." if len(chosen) > 5 else "")
+        ids = ", ".join(c.id for c in chosen[:5]) + (", ..." if len(chosen) > 5 else "")
         raise UsageError(
             f"--claims {','.join(patterns)}: suite {suite.name} has no cell that settles {ids} at this profile "
             "(rpg-bench claims --suite SUITE says which suite judges which claim)"

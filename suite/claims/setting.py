@@ -13,6 +13,7 @@ import pandas as pd
 
 from suite import tasks
 from suite.claims.rows import View
+from suite.claims.schema import Claim
 
 PAPER = "paper"
 STAND_IN = "stand-in"
@@ -38,13 +39,13 @@ def _paper_epochs(task_name: str, profile: str) -> int | None:
     return full.epochs if full else None
 
 
-def scale_gap(fields: dict, view: View, networks: list[tuple[str, str]], rows: pd.DataFrame) -> dict | None:
+def scale_gap(fields: Claim, view: View, networks: list[tuple[str, str]], rows: pd.DataFrame) -> dict | None:
     """How far one comparison's setting is from the paper's, in numbers: the data that stood
     in, the networks' width as a fraction of the paper's, and the epochs trained against the
     paper's (None for a claim about RPG itself, which has no paper setting)."""
-    if not fields.get("task"):
+    if not fields.task:
         return None
-    claim_task = fields["task"]
+    claim_task = fields.task
     data = None if claim_task == view.task else f"{tasks.get(view.task).dataset} for {_dataset(claim_task)}"
     epochs = int(rows["epochs"].max()) if "epochs" in rows and rows["epochs"].notna().all() and len(rows) else None
     paper = _paper_epochs(claim_task, view.profile)
@@ -69,13 +70,13 @@ def gap_text(gap: dict | None) -> str:
     return "; ".join(parts)
 
 
-def judged_on(fields: dict, view: View, networks: list[tuple[str, str]], rows: pd.DataFrame) -> dict:
+def judged_on(fields: Claim, view: View, networks: list[tuple[str, str]], rows: pd.DataFrame) -> dict:
     """The setting of one comparison: ``networks`` pairs each network the claim names with
     the one that ran; ``rows`` are the rows compared."""
     differs = []
     task = tasks.get(view.task)
-    if fields.get("task") and fields["task"] != view.task:
-        differs.append(f"data: {task.dataset} standing in for {_dataset(fields['task'])}")
+    if fields.task and fields.task != view.task:
+        differs.append(f"data: {task.dataset} standing in for {_dataset(fields.task)}")
     for named, actual in dict.fromkeys(networks):
         width = view.width(actual)
         shown = f"{actual} at width {width:g}" if width != 1 else actual
@@ -91,12 +92,12 @@ def judged_on(fields: dict, view: View, networks: list[tuple[str, str]], rows: p
         differs.append(precision)
     out = {"scale": PAPER if not differs else STAND_IN, "differs": differs}
     out["gap"] = scale_gap(fields, view, networks, rows)
-    if not fields.get("task"):
+    if not fields.task:
         networks_text = ", ".join(f"{a} at width {view.width(a):g}" for _, a in dict.fromkeys(networks))
         text = f"scale-free claim: judged on {task.dataset}, {networks_text}, profile {view.profile}"
         text += f"; {precision}" if precision in differs else ""
         return {"scale": SCALE_FREE, "differs": [], "text": text}
-    if fields.get("hardware"):
+    if fields.hardware:
         # A claim about speed: which device timed it, at which batch (the paper's per-image
         # times are batched inference: its 0.12 ms per image is below one GPU kernel launch).
         device = str(rows["device"].iloc[0]) if len(rows) else "?"
@@ -104,7 +105,7 @@ def judged_on(fields: dict, view: View, networks: list[tuple[str, str]], rows: p
         batch = int(rows["eval_batch"].iloc[0]) if "eval_batch" in rows and len(rows) else 0
         out["device"] = f"{device} ({kind}), per image at batch {batch}"
         if not kind.startswith("cuda"):
-            differs.append(f"device: {device} ({kind}) standing in for the paper's {fields['hardware']}")
+            differs.append(f"device: {device} ({kind}) standing in for the paper's {fields.hardware}")
         out["scale"] = PAPER if not differs else STAND_IN
     out["text"] = "paper scale" if not differs else "stand-in: " + "; ".join(differs)
     return out

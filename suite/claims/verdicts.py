@@ -11,20 +11,35 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from suite.stats import MAX_SEEDS
 
-REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE = "reproduced", "not reproduced", "inconclusive"
-NOT_JUDGED, NOT_RUN = "not judged", "not run"
-VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_JUDGED, NOT_RUN)
+if TYPE_CHECKING:
+    from suite.claims.schema import Claim
+
+
+class Outcome(StrEnum):
+    """A verdict, the one set of them: a str, so claims.json and the pages write its words."""
+
+    REPRODUCED = "reproduced"
+    NOT_REPRODUCED = "not reproduced"
+    INCONCLUSIVE = "inconclusive"
+    NOT_JUDGED = "not judged"
+    NOT_RUN = "not run"
+
+
+REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_JUDGED, NOT_RUN = Outcome
+VERDICTS = tuple(Outcome)
 JUDGED = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 NEVER = "never"  # no seed count resolves it: the expected gap does not clear the bound
 
 
 @dataclass
 class Verdict:
-    claim: dict
-    verdict: str
+    claim: Claim
+    verdict: Outcome
     details: list[dict] = field(default_factory=list)  # one per comparison made
     reason: str = ""
     scale: str | None = None  # "paper", "stand-in" or "scale-free": what the judged details ran on
@@ -51,7 +66,7 @@ class Verdict:
 
     def as_json(self) -> dict:
         return {
-            "id": self.claim["id"],
+            "id": self.claim.id,
             "verdict": self.verdict,
             "reason": self.reason,
             "scale": self.scale,
@@ -63,7 +78,7 @@ class Verdict:
         }
 
 
-def inside(low: float, high: float, bound_low: float, bound_high: float) -> str:
+def inside(low: float, high: float, bound_low: float, bound_high: float) -> Outcome:
     """An interval against a bound: inside it, clear of it, or straddling its edge."""
     if bound_low <= low and high <= bound_high:
         return REPRODUCED
@@ -72,7 +87,7 @@ def inside(low: float, high: float, bound_low: float, bound_high: float) -> str:
     return INCONCLUSIVE
 
 
-def combine(verdicts: list[str]) -> str:
+def combine(verdicts: list[Outcome]) -> Outcome:
     judged = [v for v in verdicts if v in JUDGED]
     if not judged:
         return NOT_JUDGED if NOT_JUDGED in verdicts else NOT_RUN

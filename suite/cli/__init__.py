@@ -88,8 +88,9 @@ def _set_argument(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FIELD=VALUE",
-        help="change a recipe field in every experiment (repeatable: --set epochs=10 --set lr=0.05); checked "
-        "against the recipe's fields, and part of each cell's key",
+        help="change a recipe field in every experiment (repeatable: --set epochs=10 --set lr=0.05), or a "
+        "method's knob in its cells (--set rpg.ring_std=official); checked against the recipe's fields or the "
+        "method's knobs, and part of each cell's key",
     )
 
 

@@ -8,6 +8,7 @@ import argparse
 from suite import claims, tasks
 from suite.claims import select
 from suite.claims.rows import claim_arch, where
+from suite.claims.schema import Claim
 from suite.errors import UsageError
 from suite.run import plan, runner
 from suite.suites import spec
@@ -28,8 +29,8 @@ def profiles(suite: spec.Suite) -> list[str]:
     return out
 
 
-def _where(claim: dict) -> str:
-    parts = [", ".join(claim.get("experiments", [])) or "no experiment"]
+def _where(claim: Claim) -> str:
+    parts = [", ".join(claim.experiments) or "no experiment"]
     if where(claim):
         parts.append(f"at {where(claim)}")
     if claim_arch(claim):
@@ -37,12 +38,12 @@ def _where(claim: dict) -> str:
     return "; ".join(parts)
 
 
-def _header(claim: dict) -> str:
-    lines = [f"{claim['id']}  [{claim['source']}, {claim['kind']}]", claim["statement"], f"where: {_where(claim)}"]
-    if claim.get("stand_in"):
-        lines.append("on a stand-in suite's data: " + ", ".join(f"{k} {v}" for k, v in claim["stand_in"].items()))
-    if claim.get("note"):
-        lines.append(f"note: {claim['note']}")
+def _header(claim: Claim) -> str:
+    lines = [f"{claim.id}  [{claim.source}, {claim.kind}]", claim.statement, f"where: {_where(claim)}"]
+    if claim.stand_in:
+        lines.append("on a stand-in suite's data: " + ", ".join(f"{k} {v}" for k, v in claim.stand_in.items()))
+    if claim.note:
+        lines.append(f"note: {claim.note}")
     return "\n    ".join(lines)
 
 
@@ -55,14 +56,14 @@ def _generated(cell) -> bool:
     return cell.profile in tasks.get(cell.task).generated_profiles
 
 
-def _judgeable(claim: dict, keys: set[str], profile: str, generated: bool) -> str:
-    if claim["kind"] == "qualitative":
+def _judgeable(claim: Claim, keys: set[str], profile: str, generated: bool) -> str:
+    if claim.kind == "qualitative":
         return "not judged: a qualitative claim"
     if not keys:
         return "not judged: no cell of this suite reads it"
     if generated:
         return "not judged: generated data (it tests the code, not the paper)"
-    if claim["kind"] == "value" and not profile.endswith("full"):
+    if claim.kind == "value" and not profile.endswith("full"):
         return "measured, not judged: the paper's numbers are judged at paper scale (full) only"
     return "judged"
 
@@ -76,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
     rate = plan.given(args.tflops)
     suite = spec.load(args.suite)
-    mine = [c for c in every if any(e.split("/", 1)[0] == suite.name for e in c.get("experiments", []))]
+    mine = [c for c in every if any(e.split("/", 1)[0] == suite.name for e in c.experiments)]
     by_profile, every_cell, reading = {}, [], []
     for profile in profiles(suite):
         cells = runner.expand(suite, profile)
@@ -93,7 +94,7 @@ def main(args: argparse.Namespace) -> int:
     for claim in mine:
         print(_header(claim))
         for profile, found in by_profile.items():
-            keys, cost, generated = found[claim["id"]]
+            keys, cost, generated = found[claim.id]
             state = _judgeable(claim, keys, profile, generated)
             print(f"    {profile:8} {cost:40} {state}")
     return 0

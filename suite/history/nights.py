@@ -87,7 +87,7 @@ def _started(run: dict) -> datetime | None:
     return when if when.tzinfo else when.replace(tzinfo=UTC)  # rpg-bench writes UTC
 
 
-def _read(folder: Path, claim_list: list[dict]) -> tuple[Night | None, str | None]:
+def _read(folder: Path, claim_list: list[claims.Claim]) -> tuple[Night | None, str | None]:
     """One night, or None and the line that says why it is skipped; a line also when it is
     read from an older record version."""
     if not (folder / records.RECORDS).is_dir() and not (folder / records.RUN).is_file():
@@ -103,7 +103,7 @@ def _read(folder: Path, claim_list: list[dict]) -> tuple[Night | None, str | Non
     versions = sorted({r["config"].get("record_version", 0) for r in recs})
     try:
         ok = ok_rows(frame(recs))
-        verdicts = {v.claim["id"]: v.verdict for v in claims.judge(claim_list, ok, run)}
+        verdicts = {v.claim.id: v.verdict for v in claims.judge(claim_list, ok, run)}
     except (KeyError, TypeError, ValueError) as e:
         return None, (
             f"{folder}: skipped: its records (record version {', '.join(map(str, versions))}) cannot be read by "

@@ -77,7 +77,7 @@ def band(values: np.ndarray | None) -> tuple[float, float, float] | None:
 
 def relevant_claims(suite: str) -> list[dict]:
     """The claims the suite says it measures (an experiment of it in the claim's list)."""
-    return [c for c in claims.load() if any(e.split("/", 1)[0] == suite for e in c.get("experiments", []))]
+    return [c for c in claims.load() if any(e.split("/", 1)[0] == suite for e in c.experiments)]
 
 
 def timeline(nights: list[Night]) -> tuple[list[dict], int]:
@@ -86,7 +86,7 @@ def timeline(nights: list[Night]) -> tuple[list[dict], int]:
     more); and how many more claims the suite lists that no night ran."""
     out, never = [], 0
     for claim in relevant_claims(nights[0].suite):
-        verdicts = [n.verdicts.get(claim["id"], claims.NOT_RUN) for n in nights]
+        verdicts = [n.verdicts.get(claim.id, claims.NOT_RUN) for n in nights]
         if all(v == claims.NOT_RUN for v in verdicts):
             never += 1
             continue
@@ -96,7 +96,7 @@ def timeline(nights: list[Night]) -> tuple[list[dict], int]:
             if verdicts[i] != verdicts[i - 1]
         ]
         out.append(
-            {"id": claim["id"], "statement": claim.get("statement", ""), "verdicts": verdicts, "changes": changes}
+            {"id": claim.id, "statement": claim.statement, "verdicts": verdicts, "changes": changes}
             | {"flaky": len(changes) >= FLAKY}
         )
     return out, never

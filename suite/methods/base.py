@@ -14,6 +14,7 @@ import abc
 import functools
 from dataclasses import dataclass
 
+import pydantic
 import torch
 from torch import nn
 from torch.nn.utils import prune
@@ -52,6 +53,14 @@ def require_family(method: Method, net: Net, *families: str) -> None:
         raise UsageError(f"{method.name} does not run on {net.arch.name} (it needs a {' or '.join(families)} network)")
 
 
+class Knobs(pydantic.BaseModel):
+    """A method's settings that ``--set <method>.<knob>=value`` changes, each a typed field
+    with its default, checked as strictly as the recipe (suite.tasks.base.Recipe). This
+    one has none: the knobs of a method that has some subclass it (RPG's ring_std)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
 @dataclass
 class Built:
     model: nn.Module
@@ -83,9 +92,16 @@ class Method(abc.ABC):
       that does not run on the network raises UsageError). Cheap: called for every method
       of an experiment to floor its budgets.
     - ``setting(net, budget)``: for a budget in reach, the knob that meets it within
-      suite.counting.solver.TOLERANCE (0.5%), as a JSON-able dict, found without allocating weights
-      (on the meta device or by counting); it is recorded with the cell and is all
-      ``build`` and ``rebuild`` need besides the seed.
+      suite.counting.solver.TOLERANCE (0.5%), found without allocating weights (on the meta
+      device or by counting). It is a JSON-able dict of the method's own keys, typed by a
+      TypedDict declared beside the method (RPG's ``RingSetting``, ``{"ring_size": ...}``;
+      a pruning method's ``ImpSetting``, ``{"dense": <its start's setting>, "keep": ...}``):
+      the record keeps it as the cell's "setting" and the memory probe gets it as JSON, and
+      it is all ``build`` and ``rebuild`` need besides the seed, so a record is rebuilt from
+      its JSON alone. The ledger counts the built model, never the setting.
+    - ``knobs``: the method's ``Knobs`` (a pydantic model; none by default), which
+      ``--set <method>.<knob>=value`` sets; ``tuned(setting, knobs)`` writes them into the
+      setting (by default every knob, at its default where not set, beside the setting's keys).
     - ``build(net, setting, seed)``: the model to train (torch is seeded before; the same
       seed builds the same model). Its ledger, of ``pruned(model, setting)``, is the count.
     - ``train(...)``: a ``Trained`` (the default: ``suite.training.train.fit`` once). Methods whose
@@ -107,6 +123,8 @@ class Method(abc.ABC):
     # True when the budget is the model's size before training prunes it (Table 7 states
     # its methods so); otherwise the trained model itself meets the budget.
     budget_before_pruning = False
+    # What --set <name>.<knob>=value may set (a class, not a dataclass field).
+    knobs = Knobs
 
     @abc.abstractmethod
     def reach(self, net: Net) -> tuple[int, int]: ...
@@ -123,10 +141,9 @@ class Method(abc.ABC):
         """Train the built model (fit's keywords: progress, desc, checkpoint)."""
         return Trained.of(model, train.fit(model, task, splits, recipe, seed, **kw))
 
-    def with_ring_std(self, setting: dict, ring_std: str | float) -> dict:
-        """The setting with the std its rings' W starts at (the recipe's ``ring_std``), for
-        methods that build rings; a method without rings returns it unchanged."""
-        return setting
+    def tuned(self, setting: dict, knobs: Knobs) -> dict:
+        """The setting with the method's knobs (``knobs``, an instance of ``self.knobs``)."""
+        return {**setting, **knobs.model_dump()}
 
     def pruned(self, model: nn.Module, setting: dict) -> nn.Module:
         """The model as it will be counted after training (pruning methods shrink it there)."""

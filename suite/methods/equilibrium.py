@@ -9,7 +9,7 @@ from torch import nn
 
 from suite.methods.base import Trained
 from suite.methods.registry import register
-from suite.methods.widths import Widths
+from suite.methods.widths import Widths, WidthsSetting
 from suite.tasks import Recipe, Splits, Task
 
 
@@ -20,10 +20,10 @@ class Equilibrium(Widths):
     reports how its solves went (the record keeps the test split's)."""
 
     def train(
-        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: WidthsSetting, **kw
     ) -> Trained:
         trained = super().train(model, task, splits, recipe, seed, setting, **kw)
-        trained.solver = model.solver_record
+        trained.probes["solver"] = model.solver_record  # the record keeps the test split's solves
         return trained
 
 

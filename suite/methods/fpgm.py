@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import functools
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -17,6 +18,12 @@ from suite.methods.base import Method, Trained, backbone, require_family
 from suite.methods.registry import register
 from suite.tasks import Recipe, Splits, Task
 from suite.training import train
+
+
+class FpgmSetting(TypedDict):
+    """FPGM's knob: the filters each coupled group keeps, by group."""
+
+    keep: dict[str, int]
 
 
 @functools.lru_cache(maxsize=256)
@@ -71,23 +78,23 @@ class Fpgm(Method):
         caps, total = self._total(net)
         return total(knobs.at(caps, 0.0)), total(caps)
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> FpgmSetting:
         caps, total = self._total(net)
         groups = _plan(net)[0]
         keep = knobs.meet(caps, total, budget)
         return {"keep": {g: k for g, (k,) in zip(groups, keep, strict=True)}}
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: FpgmSetting, seed: int) -> nn.Module:
         return net.build()  # dense: pruned after its training
 
-    def pruned(self, model: nn.Module, setting: dict) -> nn.Module:
+    def pruned(self, model: nn.Module, setting: FpgmSetting) -> nn.Module:
         """A copy pruned to the budget at its current weights: the count training lands on."""
         copy_ = copy.deepcopy(model)
         fpgm.prune(copy_, _example(copy_), setting["keep"])
         return copy_
 
     def train(
-        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: FpgmSetting, **kw
     ) -> Trained:
         """Train, prune, fine-tune (each round checkpointed under its own name beside the
         cell's, so a rerun replays the dense round, prunes alike and resumes the fine-tuning)."""
@@ -110,7 +117,7 @@ class Fpgm(Method):
             "fine_tuning": "the task loss",
             "latency": "the pruned network's dense kernels",
         }
-        return Trained.of(model, tuned, before=("before-pruning", dense), pruning=pruning)
+        return Trained.of(model, tuned, before=("before-pruning", dense), sections={"pruning": pruning})
 
     def trainings(self, net: Net, budget: int) -> int:
         return 2  # dense, then fine-tuned
@@ -118,7 +125,7 @@ class Fpgm(Method):
     def counted(self, net: Net, budget: int) -> nn.Module:
         return net.build()  # the dense network (the fine-tuning's is smaller)
 
-    def rebuild(self, net: Net, setting: dict, seed: int, state: dict) -> nn.Module:
+    def rebuild(self, net: Net, setting: FpgmSetting, seed: int, state: dict) -> nn.Module:
         model = self.build(net, setting, seed)
         fpgm.restore(model, state)
         model.load_state_dict(state)

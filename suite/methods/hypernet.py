@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -14,6 +15,13 @@ from suite.archs import Net
 from suite.counting import solver
 from suite.methods.base import Method, backbone, plain_backbone, require_family
 from suite.methods.registry import register
+
+
+class HyperNetSetting(TypedDict):
+    """The hypernetwork's knob: its layer embeddings' size and its hidden width."""
+
+    embedding: int
+    hidden: int
 
 
 @functools.lru_cache(maxsize=256)
@@ -54,7 +62,7 @@ class HyperNet(Method):
         require_family(self, net, "resnet")
         return self._count(net, 1, 1), max(self._count(net, 1, 1), plain_backbone(net))
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> HyperNetSetting:
         top = 1
         while self._count(net, top, top) < budget:
             top *= 2
@@ -72,5 +80,5 @@ class HyperNet(Method):
         e = max(met) if met else min(misses, key=lambda e: misses[e][0])
         return {"embedding": e, "hidden": misses[e][1]}
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: HyperNetSetting, seed: int) -> nn.Module:
         return hypernet.convert(net.build(), setting["embedding"], setting["hidden"])

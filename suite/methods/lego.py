@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -12,6 +13,13 @@ from suite.archs import Net
 from suite.counting import solver
 from suite.methods.base import Method, backbone, require_family
 from suite.methods.registry import register
+
+
+class LegoSetting(TypedDict):
+    """LegoNet's knob: the legos each conv is assembled from, by conv, and the split."""
+
+    legos: dict[str, int]
+    split: int
 
 
 @register
@@ -57,7 +65,7 @@ class Lego(Method):
         reaches = [self._reach(net, split) for split in self.splits]
         return min(lo for lo, _ in reaches), max(hi for _, hi in reaches)
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> LegoSetting:
         split = next(s for s in self.splits if self._reach(net, s)[0] <= budget <= self._reach(net, s)[1])
         convs, rest = self._layers(net)
 
@@ -76,5 +84,5 @@ class Lego(Method):
             legos[i] += max(0, min(room, convs[i][1][0] - legos[i]))
         return {"legos": dict(zip([n for n, _ in convs], legos, strict=True)), "split": split}
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: LegoSetting, seed: int) -> nn.Module:
         return lego.convert(net.build(), setting["legos"], setting["split"])

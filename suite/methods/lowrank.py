@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -15,6 +16,13 @@ from suite.archs import Net
 from suite.methods import knobs
 from suite.methods.base import Method, backbone, require_family
 from suite.methods.registry import register
+
+
+class LowRankSetting(TypedDict):
+    """The factorisation and each conv's ranks, by conv."""
+
+    factorization: str
+    ranks: dict[str, list[int]]
 
 
 @functools.lru_cache(maxsize=256)
@@ -59,7 +67,7 @@ class LowRank(Method):
         caps, total = self._total(net)
         return total(knobs.at(caps, 0.0)), total(caps)
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> LowRankSetting:
         caps, total = self._total(net)
         convs, _ = _layers(net)
         ranks = knobs.meet(caps, total, budget)
@@ -68,7 +76,7 @@ class LowRank(Method):
             "ranks": {n: list(r) for (n, _), r in zip(convs, ranks, strict=True)},
         }
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: LowRankSetting, seed: int) -> nn.Module:
         return lowrank.convert(net.build(), setting["ranks"], setting["factorization"])
 
     def counted(self, net: Net, budget: int) -> nn.Module:

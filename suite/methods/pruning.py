@@ -6,18 +6,38 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 from torch import nn
 
 from baselines import filters, imp, knapsack
 from suite.archs import Net
-from suite.methods.base import Method, Trained, backbone, plain_backbone, require_family
+from suite.methods.base import Knobs, Method, Trained, backbone, plain_backbone, require_family
 from suite.methods.registry import register
 from suite.methods.sharing import RPG, RPG_
 from suite.methods.widths import PLAIN
 from suite.tasks import Recipe, Splits, Task
 from suite.training import schedules
+
+
+class ImpSetting(TypedDict):
+    """IMP's knob: the dense network's setting, the weights the last level keeps, the
+    levels' remaining counts and the rate each level prunes."""
+
+    dense: dict
+    keep: int
+    levels: list[int]
+    rate: float
+
+
+class SlimSetting(TypedDict):
+    """Structured pruning's knob: the dense network's setting (its start method's), the
+    share of its FLOPs the slimmed network keeps, and the head no pruning touches."""
+
+    dense: dict
+    flops_fraction: float
+    head: str
 
 
 @dataclass
@@ -54,19 +74,23 @@ class Imp(Method):
         _, total, prunable = self._dense(net)
         return total - prunable + 1, total
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> ImpSetting:
         dense, total, prunable = self._dense(net)
         keep = prunable - (total - budget)
         return {"dense": dense, "keep": keep, "levels": imp.levels(prunable, keep), "rate": imp.RATE}
 
-    def with_ring_std(self, setting: dict, ring_std: str | float) -> dict:
-        return {**setting, "dense": self.start.with_ring_std(setting["dense"], ring_std)}
+    @property
+    def knobs(self) -> type[Knobs]:
+        return self.start.knobs  # its dense network's
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def tuned(self, setting: ImpSetting, knobs: Knobs) -> ImpSetting:
+        return {**setting, "dense": self.start.tuned(setting["dense"], knobs)}
+
+    def build(self, net: Net, setting: ImpSetting, seed: int) -> nn.Module:
         return self.start.build(net, setting["dense"], seed)
 
     def train(
-        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: ImpSetting, **kw
     ) -> Trained:
         return schedules.iterative_magnitude(
             model, task, splits, recipe, seed, keep=setting["keep"], rate=setting["rate"], **kw
@@ -78,7 +102,7 @@ class Imp(Method):
     def counted(self, net: Net, budget: int) -> nn.Module:
         return self.start.counted(net, round(self.start_fraction * plain_backbone(net)))
 
-    def pruned(self, model: nn.Module, setting: dict) -> nn.Module:
+    def pruned(self, model: nn.Module, setting: ImpSetting) -> nn.Module:
         """A copy pruned to the budget in one shot, at its current weights: the count IMP's
         last level lands on (``rpg-bench ledger`` shows it; training prunes in levels)."""
         copy_ = copy.deepcopy(model)
@@ -113,21 +137,25 @@ class Slim(Method):
         require_family(self, net, "resnet")
         return self.start.reach(net)
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> SlimSetting:
         return {
             "dense": self.start.setting(net, budget),
             "flops_fraction": schedules.FLOPS_FRACTION,
             "head": net.arch.head,
         }
 
-    def with_ring_std(self, setting: dict, ring_std: str | float) -> dict:
-        return {**setting, "dense": self.start.with_ring_std(setting["dense"], ring_std)}
+    @property
+    def knobs(self) -> type[Knobs]:
+        return self.start.knobs  # its dense network's
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def tuned(self, setting: SlimSetting, knobs: Knobs) -> SlimSetting:
+        return {**setting, "dense": self.start.tuned(setting["dense"], knobs)}
+
+    def build(self, net: Net, setting: SlimSetting, seed: int) -> nn.Module:
         return self.start.build(net, setting["dense"], seed)
 
     def train(
-        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: SlimSetting, **kw
     ) -> Trained:
         return schedules.slimmed(
             model,
@@ -147,7 +175,7 @@ class Slim(Method):
     def counted(self, net: Net, budget: int) -> nn.Module:
         return self.start.counted(net, budget)
 
-    def rebuild(self, net: Net, setting: dict, seed: int, state: dict) -> nn.Module:
+    def rebuild(self, net: Net, setting: SlimSetting, seed: int, state: dict) -> nn.Module:
         model = self.build(net, setting, seed)
         (filters.restore if self.pruner == "l1-filters" else knapsack.restore)(model, state)
         model.load_state_dict(state)

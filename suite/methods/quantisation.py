@@ -12,7 +12,7 @@ from torch import nn
 from baselines import int8
 from suite.methods.base import Trained
 from suite.methods.registry import register
-from suite.methods.sharing import RPG
+from suite.methods.sharing import RPG, RingSetting
 from suite.tasks import Recipe, Splits, Task
 from suite.training import train
 
@@ -23,7 +23,7 @@ class Int8(RPG):
     Counted as the float model it quantises (the same ring); stored as itself."""
 
     def train(
-        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: RingSetting, **kw
     ) -> Trained:
         summary = train.fit(model, task, splits, recipe, seed, **kw)
         n = math.ceil(int8.CALIBRATION / recipe.batch_size)
@@ -31,9 +31,18 @@ class Int8(RPG):
         # calibrates on its training loader): in file order ImageNet's first are one class.
         sample = task.batches(splits, "train", recipe.batch_size, torch.Generator().manual_seed(0))
         batches = [x for x, _ in itertools.islice(sample, n)]
-        quantisation = {"bits": 8, "backend": int8.BACKEND, "calibration_images": sum(map(len, batches))}
+        quantisation = {
+            "bits": 8,
+            "backend": int8.BACKEND,
+            "calibration_images": sum(map(len, batches)),
+            "latency": "int8 kernels on the CPU",
+        }
         return Trained.of(
-            int8.quantise(model, batches), summary, before=("before-quantisation", model), quantisation=quantisation
+            int8.quantise(model, batches),
+            summary,
+            before=("before-quantisation", model),
+            quantised=True,
+            sections={"quantisation": quantisation},
         )
 
 

@@ -5,14 +5,32 @@ the permutation and reflection ablations, block-level rings, unrolled MDEQ block
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, NotRequired, TypedDict
 
+import pydantic
 import torch
 from torch import nn
 
 import rpg
 from suite.archs import Net
-from suite.methods.base import Method, backbone, require_family
+from suite.methods.base import Knobs, Method, backbone, require_family
 from suite.methods.registry import register
+
+
+class Rings(Knobs):
+    """The knobs of a method that builds rings: ``--set rpg.ring_std=official``."""
+
+    # The std a ring's W starts at (rpg.convert's ring_std): "smallest" (its layers' smallest
+    # initial std), "official" (the official code's sqrt(2/4608) at any width) or a number.
+    ring_std: Literal["smallest", "official"] | pydantic.PositiveFloat = "smallest"
+
+
+class RingSetting(TypedDict):
+    """RPG's knob: the ring's size (its elements, the rings' total), and the std its W starts
+    at (the Rings knob, written in by ``tuned``)."""
+
+    ring_size: int
+    ring_std: NotRequired[str | float]
 
 
 @dataclass
@@ -33,6 +51,7 @@ class RPG(Method):
     repeats: int | None = None  # on a multiscale-block network: K unrolled blocks (Table 1)
     knob: str = "ring size"
     counting: str = "the rings' elements, each counted once however many layers read it, plus BN and biases"
+    knobs = Rings
 
     def _network(self, net: Net) -> nn.Module:
         if self.repeats is None:
@@ -57,14 +76,11 @@ class RPG(Method):
         # elements unused.
         return rest + count, rest + generated
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> RingSetting:
         _, rest, _ = self.split(net)
         return {"ring_size": budget - rest}
 
-    def with_ring_std(self, setting: dict, ring_std: str | float) -> dict:
-        return {**setting, "ring_std": ring_std}
-
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: RingSetting, seed: int) -> nn.Module:
         model = self._network(net)
         return rpg.convert(
             model,
@@ -73,7 +89,7 @@ class RPG(Method):
             sign=self.sign,
             scope=self._scope(net),
             seed=seed,
-            ring_std=setting.get("ring_std", "smallest"),
+            ring_std=setting.get("ring_std", Rings().ring_std),
         )
 
     def counted(self, net: Net, budget: int) -> nn.Module:

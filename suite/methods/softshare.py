@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import itertools
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -16,6 +17,13 @@ from suite.archs import Net
 from suite.counting import solver
 from suite.methods.base import Method, backbone, require_family
 from suite.methods.registry import register
+
+
+class SoftShareSetting(TypedDict):
+    """Soft sharing's knob: each stage's templates, and the stages' widths."""
+
+    templates: list[int]
+    widths: list[int]
 
 
 @functools.lru_cache(maxsize=4096)
@@ -67,7 +75,7 @@ class SoftSharing(Method):
         most = self._most(net)
         return self._count(net, (1,) * len(net.widths), 1), self._count(net, net.widths, most)
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> SoftShareSetting:
         ks = range(1, self._most(net) + 1)
         k = next((k for k in ks if self._count(net, net.widths, k) >= budget), ks[-1])
 
@@ -85,7 +93,7 @@ class SoftSharing(Method):
         *stages, _ = _plan(net, widths)
         return {"templates": [min(k, n) for _, n in stages], "widths": list(widths)}
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: SoftShareSetting, seed: int) -> nn.Module:
         model = net.build(tuple(setting["widths"]))
         shared = softshare.stages(model)
         return softshare.convert(model, shared, dict(zip(shared, setting["templates"], strict=True)))

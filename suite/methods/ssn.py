@@ -3,11 +3,11 @@ the flat bank of its parameter group, groups random or learned."""
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import torch
 from sklearn.cluster import KMeans
@@ -19,6 +19,15 @@ from suite.methods.base import Method, Trained, backbone, require_family
 from suite.methods.registry import register
 from suite.tasks import Recipe, Splits, Task
 from suite.training import train
+
+
+class ShapeshifterSetting(TypedDict):
+    """SSN's knob: the banks' scalars, its parameter groups and how they are assigned."""
+
+    banks: int
+    groups: int
+    assignment: str
+
 
 # Learned groups: the share of the recipe's epochs the one-group network trains before its
 # layers are clustered (SSN's CIFAR recipe: --param_group_epochs 15 of 200), at least one.
@@ -34,7 +43,7 @@ def _layers(net: Net) -> tuple[tuple[int, ...], int]:
     return sizes, backbone(model, net.arch.head) - sum(sizes)
 
 
-def _convert(model: nn.Module, setting: dict, labels: list[int]) -> nn.Module:
+def _convert(model: nn.Module, setting: ShapeshifterSetting, labels: list[int]) -> nn.Module:
     """``model``'s convs generated from banks by group ``labels`` (renumbered by first
     appearance, so an empty group is no bank), each bank sized by the weights it generates."""
     order = list(dict.fromkeys(labels))
@@ -82,32 +91,39 @@ class Shapeshifter(Method):
         sizes, _ = _layers(net)
         return self._fixed(net) + self.groups * ssn.TEMPLATES, self._fixed(net) + sum(sizes)
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> ShapeshifterSetting:
         return {"banks": budget - self._fixed(net), "groups": self.groups, "assignment": self.assignment}
 
-    def _assemble(self, net: Net, setting: dict, groups: list[int]) -> nn.Module:
+    def _assemble(self, net: Net, setting: ShapeshifterSetting, groups: list[int]) -> nn.Module:
         return _convert(net.build(), setting, groups)
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: ShapeshifterSetting, seed: int) -> nn.Module:
         sizes, _ = _layers(net)
         if setting["assignment"] == "learned":  # one group until training has learned them
             return self._assemble(net, setting, [0] * len(sizes))
         deal = torch.randperm(len(sizes), generator=torch.Generator().manual_seed(seed)).tolist()
         return self._assemble(net, setting, [d % setting["groups"] for d in deal])
 
-    def rebuild(self, net: Net, setting: dict, seed: int, state: dict) -> nn.Module:
+    def rebuild(self, net: Net, setting: ShapeshifterSetting, seed: int, state: dict) -> nn.Module:
         model = self._assemble(net, setting, state["ssn_groups"].tolist())
         model.load_state_dict(state)
         return model
 
     def train(
-        self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: dict, **kw
+        self,
+        model: nn.Module,
+        task: Task,
+        splits: Splits,
+        recipe: Recipe,
+        seed: int,
+        setting: ShapeshifterSetting,
+        **kw,
     ) -> Trained:
         if setting["assignment"] != "learned":
             return super().train(model, task, splits, recipe, seed, setting, **kw)
         checkpoint: Path | None = kw.pop("checkpoint", None)
         desc = kw.pop("desc", "")
-        early = dataclasses.replace(recipe, epochs=max(1, math.ceil(PRETRAIN_FRACTION * recipe.epochs)))
+        early = recipe.model_copy(update={"epochs": max(1, math.ceil(PRETRAIN_FRACTION * recipe.epochs))})
         path = checkpoint.with_name(f"{checkpoint.stem}.groups.pt") if checkpoint else None
         train.fit(model, task, splits, early, seed, desc=f"{desc} groups", checkpoint=path, **kw)
         features = ssn.coefficients(model).cpu().double().numpy()

@@ -5,6 +5,7 @@ and unshared hourglasses (Table 4's ceiling). RPG on these networks is suite.met
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypedDict
 
 import torch
 from torch import nn
@@ -24,6 +25,22 @@ register(
         min_width=hourglass.MIN_CHANNELS,
     )
 )
+
+
+class CpmSetting(TypedDict):
+    """CPM's setting: its one width, every stack sharing its weights."""
+
+    channels: int
+    shared: bool
+
+
+class ReuseSetting(TypedDict):
+    """A stacked network's setting: its width, what its applications share ("none", "all"
+    or "conv"), and how many there are."""
+
+    channels: int
+    share: str
+    applications: int | None  # None: the network's own number of sub-networks
 
 
 @register
@@ -52,10 +69,10 @@ class Cpm(Method):
         n = self.natural(net)
         return n, n
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> CpmSetting:
         return {"channels": net.widths[0], "shared": True}
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: CpmSetting, seed: int) -> nn.Module:
         return net.build((setting["channels"],), shared=True)
 
 
@@ -85,10 +102,10 @@ class Reuse(Method):
         n = self.natural(net)
         return n, n
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> ReuseSetting:
         return {"channels": net.widths[0], "share": self.share, "applications": self.applications}
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: ReuseSetting, seed: int) -> nn.Module:
         return net.build((setting["channels"],), repeats=setting["applications"], shared=setting["share"])
 
 

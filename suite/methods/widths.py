@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import TypedDict
 
 from torch import nn
 
@@ -14,6 +15,12 @@ from suite.archs import Net
 from suite.counting import solver
 from suite.methods.base import Method, plain_backbone, plain_backbone_at, require_family
 from suite.methods.registry import register
+
+
+class WidthsSetting(TypedDict):
+    """The plain network's knob: its stages' widths."""
+
+    widths: list[int]
 
 
 @dataclass
@@ -44,7 +51,7 @@ class Widths(Method):
         require_family(self, net, self.family)
         return plain_backbone(net)
 
-    def setting(self, net: Net, budget: int) -> dict:
+    def setting(self, net: Net, budget: int) -> WidthsSetting:
         m = solver.bisect(lambda m: self._count(net, m), 0.0, self.max_multiplier, budget, integer=False)
         # Per-stage widths fine-tune the count; they stay non-decreasing, as in a ResNet.
         widths = solver.refine(
@@ -56,7 +63,7 @@ class Widths(Method):
         )
         return {"widths": list(widths)}
 
-    def build(self, net: Net, setting: dict, seed: int) -> nn.Module:
+    def build(self, net: Net, setting: WidthsSetting, seed: int) -> nn.Module:
         return net.build(tuple(setting["widths"]))
 
     def counted(self, net: Net, budget: int) -> nn.Module:

@@ -37,7 +37,7 @@ def _histories(recs: list[dict], ok: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["experiment", "entry", "budget", "seed", "step", "val"])
 
 
-def _plots(ok, recs: list[dict], claim_list: list[dict], views: dict, suite: str) -> dict[str, dict] | str:
+def _plots(ok, recs: list[dict], claim_list: list[claims.Claim], views: dict, suite: str) -> dict[str, dict] | str:
     """Per experiment, its figures as inline SVG and the power-law fits drawn; or, without
     matplotlib, the line that says why there are none."""
     try:
@@ -51,9 +51,7 @@ def _plots(ok, recs: list[dict], claim_list: list[dict], views: dict, suite: str
         paper = [p for p in claims.paper_points(claim_list, view, suite, metric) if p["budget"] is not None]
         # The fit the power-law claims judge: below their fraction of each network's plain size.
         fractions = [
-            c["below_fraction"]
-            for c in claim_list
-            if c["kind"] == "powerlaw" and f"{suite}/{experiment}" in c.get("experiments", [])
+            c.below_fraction for c in claim_list if c.kind == "powerlaw" and f"{suite}/{experiment}" in c.experiments
         ]
         below = {a: min(fractions) * view.plain(a) for a in view.archs if fractions and view.plain(a)}
         svg, fits = plots.metric_vs_params(g, metric, paper, below)
@@ -134,7 +132,7 @@ def render(
         costs=cost.tables(ok, boards) if len(ok) else [],
         plots=plots,
         # A run of some claims (--claims) shows their verdicts first.
-        verdicts=sorted(verdicts, key=lambda v: (not _asked(v.claim["id"], run), order[v.verdict])),
+        verdicts=sorted(verdicts, key=lambda v: (not _asked(v.claim.id, run), order[v.verdict])),
         summary=claims.summary(verdicts),
         by_scale=claims.by_scale(verdicts),
         comparison=shown,

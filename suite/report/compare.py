@@ -83,10 +83,10 @@ def verdict_changes(verdicts: list[claims.Verdict], before: dict[str, str]) -> l
     this one leaves it inconclusive (listed, not failed)."""
     out = []
     for v in verdicts:
-        then = before.get(v.claim["id"])
+        then = before.get(v.claim.id)
         if then is None or then == v.verdict:
             continue
         lost = then == claims.REPRODUCED and v.verdict == claims.NOT_REPRODUCED
         weakened = then == claims.REPRODUCED and v.verdict == claims.INCONCLUSIVE
-        out.append({"id": v.claim["id"], "before": then, "now": v.verdict, "lost": lost, "weakened": weakened})
+        out.append({"id": v.claim.id, "before": then, "now": v.verdict, "lost": lost, "weakened": weakened})
     return out

@@ -10,6 +10,7 @@ import math
 import pandas as pd
 
 from suite.claims.rows import Entry
+from suite.claims.schema import Claim
 from suite.claims.verdicts import NOT_RUN, Verdict
 
 COLUMNS = (
@@ -19,10 +20,10 @@ COLUMNS = (
 )  # fmt: skip
 
 
-def _named(claim: dict) -> set[str]:
+def _named(claim: Claim) -> set[str]:
     """The methods a claim's entries name (`resnet34-cifar/rpg@0.5` names `rpg`)."""
-    names = [claim.get(k) for k in ("method", "left", "right")]
-    names += [e for k in ("order", "better", "worse", "methods") for e in claim.get(k, [])]
+    names = [claim.method, claim.left, claim.right]
+    names += [*(claim.order or []), *(claim.better or []), *(claim.worse or []), *claim.methods]
     return {Entry.parse(n).method for n in names if n}
 
 
@@ -72,7 +73,7 @@ def rows(boards: list[dict], verdicts: list[Verdict]) -> list[dict]:
                     "deployed_batch1_ms": _number(float(r["deployed_ms"])),
                     "training_batch1_ms": _number(float(r["training_ms"])),
                     "seeds": r["seeds"],
-                    "verdicts": [{"id": v.claim["id"], "verdict": v.verdict} for v in fed],
+                    "verdicts": [{"id": v.claim.id, "verdict": v.verdict} for v in fed],
                 }
             )
     return out

@@ -38,7 +38,7 @@ def _extra(group: pd.DataFrame) -> list[str]:
     return [m for m in tasks.get(group["task"].iloc[0]).extra_metrics if m in group and group[m].notna().all()]
 
 
-def leaderboards(ok: pd.DataFrame, claim_list: list[dict], views: dict, suite: str) -> list[dict]:
+def leaderboards(ok: pd.DataFrame, claim_list: list[claims.Claim], views: dict, suite: str) -> list[dict]:
     boards = []
     for (experiment, budget), group in ok.groupby(["experiment", "budget"], sort=True):
         paper = claims.paper_points(claim_list, views[experiment], suite, group["metric"].iloc[0])

@@ -100,7 +100,7 @@ def _run(cell: Cell, splits, device, progress: bool, onnx: bool, checkpoint, sha
              torch.get_num_threads())  # fmt: skip
     try:
         method = methods.get(cell.method)
-        built = methods.build(method, cell.net(), cell.budget, cell.seed, recipe.ring_std)
+        built = methods.build(method, cell.net(), cell.budget, cell.seed, dict(cell.knobs))
         label = cell.label()
         log.info("built: %s", built.ledger)
         trained = method.train(
@@ -143,15 +143,14 @@ def _tested(cell: Cell, method: methods.Method, built: methods.Built, trained: m
     counted = ledger(trained.before[1] if trained.quantised else model, head)
     if trained.quantised:
         counted["stored_bytes"] = stored_bytes(model)
-    if trained.solver is not None:
-        trained.solver()  # forget the validation solves: the record is about test
+    for probe in trained.probes.values():
+        probe()  # forget what the validation passes did: the record is about test
     scores, breakdown = task.metrics(model, splits, "test", batch)
     test = scores[task.metric]
     metrics = {**scores, f"val_{task.metric}": trained.val}
     out = {"metric": task.metric, "ledger": counted, "storage": storage(model), "setting": built.setting}
     out["training"] = {"best_epoch": trained.best_epoch, "history": trained.history}
-    if trained.solver is not None:  # an equilibrium model: how its solves went on the test split
-        out["solver"] = trained.solver()
+    out |= {name: probe() for name, probe in trained.probes.items()}  # the method's, over the test pass
     if task.records_gap:  # Table 8: the metric on the training split (no augmentation) minus test's
         train = score(model, "train_eval" if "train_eval" in splits.streams else "train")
         metrics |= {f"train_{task.metric}": train, "train_minus_test": train - test}
@@ -166,10 +165,7 @@ def _tested(cell: Cell, method: methods.Method, built: methods.Built, trained: m
         before, earlier = ledger(previous, head), score(previous)
         out["stages"] = {stage: {task.metric: earlier, "ledger": before}}
         metrics |= {f"{task.metric}_before": earlier, f"{task.metric}_drop": earlier - test}
-    if trained.pruning is not None:  # its levels or its slimming, and what the latency measures
-        out["pruning"] = trained.pruning
-    if trained.quantisation is not None:
-        out["quantisation"] = {**trained.quantisation, "latency": "int8 kernels on the CPU"}
+    out |= trained.sections  # the method's own (a pruning's levels, a quantisation's scheme)
     # A method whose budget is its size before pruning (Table 7) is held to that.
     deviation = solver.deviation((before if method.budget_before_pruning else counted)["backbone"], cell.budget)
     return out | {"metrics": metrics, "deviation": deviation, "budget_met": abs(deviation) <= solver.TOLERANCE}

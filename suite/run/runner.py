@@ -27,12 +27,15 @@ __all__ = ["Cell", "check", "checkpoint", "data_key", "expand", "load_data", "no
 def expand(
     suite: Suite, profile: str, seeds: int | None = None, only: list[str] | None = None, sets: dict | None = None
 ) -> list[Cell]:
-    """The suite's cells at ``profile``; ``sets`` are recipe fields the command line changes
-    in every experiment (after the suite's own overrides), each checked against the recipe."""
+    """The suite's cells at ``profile``; ``sets`` are what the command line changes: recipe
+    fields in every experiment (after the suite's own overrides), each checked against the
+    recipe, and ``<method>.<knob>`` in that method's cells, checked by its knobs."""
+    knobs = _knobs({k: v for k, v in (sets or {}).items() if "." in k})
+    sets = {k: v for k, v in (sets or {}).items() if "." not in k}
     cells = []
     for e in suite.experiments:
         task_profile = e.profile(profile)
-        changes = dict(e.overrides) | (sets or {})
+        changes = dict(e.overrides) | sets
         if sets:
             where = f"--set {', '.join(f'{k}={v}' for k, v in sets.items())} (experiment {e.name})"
             recipes.override(tasks.get(e.task).profiles[task_profile], changes, where)
@@ -44,9 +47,26 @@ def expand(
             count = budgets.count(arch, budget)
             width = budgets.net(arch).width
             for seed in range(seeds or e.seeds):
-                cell = Cell(suite.name, e.name, e.task, arch, width, method, count, seed, task_profile, overrides)
+                cell = Cell(
+                    suite.name, e.name, e.task, arch, width, method, count, seed, task_profile, overrides,
+                    knobs.get(method, ()),
+                )  # fmt: skip
                 cells.append(cell)
     return list(dict.fromkeys(cells))
+
+
+def _knobs(sets: dict) -> dict[str, tuple]:
+    """``--set <method>.<knob>=value`` pairs by method, each method's checked by its knobs."""
+    by_method: dict[str, dict] = {}
+    for name, value in sets.items():
+        method, _, knob = name.partition(".")
+        by_method.setdefault(method, {})[knob] = value
+    return {
+        method: methods.check_knobs(
+            method, values, f"--set {', '.join(f'{method}.{k}={v}' for k, v in values.items())}"
+        )
+        for method, values in by_method.items()
+    }
 
 
 def default_jobs(suite: Suite, device: torch.device | None, cells: int) -> int:

@@ -62,7 +62,7 @@ class Run:
         self.run, recs = records.read_run(out)
         ok = ok_rows(frame(recs))
         self.rows = ok.assign(position=_positions(ok, self._suite())) if len(ok) else ok
-        self.verdicts = {v.claim["id"]: v for v in claims.judge(claims.load(), ok, self.run)}
+        self.verdicts = {v.claim.id: v for v in claims.judge(claims.load(), ok, self.run)}
 
     def _suite(self) -> spec.Suite | None:
         """The suite that made the run; a moved suite file falls back to the built-in of its name."""

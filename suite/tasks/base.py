@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from typing import Annotated, Literal
 
+import pydantic
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -13,39 +14,42 @@ from suite.data.splits import Splits
 from suite.system import distributed
 
 
-@dataclass(frozen=True)
-class Recipe:
-    epochs: int
-    batch_size: int
-    lr: float
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
+class Recipe(pydantic.BaseModel):
+    """A training recipe, and the one declaration of its fields: suite/recipes/<task>.toml's
+    tables, a suite's ``[experiment.recipe]`` and ``--set field=value`` are each checked by
+    it (suite.tasks.recipes). Strict: an unknown field, a string for a number or a fraction
+    of an epoch is refused; a float field takes an int, as TOML writes 0."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    epochs: pydantic.PositiveInt
+    batch_size: pydantic.PositiveInt
+    lr: pydantic.PositiveFloat
+    momentum: pydantic.NonNegativeFloat = 0.9
+    weight_decay: pydantic.NonNegativeFloat = 5e-4
     # "cosine" (per step, to zero), "step" (x gamma at milestones) or "poly" (per step,
     # (1 - step / steps) ** 0.9: SharpNet's)
-    schedule: str = "cosine"
-    optimizer: str = "sgd"  # "sgd" (with momentum), "adam" or "rmsprop"
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.1
-    eval_batch_size: int = 256
+    schedule: Literal["cosine", "step", "poly"] = "cosine"
+    optimizer: Literal["sgd", "adam", "rmsprop"] = "sgd"  # "sgd" is with momentum
+    milestones: tuple[pydantic.PositiveInt, ...] = ()
+    gamma: pydantic.PositiveFloat = 0.1
+    eval_batch_size: pydantic.PositiveInt = 256
     # Smoke profiles of paper-sized experiments shrink the network's width by this factor;
     # budgets given as counts shrink with the plain network's backbone, so every budget
     # keeps its fraction of the plain network (and every experiment its shape), except that
     # a budget below some method's reach on the shrunken network is raised to just above it.
-    width_scale: float = 1.0
+    # Past 4x a ResNet-34 no longer fits in memory to be built.
+    width_scale: Annotated[float, pydantic.Field(gt=0, le=4)] = 1.0
     # Reduced-scale runs train (and select the epoch) on stratified subsets of the train and
     # val splits (seed 0); None keeps the whole split. Test is always the whole test split.
-    train_size: int | None = None
-    val_size: int | None = None
-    # The std a ring's W starts at (rpg.convert's ring_std): "smallest" (its layers' smallest
-    # initial std), "official" (the official code's sqrt(2/4608) at any width) or a number.
-    # Only methods with rings read it; the others' cells ignore it (and say so in no setting).
-    ring_std: str | float = "smallest"
+    train_size: pydantic.PositiveInt | None = None
+    val_size: pydantic.PositiveInt | None = None
     # The training step's arithmetic: "fp32" (the paper's) or "bf16" (autocast; on CUDA also
     # channels-last memory). Evaluation and every measurement stay in fp32.
-    precision: str = "fp32"
+    precision: Literal["fp32", "bf16"] = "fp32"
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        return self.model_dump()
 
 
 class Task:

@@ -1,49 +1,27 @@
 """Training recipes as data: suite/recipes/<task>.toml, one [profile.<name>] table each.
 
 Every table, every suite override (``[experiment.recipe]``) and every command-line
-``--set field=value`` is checked against the Recipe's typed fields (pydantic, strict: an
-unknown field, a string for a number or a fraction of an epoch is refused, naming the
-file, the profile and the field)."""
+``--set field=value`` is checked by the Recipe itself (suite.tasks.base.Recipe, a strict
+pydantic model: an unknown field, a string for a number or a fraction of an epoch is
+refused in one line naming the file, the profile and the field)."""
 
 from __future__ import annotations
 
 import functools
 import tomllib
-from dataclasses import fields, replace
 from importlib import resources
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import pydantic
 
 from suite.errors import UsageError
 from suite.tasks.base import Recipe
 
-FIELDS = tuple(f.name for f in fields(Recipe))
+FIELDS = tuple(Recipe.model_fields)
 
 
-@pydantic.dataclasses.dataclass(config=pydantic.ConfigDict(extra="forbid", strict=True, frozen=True))
-class _Checked:
-    """The Recipe's fields as pydantic checks them (a float field takes an int, as TOML writes 0)."""
-
-    epochs: pydantic.PositiveInt
-    batch_size: pydantic.PositiveInt
-    lr: pydantic.PositiveFloat
-    momentum: pydantic.NonNegativeFloat = 0.9
-    weight_decay: pydantic.NonNegativeFloat = 5e-4
-    schedule: Literal["cosine", "step", "poly"] = "cosine"
-    optimizer: Literal["sgd", "adam", "rmsprop"] = "sgd"
-    milestones: tuple[pydantic.PositiveInt, ...] = ()
-    gamma: pydantic.PositiveFloat = 0.1
-    eval_batch_size: pydantic.PositiveInt = 256
-    # paper widths times this; past 4× a ResNet-34 no longer fits in memory to be built
-    width_scale: Annotated[float, pydantic.Field(gt=0, le=4)] = 1.0
-    train_size: pydantic.PositiveInt | None = None
-    val_size: pydantic.PositiveInt | None = None
-    ring_std: Literal["smallest", "official"] | pydantic.PositiveFloat = "smallest"
-    precision: Literal["fp32", "bf16"] = "fp32"
-
-
-def _message(error: pydantic.ValidationError) -> str:
+def message(error: pydantic.ValidationError) -> str:
+    """A pydantic error in one line: its first fault, with the field's name."""
     first = error.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
     return f"{where}: {first['msg']}" if where else first["msg"]
@@ -54,19 +32,19 @@ def check(values: dict[str, Any], where: str) -> Recipe:
     if isinstance(values.get("milestones"), list):
         values = {**values, "milestones": tuple(values["milestones"])}
     try:
-        checked = _Checked(**values)
+        return Recipe(**values)
     except pydantic.ValidationError as e:
-        raise UsageError(f"{where}: {_message(e)}") from None
-    except (TypeError, ValueError) as e:
-        raise UsageError(f"{where}: {e}") from None
-    return Recipe(**{name: getattr(checked, name) for name in FIELDS})
+        raise UsageError(f"{where}: {message(e)}") from None
 
 
 def override(recipe: Recipe, changes: dict[str, Any], where: str) -> Recipe:
     """``recipe`` with ``changes`` (fields of a recipe), checked as a whole."""
     unknown = sorted(set(changes) - set(FIELDS))
     if unknown:
-        raise UsageError(f"{where}: unknown recipe field(s) {', '.join(unknown)}; a recipe has {', '.join(FIELDS)}")
+        raise UsageError(
+            f"{where}: unknown recipe field(s) {', '.join(unknown)}; a recipe has {', '.join(FIELDS)} "
+            "(a method's knob is set as <method>.<knob>, e.g. rpg.ring_std)"
+        )
     return check({**recipe.as_dict(), **changes}, where)
 
 
@@ -116,7 +94,7 @@ def devices(stem: str) -> dict[str, str]:
 
 
 def parse_sets(texts: list[str]) -> dict[str, Any]:
-    """``--set field=value`` pairs: values read as TOML (``10``, ``0.05``, ``"step"``,
+    """``--set field=value`` (or ``<method>.<knob>=value``) pairs: values read as TOML (``10``, ``0.05``, ``"step"``,
     ``[60, 120]``); a bare word is a string."""
     out = {}
     for text in texts:
@@ -132,7 +110,7 @@ def parse_sets(texts: list[str]) -> dict[str, Any]:
 
 def with_changes(recipe: Recipe, changes: dict[str, Any]) -> Recipe:
     """``recipe`` with ``changes`` already checked (a cell's overrides)."""
-    return replace(recipe, **changes)
+    return recipe.model_copy(update=changes)
 
 
 def freeze(changes: dict) -> tuple:

@@ -95,7 +95,7 @@ def iterative_magnitude(
         "rounds": [{key: r[key] for key in ("remaining", "best_epoch", "val")} for r in rounds],
         "latency": "dense kernels with zeros",
     }
-    return train.Trained.of(model, rounds[-1], before=("before-pruning", dense), pruning=pruning)
+    return train.Trained.of(model, rounds[-1], before=("before-pruning", dense), sections={"pruning": pruning})
 
 
 def _taylor_batches(task: Task, splits: Splits, recipe: Recipe):
@@ -154,4 +154,4 @@ def slimmed(
         "fine_tuning": "inner distillation from the dense network" if objective else "the task loss",
         "latency": "the slimmed network's dense kernels",
     }
-    return train.Trained.of(model, tuned, before=("before-pruning", dense), pruning=pruning)
+    return train.Trained.of(model, tuned, before=("before-pruning", dense), sections={"pruning": pruning})

@@ -57,26 +57,27 @@ class Trained:
     """What a method's training gives the runner: the model to test and measure, and how it
     got there. ``before`` is the model before pruning or quantisation, under its stage's
     name ("before-pruning", "before-quantisation"); a record shows the metric before and
-    the drop. ``solver`` reads (and resets) an equilibrium model's solver statistics."""
+    the drop. ``quantised``: the model computes in integers (it counts as the float model
+    ``before``, and its FLOPs and peak memory are not measured).
+
+    What is the method's own, the record carries as the method gives it: ``sections``, each
+    a section of the record (a pruning's levels, a quantisation's scheme), and ``probes``,
+    sections read over the test pass, each a function that returns what it saw since it was
+    last called (an equilibrium model's solver statistics)."""
 
     model: nn.Module
     best_epoch: int
     history: list[dict]
     val: float
     before: tuple[str, nn.Module] | None = None
-    pruning: dict | None = None
-    quantisation: dict | None = None
-    solver: Callable[[], dict] | None = None
-    rounds: list[dict] = field(default_factory=list)
+    quantised: bool = False
+    sections: dict[str, dict] = field(default_factory=dict)
+    probes: dict[str, Callable[[], dict]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, model: nn.Module, summary: dict, **extra) -> Trained:
         """From suite.training.train.fit's summary of the (last) training."""
         return cls(model, summary["best_epoch"], summary["history"], summary["val"], **extra)
-
-    @property
-    def quantised(self) -> bool:
-        return self.quantisation is not None
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, recipe: Recipe, steps_per_epoch: int):
