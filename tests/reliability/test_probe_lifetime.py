@@ -17,7 +17,7 @@ from suite.system import stopping
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the probe is Linux's")
 STARTER = """
-from suite import memprobe
+from suite.measure import memprobe
 prober = memprobe.Prober()
 print(prober.proc.pid, flush=True)
 import time; time.sleep(600)
