@@ -15,6 +15,7 @@ from suite.suites import spec
 SMOKE = ["--suite", "digits", "--profile", "smoke", "--seeds", "1", "--no-onnx", "--no-open"]
 
 
+@pytest.mark.slow
 def test_a_local_job_array_trains_every_shard_merges_them_and_resumes(tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main([*SMOKE, "--launcher", "local", "--shards", "2", "--out", str(out)]) == 0

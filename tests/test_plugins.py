@@ -46,6 +46,7 @@ def plugin(tmp_path, monkeypatch):
     methods.load_plugins.cache_clear()
 
 
+@pytest.mark.slow
 def test_a_method_registered_by_another_package_runs_in_a_suite(plugin, tmp_path):
     suite = tmp_path / "toy.toml"
     suite.write_text(

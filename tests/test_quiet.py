@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from suite.system import quiet
@@ -72,6 +73,7 @@ Path(sys.argv[2]).write_text(json.dumps({"spans": spans, "after": torch.get_num_
 """
 
 
+@pytest.mark.slow
 def test_no_worker_trains_while_another_measures(tmp_path):
     run = tmp_path / "out"
     run.mkdir()

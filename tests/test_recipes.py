@@ -70,6 +70,7 @@ def test_a_bad_override_is_one_line_naming_the_experiment(body, message, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_set_is_checked_and_recorded(tmp_path, capsys):
     assert cli.main(["plan", "--suite", "digits", "--set", "optimizer=lbfgs"]) == 2
     assert "optimizer: Input should be 'sgd', 'adam' or 'rmsprop'" in capsys.readouterr().err
