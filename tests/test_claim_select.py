@@ -106,6 +106,7 @@ def test_the_claims_command_lists_every_claim_and_a_suites_costs(capsys):
     )  # digits: a CPU suite
 
 
+@pytest.mark.slow
 def test_the_claims_command_says_what_each_profile_reads_and_judges_nothing_on_generated_data(capsys):
     assert cli.main(["claims", "--suite", "fashion"]) == 0
     out = capsys.readouterr().out

@@ -151,6 +151,7 @@ def test_fpgm_trains_prunes_to_the_budget_fine_tunes_and_resumes(tmp_path):
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_speed_builds_any_method_at_its_budget_beside_plain():
     from suite.measure import speed
 

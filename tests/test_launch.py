@@ -56,6 +56,7 @@ def sbatch(tmp_path, monkeypatch):
     return kept
 
 
+@pytest.mark.slow
 def test_slurm_submits_one_array_of_shards_and_a_merge_that_waits_for_it(tmp_path, sbatch, capsys):
     out = tmp_path / "out"
     argv = [*SMOKE, "--launcher", "slurm", "--shards", "3", "--slurm-partition", "gpu", "--slurm-gpus-per-node", "2"]

@@ -618,6 +618,7 @@ def test_docker_readme_lists_every_data_folder_the_scheduled_suites_read():
                 assert f"`{folder}" in readme, f"suite {name} ({experiment.task}) reads {folder}"
 
 
+@pytest.mark.slow
 def test_the_weekly_full_run_agrees_with_the_weeks_last_good_night_and_warns_when_it_does_not(tmp_path):
     """nightly.sh agree: agree.json beside the full run's report, a summary line in the step
     summary, a warning annotation when a headline claim changed (Figure 5's, with

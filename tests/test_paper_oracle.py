@@ -83,6 +83,7 @@ def paper_gaps(claim: dict) -> list[float]:
     return [sign * (numbers[a] - numbers[b]) for a, b in pairs if a in numbers and b in numbers]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", PAPER_SUITES)
 def test_the_papers_own_numbers_reproduce_the_paper(verdicts, suite):
     judged = verdicts[suite]
@@ -123,6 +124,7 @@ def rpg_gaps(claim: dict) -> list[float]:
     return [g - LOWERED * m for g, m in zip(paper_gaps(claim), moved, strict=True)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", PAPER_SUITES)
 def test_rpg_lowered_by_three_points_is_not_reproduced(lowered, suite):
     judged = lowered[suite]

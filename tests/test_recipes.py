@@ -111,6 +111,7 @@ def test_the_command_line_lists_its_commands_and_knows_its_version(capsys):
     assert json.loads(capsys.readouterr().out)["deviation"] == pytest.approx(0, abs=0.005)
 
 
+@pytest.mark.slow
 def test_ring_std_from_the_recipe_reaches_every_ring_and_the_rebuild(tmp_path):
     """--set ring_std=official starts every ring's W at the official constant (rpg, random,
     hash, and the ring inside rpg-imp), leaves plain alone, is in the setting that a rebuild
@@ -145,7 +146,16 @@ def test_ring_std_from_the_recipe_reaches_every_ring_and_the_rebuild(tmp_path):
         runner.expand(spec.load(str(path)), "smoke", seeds=1, sets={"ring_std": "largest"})
 
 
-@pytest.mark.parametrize("name", ["cifar", "pruning", "pose", "multitask", "imagenet"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("cifar", marks=pytest.mark.slow),  # costing the cifar night builds each of its networks
+        "pruning",
+        pytest.param("pose", marks=pytest.mark.slow),
+        "multitask",
+        "imagenet",
+    ],
+)
 def test_a_night_costs_at_most_a_tenth_of_the_paper_s_recipe(name):
     """#28: every GPU suite has a nightly profile at <= 1/10 of full's compute as plan counts
     it, on the real data (never generated), with the seeds of full, in bf16 except MDEQ's."""

@@ -105,6 +105,7 @@ def test_a_diverging_cell_fails_with_its_reason_and_the_suite_goes_on(tmp_path, 
     assert "Failed cells" in (out / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_checkpoints_load_without_unpickling_code(tmp_path):
     """A checkpoint is tensors and plain containers: torch.load(weights_only=True) reads it."""
     cell = runner.Cell("t", "t", "digits", "resnet18-cifar", 0.25, "rpg", 20_000, 0, "smoke")
