@@ -173,6 +173,7 @@ def test_every_claim_finds_the_cells_it_needs_in_each_suite_that_measures_it(nam
             assert v.verdict != claims.NOT_RUN, (name, profile, v.claim["id"], v.reason)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", ["cifar", "pruning", "pose", "multitask"])
 def test_a_night_judges_the_comparisons_and_leaves_the_values_unjudged(verdicts, suite, tmp_path):
     """The paper's own numbers as a nightly run's: every comparison gets the verdict it gets
