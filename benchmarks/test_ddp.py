@@ -44,6 +44,7 @@ def maps_as_buffers(model: nn.Module) -> None:
             ring.register_buffer(name, tensor, persistent=False)
 
 
+@pytest.mark.slow
 @pytest.mark.benchmark(group="ddp-step-broadcast")
 @pytest.mark.parametrize("maps", ["maps-as-buffers", "maps-as-attributes"])
 def test_ddp_step_broadcast(benchmark, process_group, maps):

@@ -48,6 +48,7 @@ def test_a_run_agrees_with_itself(oracle, capsys):
     assert all(p["a_budget"] == p["b_budget"] for p in result["pairing"])
 
 
+@pytest.mark.slow
 def test_raising_an_ablation_above_rpg_changes_figure_5_and_leaves_table_2_stable(oracle, capsys):
     result = agree(*oracle, capsys)
     assert result["tau"] < 1
@@ -107,6 +108,7 @@ def _rung(out, epochs: int, shift) -> None:
     write(out, run | {"keys": [r["key"] for r in recs]}, recs)
 
 
+@pytest.mark.slow
 def test_a_ladder_orders_its_rungs_by_compute_and_follows_each_claim_along_it(tmp_path, capsys):
     raised = lambda c: RAISED if c.method == "rpg-perm-only" else 0.0  # noqa: E731
     _rung(tmp_path / "e10", 10, raised)

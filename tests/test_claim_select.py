@@ -106,6 +106,7 @@ def test_the_claims_command_lists_every_claim_and_a_suites_costs(capsys):
     )  # digits: a CPU suite
 
 
+@pytest.mark.slow
 def test_the_claims_command_says_what_each_profile_reads_and_judges_nothing_on_generated_data(capsys):
     assert cli.main(["claims", "--suite", "fashion"]) == 0
     out = capsys.readouterr().out
@@ -119,6 +120,7 @@ def test_the_claims_command_says_what_each_profile_reads_and_judges_nothing_on_g
     assert f"note: {fig5.note}" in out and "on a stand-in suite's data: budget 15%" in out
 
 
+@pytest.mark.slow
 def test_a_run_of_one_claim_runs_its_cells_and_shows_its_verdict_first(tmp_path):
     out = tmp_path / "out"
     argv = [

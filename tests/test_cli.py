@@ -26,6 +26,7 @@ def records(out: Path) -> dict[str, dict]:
     return {p.name: json.loads(p.read_text()) for p in sorted((out / "records").glob("*.json"))}
 
 
+@pytest.mark.slow
 def test_smoke_run_records_every_cell_and_renders_the_report(smoke_run):
     out, code = smoke_run
     assert code == 0
@@ -54,6 +55,7 @@ def test_smoke_run_records_every_cell_and_renders_the_report(smoke_run):
     assert len(csv) == len(recs) and set(csv["method"]) == {"rpg", "plain"}
 
 
+@pytest.mark.slow
 def test_a_second_run_skips_recorded_cells(smoke_run, tmp_path):
     out, _ = smoke_run
     before = {p: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")}
@@ -61,6 +63,7 @@ def test_a_second_run_skips_recorded_cells(smoke_run, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")} == before
 
 
+@pytest.mark.slow
 def test_report_rerenders_from_records(smoke_run, tmp_path):
     out = tmp_path / "copy"  # a copy: the shared run's report stays as other tests found it
     shutil.copytree(smoke_run[0], out)
@@ -69,6 +72,7 @@ def test_report_rerenders_from_records(smoke_run, tmp_path):
     assert "Leaderboard at" in (out / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch):
     real_fit = train.fit
     smallest = min(spec.load("digits").experiments[0].budgets)
@@ -94,6 +98,7 @@ def test_a_failing_cell_is_recorded_and_the_suite_goes_on(tmp_path, monkeypatch)
     assert sorted(r["status"] for r in records(out).values()) == ["ok"] * 4
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for out in (a, b):
@@ -192,6 +197,7 @@ def test_suite_files_of_the_wrong_shape_exit_2(body, message, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_corrupt_record_stops_the_run_before_anything_is_written(smoke_run, tmp_path, capsys):
 
     out = tmp_path / "out"
@@ -204,6 +210,7 @@ def test_a_corrupt_record_stops_the_run_before_anything_is_written(smoke_run, tm
     assert {p.name: p.read_bytes() for p in (out / "records").glob("*.json")} == before
 
 
+@pytest.mark.slow
 def test_the_console_script_runs(tmp_path):
     exe = Path(sys.executable).with_name("rpg-bench")
     result = subprocess.run([str(exe), "list"], capture_output=True, text=True, env={**os.environ}, timeout=300)
@@ -220,6 +227,7 @@ def test_speed_rejects_bad_flags_in_one_line(capsys):
     assert err.count("\n") == 1 and "--batch" in err
 
 
+@pytest.mark.slow
 def test_the_image_s_environment_sets_the_data_root_and_the_reports_folder(tmp_path, monkeypatch, capsys):
     """What the Dockerfile relies on (RPG_BENCH_DATA_ROOT=/data, RPG_BENCH_REPORTS=/reports),
     checked outside the image: the data root reaches the reader, the run lands under it."""
@@ -235,6 +243,7 @@ def test_the_image_s_environment_sets_the_data_root_and_the_reports_folder(tmp_p
     assert (tmp_path / "reports" / "digits" / "index.html").is_file()
 
 
+@pytest.mark.slow
 def test_every_cell_keeps_a_log_of_its_epochs(smoke_run):
     out, _ = smoke_run
     for record in records(out).values():

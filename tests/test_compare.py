@@ -49,6 +49,7 @@ def night(rng: np.random.Generator, lowered: str | None = None, seeds: int = 3) 
     return pd.DataFrame(out)
 
 
+@pytest.mark.slow
 def test_unchanged_nights_rarely_alarm_and_a_one_point_drop_of_one_method_does():
     assert len(ROWS) > 50
     rng = np.random.default_rng(7)

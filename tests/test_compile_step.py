@@ -1,5 +1,6 @@
 """--compile: the training step through torch.compile trains as the eager step does."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -21,6 +22,7 @@ def _model() -> nn.Module:
     return rpg.convert(net, 300, seed=0)
 
 
+@pytest.mark.slow
 def test_a_compiled_training_step_trains_as_the_eager_one():
     task = tasks.get("digits")
     splits = task.load(None, torch.device("cpu"), "full")

@@ -300,6 +300,7 @@ def train_steps(seed, steps=3, accumulate=1, index="even"):
     return model
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("index", ["even", "uniform"])
 def test_cpu_training_is_deterministic(index):
     a, b = train_steps(0, index=index), train_steps(0, index=index)

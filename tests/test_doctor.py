@@ -13,6 +13,7 @@ from suite.measure import runtime
 pytestmark = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only verdicts")
 
 
+@pytest.mark.slow
 def test_every_cpu_path_passes_and_every_gpu_path_says_why_it_was_skipped(tmp_path, capsys):
     out = tmp_path / "doctor.json"
     assert cli.main(["doctor", "--out", str(out)]) == 0

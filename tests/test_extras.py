@@ -46,6 +46,7 @@ def test_with_every_extra_the_environment_record_names_each_version():
     assert all(v != "not installed" for v in found.values())  # the test env installs them all
 
 
+@pytest.mark.slow
 def test_without_matplotlib_the_report_says_why_it_has_no_figure(smoke_run, tmp_path, monkeypatch):
     source, _ = smoke_run
     out = tmp_path / "out"
@@ -62,6 +63,7 @@ def test_without_matplotlib_the_report_says_why_it_has_no_figure(smoke_run, tmp_
     assert (out / "leaderboard.csv").stat().st_size > 0  # the rest of the report is whole
 
 
+@pytest.mark.slow
 def test_the_report_draws_each_experiments_learning_curves(smoke_run, tmp_path):
     """A panel per budget the run trained, a line per method (named in its legend)."""
     source, _ = smoke_run

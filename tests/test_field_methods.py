@@ -4,6 +4,7 @@ the two whose budget needs it (FPGM prunes after training; SSN learns its groups
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,6 +46,7 @@ def test_ssn_banks_split_the_budget_by_what_their_layers_need():
     assert sum(ssn.split(1001, [5, 7, 11], least=8)) == 1001
 
 
+@pytest.mark.slow
 def test_ssn_learns_its_groups_and_meets_the_budget_after_training(tmp_path):
     task, splits = digits()
     method, n = methods.get("ssn"), net()
@@ -122,6 +124,7 @@ def test_fpgm_removes_the_filter_nearest_the_geometric_median():
     )
 
 
+@pytest.mark.slow
 def test_fpgm_trains_prunes_to_the_budget_fine_tunes_and_resumes(tmp_path):
     task, splits = digits()
     method, n = methods.get("fpgm"), net()
@@ -148,6 +151,7 @@ def test_fpgm_trains_prunes_to_the_budget_fine_tunes_and_resumes(tmp_path):
         assert torch.equal(a, b)
 
 
+@pytest.mark.slow
 def test_speed_builds_any_method_at_its_budget_beside_plain():
     from suite.measure import speed
 
@@ -171,6 +175,7 @@ def test_speed_refuses_a_method_or_budget_it_cannot_build_in_one_line(capsys):
     assert err.count("\n") == 1 and "ssn cannot reach" in err and "it reaches" in err
 
 
+@pytest.mark.slow
 def test_the_field_experiment_runs_end_to_end_and_shows_cost_beside_accuracy(tmp_path):
     """A cut of fashion's field (smoke, generated data): FPGM and SSN with the plain network
     at its natural size. The whole experiment: rpg-bench --suite fashion --profile smoke

@@ -196,6 +196,7 @@ def unchanged_nights(rng, nights: int = 30) -> list[steps.Series]:
     return out
 
 
+@pytest.mark.slow
 def test_the_false_alarm_rate_on_30_unchanged_nights_is_under_5_percent_of_rows():
     """docs/comparing/history.md states the rate measured here: 10 draws of every sample row's 30 nights."""
     rng = np.random.default_rng(41)

@@ -12,7 +12,10 @@ from test_browser import ARTIFACTS, CHROMIUM, FLAGS
 
 from suite import cli
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)"),
+]
 
 
 @pytest.fixture(scope="module")

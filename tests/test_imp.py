@@ -75,6 +75,7 @@ def test_rewind_restores_survivors_and_keeps_masks():
     assert torch.equal(model[0].weight_mask, mask) and int(mask.sum()) == 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["imp", "rpg-imp"])
 def test_imp_training_meets_the_budget_exactly_and_resumes_by_replay(name, tmp_path):
     task = tasks.get("digits")

@@ -68,6 +68,7 @@ def trained_taylor(seed):
     return model, x, groups, knapsack.taylor(model, groups, [(x, y)], F.cross_entropy)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fraction", [0.3, 0.6])
 def test_slimmed_resnet_fits_its_measured_flops_budget(fraction):
     model, x, groups, scores = trained_taylor(0)
@@ -89,6 +90,7 @@ def test_slimmed_resnet_fits_its_measured_flops_budget(fraction):
     assert model.eval()(x).shape == (32, 10)
 
 
+@pytest.mark.slow
 def test_a_larger_budget_keeps_more_of_the_important_channels():
     model, x, _, scores = trained_taylor(1)
     full = knapsack.forward_flops(model, x)
@@ -98,12 +100,14 @@ def test_a_larger_budget_keeps_more_of_the_important_channels():
     assert kept_small < kept_large
 
 
+@pytest.mark.slow
 def test_unreachable_flops_budget_is_refused():
     model, x, _, scores = trained_taylor(2)
     with pytest.raises(ValueError, match="no channel selection"):
         knapsack.prune_to_flops(model, x[:1], "fc", scores, 1000)
 
 
+@pytest.mark.slow
 def test_inner_distillation_matches_the_teacher_at_the_kept_channels():
     model, x, _, scores = trained_taylor(3)
     teacher = copy.deepcopy(model).eval()
@@ -126,6 +130,7 @@ def test_inner_distillation_matches_the_teacher_at_the_kept_channels():
     assert not any(m._forward_hooks for m in model.modules())
 
 
+@pytest.mark.slow
 def test_slimmed_state_loads_into_a_fresh_network():
     model, x, _, scores = trained_taylor(4)
     knapsack.prune_to_flops(model, x[:1], "fc", scores, knapsack.forward_flops(model, x) // 2)

@@ -15,6 +15,7 @@ from suite.suites import spec
 SMOKE = ["--suite", "digits", "--profile", "smoke", "--seeds", "1", "--no-onnx", "--no-open"]
 
 
+@pytest.mark.slow
 def test_a_local_job_array_trains_every_shard_merges_them_and_resumes(tmp_path, capsys):
     out = tmp_path / "out"
     assert cli.main([*SMOKE, "--launcher", "local", "--shards", "2", "--out", str(out)]) == 0
@@ -55,6 +56,7 @@ def sbatch(tmp_path, monkeypatch):
     return kept
 
 
+@pytest.mark.slow
 def test_slurm_submits_one_array_of_shards_and_a_merge_that_waits_for_it(tmp_path, sbatch, capsys):
     out = tmp_path / "out"
     argv = [*SMOKE, "--launcher", "slurm", "--shards", "3", "--slurm-partition", "gpu", "--slurm-gpus-per-node", "2"]

@@ -111,6 +111,7 @@ def scalar(out) -> torch.Tensor:
     return sum(scalar(p) for p in parts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_the_setting_meets_every_budget_the_suites_ask(name):
     method = methods.get(name)

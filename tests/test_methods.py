@@ -59,6 +59,7 @@ def test_plain_scales_widths_monotonically():
 COMPARATORS = ["rpg", "rpg-block", "rpg-perm-only", "rpg-sign-only", "rpg-neither", "random", "hash", "lego", "plain"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", COMPARATORS)
 def test_every_comparator_meets_11m_on_resnet34_by_the_shared_rule(method, capsys):
     """`rpg-bench ledger --arch resnet34-cifar --method M --budget 11M`, checked against an

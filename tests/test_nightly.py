@@ -114,6 +114,7 @@ def merged(shards, tmp_path_factory):
     return out, result
 
 
+@pytest.mark.slow
 def test_shards_merge_into_every_cell_of_the_unsharded_run(shards, merged):
     folders, expected = shards
     out, result = merged
@@ -140,6 +141,7 @@ def worse_by(source: Path, dest: Path, points: float) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_a_regression_fails_the_night_in_the_summary_an_annotation_and_no_baseline(shards, merged, tmp_path):
     folders, _ = shards
     prev = worse_by(merged[0], tmp_path / "prev", 50)  # the previous night was 50 points better
@@ -159,6 +161,7 @@ def test_a_regression_fails_the_night_in_the_summary_an_annotation_and_no_baseli
     assert json.loads((out / "run.json").read_text())["run_id"] == "77"
 
 
+@pytest.mark.slow
 def test_a_night_compared_names_its_baseline_run_and_becomes_the_next(shards, merged, tmp_path):
     folders, _ = shards
     prev = tmp_path / "prev"
@@ -186,6 +189,7 @@ def test_a_night_compared_names_its_baseline_run_and_becomes_the_next(shards, me
     assert "::" not in result.stdout  # no annotation on a clean night
 
 
+@pytest.mark.slow
 def test_a_missing_shard_fails_the_night_and_is_never_no_regression(shards, merged, tmp_path):
     folders, _ = shards
     out = tmp_path / "merged"
@@ -202,6 +206,7 @@ def test_a_missing_shard_fails_the_night_and_is_never_no_regression(shards, merg
     assert (out / "index.html").is_file()
 
 
+@pytest.mark.slow
 def test_a_failed_cell_fails_the_merge(shards, tmp_path):
     folders, _ = shards
     broken = tmp_path / "shard-2-of-2"
@@ -217,6 +222,7 @@ def test_a_failed_cell_fails_the_merge(shards, tmp_path):
     assert (out / "index.html").is_file()
 
 
+@pytest.mark.slow
 def test_a_baseline_due_and_missing_fails_the_night_loudly_and_still_becomes_the_next(shards, tmp_path):
     folders, _ = shards
     out = tmp_path / "tonight"
@@ -233,6 +239,7 @@ def test_a_baseline_due_and_missing_fails_the_night_loudly_and_still_becomes_the
     assert Path(github["GITHUB_OUTPUT"]).read_text() == "baseline=yes\n"
 
 
+@pytest.mark.slow
 def test_a_profile_mismatch_is_a_loud_skip_and_the_cells_are_still_checked(shards, merged, tmp_path):
     folders, _ = shards
     prev = tmp_path / "prev"
@@ -262,6 +269,7 @@ def one_shard_night(shards, root: Path) -> Path:
     return download
 
 
+@pytest.mark.slow
 def test_a_one_shard_suite_merges_and_publishes_from_download_artifacts_single_layout(shards, merged, tmp_path):
     download = one_shard_night(shards, tmp_path)
     out = tmp_path / "nightly" / "report" / "digits"
@@ -279,6 +287,7 @@ def test_a_one_shard_suite_merges_and_publishes_from_download_artifacts_single_l
     assert 'href="digits/index.html"' in index and "compare against" in index and "runs/9" in index
 
 
+@pytest.mark.slow
 def test_several_artifacts_each_in_a_folder_and_one_without_a_run(shards, tmp_path):
     folders, _ = shards
     download = tmp_path / "nightly" / "shards"
@@ -545,6 +554,7 @@ def test_baselines_find_the_newest_unexpired_and_say_why_where_there_is_none(fak
     assert entry["run_id"] == "" and entry["if_missing"] == "" and not calls
 
 
+@pytest.mark.slow
 def test_accepting_a_run_downloads_its_report_and_checks_its_profile(fake_gh, merged, tmp_path):
     report = merged[0]  # a digits report at profile smoke
     download = ["run", "download", "123", "--name", "report-digits"]
@@ -608,6 +618,7 @@ def test_docker_readme_lists_every_data_folder_the_scheduled_suites_read():
                 assert f"`{folder}" in readme, f"suite {name} ({experiment.task}) reads {folder}"
 
 
+@pytest.mark.slow
 def test_the_weekly_full_run_agrees_with_the_weeks_last_good_night_and_warns_when_it_does_not(tmp_path):
     """nightly.sh agree: agree.json beside the full run's report, a summary line in the step
     summary, a warning annotation when a headline claim changed (Figure 5's, with

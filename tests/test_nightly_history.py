@@ -37,6 +37,7 @@ def regressions(site: Path) -> dict:
     return json.loads((site / "cifar-full" / "regressions.json").read_text())
 
 
+@pytest.mark.slow
 def test_nights_are_kept_and_the_site_shows_the_newest_of_them(nights, tmp_path):
     store, site = tmp_path / "store", tmp_path / "site"
     result = nightly("history", "--keep", downloaded(nights[:6], tmp_path / "first"), store, site)
@@ -81,6 +82,7 @@ def on_branch(**env: str) -> dict[str, str]:
     return {"RPG_BENCH_HISTORY_BRANCH": "history"} | env
 
 
+@pytest.mark.slow
 def test_the_first_night_starts_the_history_branch_and_the_next_adds_to_it(nights, tmp_path):
     origin = tmp_path / "origin.git"
     git("init", "--quiet", "--bare", "--initial-branch=main", str(origin), cwd=tmp_path)
@@ -123,6 +125,7 @@ def test_the_first_night_starts_the_history_branch_and_the_next_adds_to_it(night
     assert git("branch", "--list", cwd=tmp_path / "work-2") == "* main"  # no local branch left behind
 
 
+@pytest.mark.slow
 def test_the_pages_site_puts_the_history_beside_the_reports_and_publishes_without_one(nights, tmp_path):
     store, history = tmp_path / "store", tmp_path / "history"
     assert nightly("history", "--keep", downloaded(nights[:4], tmp_path / "kept"), store, history).returncode == 0

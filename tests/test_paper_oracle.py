@@ -81,6 +81,7 @@ def paper_gaps(claim: claims.Claim) -> list[float]:
     return [sign * (numbers[a] - numbers[b]) for a, b in pairs if a in numbers and b in numbers]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", PAPER_SUITES)
 def test_the_papers_own_numbers_reproduce_the_paper(verdicts, suite):
     judged = verdicts[suite]
@@ -121,6 +122,7 @@ def rpg_gaps(claim: claims.Claim) -> list[float]:
     return [g - LOWERED * m for g, m in zip(paper_gaps(claim), moved, strict=True)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", PAPER_SUITES)
 def test_rpg_lowered_by_three_points_is_not_reproduced(lowered, suite):
     judged = lowered[suite]
@@ -169,6 +171,7 @@ def test_every_claim_finds_the_cells_it_needs_in_each_suite_that_measures_it(nam
             assert v.verdict != claims.NOT_RUN, (name, profile, v.claim.id, v.reason)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suite", ["cifar", "pruning", "pose", "multitask"])
 def test_a_night_judges_the_comparisons_and_leaves_the_values_unjudged(verdicts, suite, tmp_path):
     """The paper's own numbers as a nightly run's: every comparison gets the verdict it gets

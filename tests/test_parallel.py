@@ -54,6 +54,7 @@ def serial(tmp_path_factory):
     return suite, _records(out)
 
 
+@pytest.mark.slow
 def test_jobs_run_cells_side_by_side_with_the_results_of_a_serial_run(serial, tmp_path):
     suite, expected = serial
     out = tmp_path / "jobs"
@@ -95,6 +96,7 @@ def _workers(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_a_killed_worker_costs_only_its_cell_and_the_rerun_completes_it(serial, tmp_path):
     suite, expected = serial
     out = tmp_path / "killed"
@@ -116,6 +118,7 @@ def test_a_killed_worker_costs_only_its_cell_and_the_rerun_completes_it(serial, 
     assert {k: _essence(r) for k, r in _records(out).items()} == {k: _essence(r) for k, r in expected.items()}
 
 
+@pytest.mark.slow
 def test_torchrun_trains_each_cell_across_ranks_and_rank_0_records_it(serial, tmp_path):
     suite, expected = serial
     out = tmp_path / "ddp"
@@ -130,6 +133,7 @@ def test_torchrun_trains_each_cell_across_ranks_and_rank_0_records_it(serial, tm
     assert (out / "index.html").exists()
 
 
+@pytest.mark.slow
 def test_torchrun_refuses_jobs(tmp_path):
     torchrun = [str(BIN / "torchrun"), "--standalone", "--nproc_per_node", "2", "-m", "suite"]
     proc = subprocess.run(
@@ -141,7 +145,8 @@ def test_torchrun_refuses_jobs(tmp_path):
 DDP_SCRIPT = """
 import sys, torch
 from torch import nn
-from suite import distributed, tasks
+from suite import tasks
+from suite.system import distributed
 from suite.training.train import fit
 device = distributed.setup(torch.device("cpu"))
 task = tasks.get(sys.argv[2])
@@ -156,6 +161,7 @@ distributed.teardown()
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task_name", ["digits", "imagenet"])
 def test_data_parallel_training_takes_the_global_batch_gradient(task_name, tmp_path):
     """Two ranks with uneven slices (a batch of 101) train the weights one process trains:
@@ -179,6 +185,7 @@ def test_data_parallel_training_takes_the_global_batch_gradient(task_name, tmp_p
     assert not torch.allclose(model[1].weight, before, atol=1e-2), "training should move the weights"
 
 
+@pytest.mark.slow
 def test_a_suite_of_small_cells_runs_them_side_by_side_on_a_cpu_by_default(tmp_path):
     """A suite whose cells keep one thread busy (threads_per_cell = 1, as digits says):
     without --jobs, a CPU with two threads runs two at once; a CPU of one thread runs one."""

@@ -41,6 +41,7 @@ def test_a_cell_costs_epochs_times_three_forwards_per_training_example():
     assert epoch / test == pytest.approx((3 * sizes["train"] + sizes["val"]) / sizes["test"])
 
 
+@pytest.mark.slow
 def test_calibrating_on_a_run_predicts_that_run_s_recorded_core_seconds(smoke_run, capsys):
     """A CPU run calibrates a rate per core: its cells' seconds times their threads."""
     out, _ = smoke_run

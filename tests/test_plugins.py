@@ -81,6 +81,7 @@ def plugin(tmp_path, monkeypatch, fresh_registries):
     monkeypatch.syspath_prepend(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_a_method_task_and_architecture_from_another_package_run_in_a_suite(plugin, tmp_path, capsys):
     assert cli.main(["list"]) == 0
     listed = capsys.readouterr().out

@@ -1,5 +1,6 @@
 """Table 4's three sharing schemes on stacked hourglasses, and the pose task's metric path."""
 
+import pytest
 import torch
 from torch import nn
 
@@ -88,6 +89,7 @@ def test_perfect_heatmaps_score_full_pckh_and_shifted_ones_fail():
     assert POSE.evaluate(shifted, splits, "test", 16) < 20.0
 
 
+@pytest.mark.slow
 def test_training_lowers_the_heatmap_loss_and_a_subset_is_not_stratified_on_joints():
     splits = POSE.load(None, torch.device("cpu"), "smoke").subset({"train": 64})
     assert splits.sizes["train"] == 64

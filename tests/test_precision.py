@@ -3,6 +3,8 @@ cell's recipe and key, and named as a stand-in in every verdict judged on it."""
 
 import json
 
+import pytest
+
 from suite import cli
 
 SUITE = """name = "digits"  # the name the claims file gives the digits experiments
@@ -23,6 +25,7 @@ def _records(out):
     }
 
 
+@pytest.mark.slow
 def test_a_bf16_cell_trains_under_autocast_and_says_so(tmp_path):
     suite = tmp_path / "one.toml"
     suite.write_text(SUITE)

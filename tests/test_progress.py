@@ -51,6 +51,7 @@ def test_a_terminal_gets_tqdm_s_bar(monkeypatch):
     bar.close()
 
 
+@pytest.mark.slow
 def test_a_run_s_progress_in_a_log_has_no_carriage_return(tmp_path, capfd):
     suite = tmp_path / "one.toml"
     suite.write_text(

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from suite.system import quiet
@@ -13,7 +14,7 @@ from suite.system import quiet
 TRAINER = """
 import json, sys, time
 from pathlib import Path
-from suite import quiet
+from suite.system import quiet
 run, started, steps_file = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 quiet.join(run, threads=1)
 steps = []
@@ -33,7 +34,7 @@ steps_file.write_text(json.dumps(steps))
 IDLE = """
 import sys, time
 from pathlib import Path
-from suite import quiet
+from suite.system import quiet
 quiet.join(Path(sys.argv[1]), threads=1)
 with quiet.cell():  # one cell, then waits for work that never comes
     quiet.pause()
@@ -45,7 +46,7 @@ MEASURER = """
 import json, sys, time
 from pathlib import Path
 import torch
-from suite import quiet
+from suite.system import quiet
 run, started = Path(sys.argv[1]), [Path(p) for p in sys.argv[3:]]
 torch.set_num_threads(1)
 quiet.join(run, threads=2)
@@ -72,6 +73,7 @@ Path(sys.argv[2]).write_text(json.dumps({"spans": spans, "after": torch.get_num_
 """
 
 
+@pytest.mark.slow
 def test_no_worker_trains_while_another_measures(tmp_path):
     run = tmp_path / "out"
     run.mkdir()

@@ -70,6 +70,7 @@ def test_a_bad_override_is_one_line_naming_the_experiment(body, message, tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_set_is_checked_and_recorded(tmp_path, capsys):
     assert cli.main(["plan", "--suite", "digits", "--set", "optimizer=lbfgs"]) == 2
     assert "optimizer: Input should be 'sgd', 'adam' or 'rmsprop'" in capsys.readouterr().err
@@ -110,6 +111,7 @@ def test_the_command_line_lists_its_commands_and_knows_its_version(capsys):
     assert json.loads(capsys.readouterr().out)["deviation"] == pytest.approx(0, abs=0.005)
 
 
+@pytest.mark.slow
 def test_a_method_s_ring_std_reaches_its_rings_and_the_rebuild(tmp_path):
     """--set <method>.ring_std=official starts that method's rings' W at the official
     constant (rpg, random, hash, and the ring inside rpg-imp), leaves the other methods'
@@ -180,7 +182,16 @@ def test_a_cell_s_knobs_are_read_back_from_its_config():
     assert Cell.from_config(other.config()) == other and other.key() != Cell.from_config(config).key()
 
 
-@pytest.mark.parametrize("name", ["cifar", "pruning", "pose", "multitask", "imagenet"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("cifar", marks=pytest.mark.slow),  # costing the cifar night builds each of its networks
+        "pruning",
+        pytest.param("pose", marks=pytest.mark.slow),
+        "multitask",
+        "imagenet",
+    ],
+)
 def test_a_night_costs_at_most_a_tenth_of_the_paper_s_recipe(name):
     """#28: every GPU suite has a nightly profile at <= 1/10 of full's compute as plan counts
     it, on the real data (never generated), with the seeds of full, in bf16 except MDEQ's."""

@@ -44,6 +44,7 @@ def test_a_written_file_has_the_mode_the_umask_gives(mask, expected, tmp_path):
     assert not list(path.parent.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_rendered_runs_files_are_readable_by_others(tmp_path, capsys):
     """A run under umask 022 writes its records, run.json and every report file 0644."""
     suite = tmp_path / "one.toml"

@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from suite import cli, report, stats
 
@@ -48,6 +49,7 @@ def test_one_seed_is_never_separated():
     assert lo == float("-inf") and hi == float("inf")
 
 
+@pytest.mark.slow
 def test_the_report_shows_only_the_last_runs_cells(smoke_run, tmp_path):
     source, _ = smoke_run
     out = tmp_path / "out"
@@ -65,6 +67,7 @@ def test_the_report_shows_only_the_last_runs_cells(smoke_run, tmp_path):
     assert "-1000" not in html
 
 
+@pytest.mark.slow
 def test_names_with_html_are_shown_as_text(smoke_run, tmp_path):
     source, _ = smoke_run
     out = tmp_path / "out"
@@ -77,6 +80,7 @@ def test_names_with_html_are_shown_as_text(smoke_run, tmp_path):
     assert "<img src=x" not in html and "&lt;img src=x" in html
 
 
+@pytest.mark.slow
 def test_compare_flags_regressions_and_lost_claims(smoke_run, tmp_path, capsys):
     """Two runs of two seeds each: the second loses rpg's lead; the report says so, exit 1."""
     source, _ = smoke_run

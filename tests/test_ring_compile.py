@@ -33,6 +33,7 @@ def trainer(model: nn.Module, call):
     return step
 
 
+@pytest.mark.slow
 def test_torch_compile_trains_a_converted_resnet_without_graph_breaks_or_recompiles():
     """aot_eager: dynamo's graph capture and AOT autograd's backward, as inductor gets them,
     without inductor's C++ build (minutes on this CPU; it trains the same way)."""

@@ -90,6 +90,7 @@ def test_a_ring_built_directly_checks_its_size_too():
     assert rpg.Ring(11, [10], allow_oversized=True).size == 11
 
 
+@pytest.mark.slow
 def test_a_model_built_on_the_meta_device_gets_its_maps_when_materialised():
     with torch.device("meta"):
         model = rpg.convert(torchvision.models.resnet18(num_classes=10), 50_000)

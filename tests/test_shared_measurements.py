@@ -3,6 +3,8 @@ byte, and say whose; networks of different shapes never share one."""
 
 import json
 
+import pytest
+
 from suite import cli
 
 SUITE = """name = "shapes"
@@ -17,6 +19,7 @@ seeds = 2
 """
 
 
+@pytest.mark.slow
 def test_cells_of_one_shape_carry_one_measurement_and_other_shapes_their_own(tmp_path):
     suite = tmp_path / "shapes.toml"
     suite.write_text(SUITE)

@@ -157,6 +157,7 @@ CUT = {"cifar": [*JUDGED["cifar"], "t1.c10.each-gt-mdeq", "qual.storage"]}
 SEPARATE = {"field"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(JUDGED))
 def test_every_experiment_runs_end_to_end(name, tmp_path):
     out = tmp_path / name

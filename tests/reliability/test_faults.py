@@ -21,7 +21,10 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads processes from /proc")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads processes from /proc"),
+]
 
 EXE = str(Path(sys.executable).with_name("rpg-bench"))
 MARK = "RPG_BENCH_FAULT_TEST"

@@ -37,6 +37,7 @@ def _essence(record: dict) -> dict:
     return {k: record[k] for k in ("key", "config", "status", "metrics", "ledger", "setting", "training")}
 
 
+@pytest.mark.slow
 def test_sigkill_mid_training_then_rerun_equals_an_uninterrupted_run(tmp_path):
     suite = tmp_path / "kill.toml"
     suite.write_text(SUITE)
@@ -75,6 +76,7 @@ def test_a_second_process_on_the_same_out_is_refused(tmp_path, capsys):
     assert not (out / "records").exists()
 
 
+@pytest.mark.slow
 def test_a_diverging_cell_fails_with_its_reason_and_the_suite_goes_on(tmp_path, monkeypatch, capsys):
     real = tasks.get("digits").loss
 
@@ -103,6 +105,7 @@ def test_a_diverging_cell_fails_with_its_reason_and_the_suite_goes_on(tmp_path, 
     assert "Failed cells" in (out / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_checkpoints_load_without_unpickling_code(tmp_path):
     """A checkpoint is tensors and plain containers: torch.load(weights_only=True) reads it."""
     cell = runner.Cell("t", "t", "digits", "resnet18-cifar", 0.25, "rpg", 20_000, 0, "smoke")
@@ -113,6 +116,7 @@ def test_checkpoints_load_without_unpickling_code(tmp_path):
     assert state["epoch"] == cell.recipe().epochs and set(state) >= {"model", "optimizer", "scheduler", "shuffle"}
 
 
+@pytest.mark.slow
 def test_sigint_stops_cleanly_and_the_rerun_finishes_the_same(tmp_path):
     suite = tmp_path / "kill.toml"
     suite.write_text(SUITE)
@@ -163,6 +167,7 @@ def test_an_out_that_cannot_be_a_folder_is_refused(tmp_path, capsys):
     assert "is not a writable folder" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_malformed_claims_file_is_named(tmp_path, monkeypatch, smoke_run, capsys):
     from suite import claims
 
@@ -189,6 +194,7 @@ seeds = 1
 """
 
 
+@pytest.mark.slow
 def test_shards_partition_the_cells_and_merge_to_an_unsharded_run(tmp_path, capsys):
     suite = tmp_path / "sharded.toml"
     suite.write_text(SHARDED)

@@ -17,7 +17,7 @@ linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's
 # The child: dies with the parent it is given, says so, and would otherwise live ten minutes.
 CHILD = """
 import sys, time
-from suite import lifeline
+from suite.system import lifeline
 how = lifeline.die_with_parent(int(sys.argv[1]), kernel=sys.argv[2] == "prctl")
 print(how, flush=True)
 time.sleep(600)

@@ -87,6 +87,7 @@ def test_a_folder_where_the_report_is_written_is_one_line(suite, tmp_path, capsy
     assert not list(out.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_mid_run_loses_nothing_recorded_and_the_rerun_finishes(suite, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     write, written = records.write_atomic, []
@@ -111,6 +112,7 @@ def test_a_disk_that_fills_mid_run_loses_nothing_recorded_and_the_rerun_finishes
     assert statuses == ["ok", "ok"]
 
 
+@pytest.mark.slow
 def test_a_checkpoint_that_finds_the_disk_full_stops_the_run_and_is_not_the_cells_failure(
     suite, tmp_path, monkeypatch, capsys
 ):
@@ -128,6 +130,7 @@ def test_a_checkpoint_that_finds_the_disk_full_stops_the_run_and_is_not_the_cell
     assert cli.main(["--suite", suite, "--out", str(out), *FAST, "--methods", "rpg"]) == 0
 
 
+@pytest.mark.slow
 def test_unreadable_inputs_are_one_line(suite, tmp_path, monkeypatch, capsys):
     (tmp_path / "folder.toml").mkdir()
     assert cli.main(["--suite", str(tmp_path / "folder.toml"), "--out", str(tmp_path / "o")]) == 2

@@ -17,7 +17,7 @@ from suite.system import stopping
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the probe is Linux's")
 STARTER = """
-from suite import memprobe
+from suite.measure import memprobe
 prober = memprobe.Prober()
 print(prober.proc.pid, flush=True)
 import time; time.sleep(600)
@@ -50,6 +50,7 @@ def test_the_server_dies_within_a_second_of_the_process_that_started_it():
         starter.stdout.close()
 
 
+@pytest.mark.slow
 @linux
 def test_a_stop_during_a_probe_ends_its_server_and_the_next_probe_starts_afresh(monkeypatch):
     cell = runner.Cell("t", "t", "digits", "resnet18-cifar", 0.25, "plain", 20_000, 0, "smoke")
