@@ -34,10 +34,10 @@ from suite.training.callbacks import (
 )
 from suite.training.checkpoints import Checkpoint, Resume
 
-# --compile: the training step through torch.compile (its forward and, by AOTAutograd, its
-# backward). Set per cell by suite.run.pipeline (``compiling``), read by every fit of the cell
-# (IMP's rounds, a pruned network's fine-tuning): an execution choice like the device, so
-# it is recorded with the cell but is not part of its key.
+# --compile: whether fit trains through torch.compile (callbacks.Compile). Set per cell by
+# suite.run.pipeline (``compiling``), read by every fit of the cell (IMP's rounds, a pruned
+# network's fine-tuning): an execution choice like the device, so it is recorded with the
+# cell but is not part of its key.
 _compile: contextvars.ContextVar[bool] = contextvars.ContextVar("compile", default=False)
 
 
