@@ -141,7 +141,8 @@ def test_torchrun_refuses_jobs(tmp_path):
 DDP_SCRIPT = """
 import sys, torch
 from torch import nn
-from suite import distributed, tasks
+from suite import tasks
+from suite.system import distributed
 from suite.training.train import fit
 device = distributed.setup(torch.device("cpu"))
 task = tasks.get(sys.argv[2])
