@@ -29,6 +29,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from baselines.phases import Phased
+
 BALANCE = 1e-4  # the balance term's weight per lego of excess use
 
 
@@ -44,7 +46,7 @@ def count(shape: torch.Size | tuple[int, ...], legos: int, split: int) -> int:
     return legos * (in_channels // o) * math.prod(kernel) + o * out_channels
 
 
-class LegoWeight(nn.Module):
+class LegoWeight(nn.Module, Phased):
     """A parametrization producing a conv kernel from lego filters (see the module docstring)."""
 
     def __init__(self, shape: torch.Size, legos: int, split: int, freeze_at: float = 0.5) -> None:

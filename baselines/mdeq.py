@@ -30,6 +30,8 @@ from torch.nn.utils.parametrizations import weight_norm
 from torchdeq import get_deq, reset_dropout
 from torchdeq.dropout import VariationalDropout2d
 
+from baselines.phases import Phased
+
 # The official CIFAR TINY configuration (cls_mdeq_TINY): streams, iteration caps, tolerance.
 TINY = {"widths": (24, 24), "expansion": 5, "groups": 4, "dropout": 0.25, "head": (8, 16), "final": 200}
 SOLVER = {"f_max_iter": 22, "b_max_iter": 24, "f_tol": 1e-3, "b_tol": 1e-6}
@@ -165,7 +167,7 @@ class _Net(nn.Module):
         return self.fc(self.final(y).mean((2, 3)))
 
 
-class MDEQ(_Net):
+class MDEQ(_Net, Phased):
     """The equilibrium model: one MS block, its fixed point found by Broyden's method."""
 
     def __init__(
@@ -215,7 +217,7 @@ class MDEQ(_Net):
         }
 
     def on_epoch_end(self, epoch: int, epochs: int) -> None:
-        """Called by suite.training.train.fit after every epoch: pre-training ends on schedule."""
+        """Pre-training ends on schedule (Phased: the trainer calls this after every epoch)."""
         if epoch >= math.ceil(self.pretrain["fraction"] * epochs):
             self.pretraining.fill_(False)
 

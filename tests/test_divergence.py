@@ -46,33 +46,3 @@ def test_a_finite_run_records_the_mean_loss_of_each_epoch():
     recipe = tasks.Recipe(epochs=1, batch_size=splits.sizes["train"] // 4, lr=0.01)
     history = fit(model, task, splits, recipe, seed=0, progress=False, objective=objective)["history"]
     assert history[0]["train_loss"] == pytest.approx(sum(v * n for v, n in seen) / sum(n for _, n in seen))
-
-
-def test_a_resume_checkpoint_from_before_the_first_read_layout_restarts_the_cell(tmp_path):
-    import rpg
-    from baselines.plain import ResNet
-
-    task = tasks.get("digits")
-    splits = task.load(None, torch.device("cpu"), "smoke")
-    recipe = tasks.Recipe(epochs=1, batch_size=splits.sizes["train"], lr=0.01)  # one step: no batch of 1
-
-    def model():
-        torch.manual_seed(0)
-        return rpg.convert(ResNet(18, (4, 4, 4, 4), stem="cifar", num_classes=10, in_channels=1), 2000)
-
-    path = tmp_path / "cell.pt"
-    fit(model(), task, splits, recipe, seed=0, progress=False, checkpoint=path)
-    state = torch.load(path, weights_only=True)
-    seen = []
-
-    def record(step, _):
-        seen.append(step)
-
-    fit(model(), task, splits, recipe, seed=0, progress=False, checkpoint=path, on_step=record)
-    assert seen == []  # resumed after its one epoch: nothing to rerun
-    for key, value in state["model"].items():
-        if key.endswith("_extra_state"):
-            del value["layout"]  # as a checkpoint from before the layout
-    torch.save(state, path)
-    fit(model(), task, splits, recipe, seed=0, progress=False, checkpoint=path, on_step=record)
-    assert seen and seen[0] == 1  # started afresh from the first step

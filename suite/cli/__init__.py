@@ -94,18 +94,7 @@ def _set_argument(p: argparse.ArgumentParser) -> None:
     )
 
 
-def parser() -> Parser:
-    p = Parser(
-        prog="rpg-bench",
-        description="Run RPG and its comparators at matched parameter budgets, record every cell, and judge the "
-        "paper's claims. Bare `rpg-bench [options]` is `rpg-bench run [options]`: the embedded default suite.",
-    )
-    p.add_argument("--version", action="version", version=f"rpg-bench {suite.__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    _run_arguments(sub.add_parser("run", help="run a suite and render its report (the default command)"))
-    sub.add_parser("list", help="list suites, tasks, methods and architectures")
-
-    report = sub.add_parser("report", help="re-render OUT's report, results.csv and claims.json from its records")
+def _report_arguments(report: Parser) -> None:
     report.add_argument("out", help="a results folder written by rpg-bench")
     report.add_argument(
         "--compare",
@@ -120,14 +109,16 @@ def parser() -> Parser:
         "writes OUT/compare.json saying so and exits 1",
     )
 
-    merge = sub.add_parser("merge", help="merge the folders of --shard runs into OUT and render its report")
+
+def _merge_arguments(merge: Parser) -> None:
     merge.add_argument("shards", nargs="+", help="results folders written by rpg-bench --shard K/N")
     merge.add_argument("--out", required=True, help="the merged results folder (created)")
     merge.add_argument(
         "--partial", action="store_true", help="merge even when shards are missing (their cells: not recorded)"
     )
 
-    ledger = sub.add_parser("ledger", help="a method's parameter ledger at a budget, as JSON")
+
+def _ledger_arguments(ledger: Parser) -> None:
     ledger.add_argument("--arch", required=True, metavar="ARCH")
     ledger.add_argument("--method", required=True)
     ledger.add_argument(
@@ -139,7 +130,8 @@ def parser() -> Parser:
     )
     ledger.add_argument("--in-channels", type=int, default=3)
 
-    plan = sub.add_parser("plan", help="what a suite will cost: cells, counted compute, GPU-hours or CPU core-hours")
+
+def _plan_arguments(plan: Parser) -> None:
     plan.add_argument("--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML")
     plan.add_argument("--profile", help="default: the suite's")
     plan.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
@@ -157,7 +149,8 @@ def parser() -> Parser:
     )
     rate.add_argument("--calibrate", metavar="OUT", help="use the rate a finished run in OUT achieved")
 
-    listing = sub.add_parser("claims", help="every claim: the paper's words, where it is judged, what it costs")
+
+def _claims_listing_arguments(listing: Parser) -> None:
     listing.add_argument("--suite", help="with the suites' cost per profile and whether it can judge each claim")
     listing.add_argument(
         "--tflops",
@@ -165,6 +158,28 @@ def parser() -> Parser:
         help="sustained TFLOP/s of one GPU or CPU core for the costs (default: plan's assumed rate per device)",
     )
 
+
+def parser() -> Parser:
+    p = Parser(
+        prog="rpg-bench",
+        description="Run RPG and its comparators at matched parameter budgets, record every cell, and judge the "
+        "paper's claims. Bare `rpg-bench [options]` is `rpg-bench run [options]`: the embedded default suite.",
+    )
+    p.add_argument("--version", action="version", version=f"rpg-bench {suite.__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    _run_arguments(sub.add_parser("run", help="run a suite and render its report (the default command)"))
+    sub.add_parser("list", help="list suites, tasks, methods and architectures")
+    _report_arguments(
+        sub.add_parser("report", help="re-render OUT's report, results.csv and claims.json from its records")
+    )
+    _merge_arguments(sub.add_parser("merge", help="merge the folders of --shard runs into OUT and render its report"))
+    _ledger_arguments(sub.add_parser("ledger", help="a method's parameter ledger at a budget, as JSON"))
+    _plan_arguments(
+        sub.add_parser("plan", help="what a suite will cost: cells, counted compute, GPU-hours or CPU core-hours")
+    )
+    _claims_listing_arguments(
+        sub.add_parser("claims", help="every claim: the paper's words, where it is judged, what it costs")
+    )
     agree.arguments(sub.add_parser("agree", help="does a verdict hold across scale: two runs' ranks and verdicts"))
     ladder.arguments(sub.add_parser("ladder", help="a suite's runs at rising compute: agreement and effects per claim"))
     history.arguments(

@@ -98,21 +98,48 @@ def run(args: argparse.Namespace, argv: list[str]) -> int:
 def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dict, device) -> int:
     out = Path(args.out or Path(os.environ.get("RPG_BENCH_REPORTS") or "reports") / suite.name)
     writable(out)
-    cells = runner.expand(suite, profile, args.seeds, only, sets)
-    if args.claims:
-        cells = select.cells_for(select.parse(args.claims), claims.load(), cells, suite)
-    every_key = [c.key() for c in cells]  # the whole run's, which a shard's merge checks against
-    shard = shards.parse(args.shard) if args.shard else None
-    if shard:
-        cells = shards.select(cells, *shard)
-        if not cells:
-            raise UsageError(f"--shard {args.shard}: this shard has no cells (the run has fewer cells than shards)")
+    cells, every_key, shard = _cells(args, suite, profile, only, sets)
     runner.check(cells)
     jobs = args.jobs or runner.default_jobs(suite, device, len(cells))
     if args.launcher:
         runner.load_data(cells, None, args.data_root)  # a missing data root is found before anything is submitted
         return launch.submit(args, cells, out)
-    meta = {
+    results = runner.run(
+        cells,
+        out,
+        device,
+        args.data_root,
+        progress=not args.no_progress,
+        meta=_meta(args, argv, suite, profile, sets, device, cells, jobs, shard, every_key),
+        onnx=not args.no_onnx,
+        jobs=jobs,
+        compiled=args.compile,
+    )
+    if not distributed.is_main():
+        return 0
+    return _reported(args, out, results)
+
+
+def _cells(args, suite: spec.Suite, profile: str, only, sets: dict) -> tuple[list, list[str], tuple[int, int] | None]:
+    """The cells this process runs (cut to --claims and --shard), the keys of the whole
+    run's cells (which a shard's merge checks against) and the shard."""
+    cells = runner.expand(suite, profile, args.seeds, only, sets)
+    if args.claims:
+        cells = select.cells_for(select.parse(args.claims), claims.load(), cells, suite)
+    every_key = [c.key() for c in cells]
+    shard = shards.parse(args.shard) if args.shard else None
+    if shard:
+        cells = shards.select(cells, *shard)
+        if not cells:
+            raise UsageError(f"--shard {args.shard}: this shard has no cells (the run has fewer cells than shards)")
+    return cells, every_key, shard
+
+
+def _meta(
+    args, argv: list[str], suite: spec.Suite, profile: str, sets: dict, device, cells, jobs: int, shard, every_key
+):
+    """The run's description, written to OUT/run.json."""
+    return {
         "suite": suite.name,
         # A suite given as a file: the report resolves the claims' budgets with it.
         **({"suite_file": str(Path(suite.path).resolve())} if args.suite not in spec.builtin() else {}),
@@ -135,19 +162,10 @@ def _run(args, argv: list[str], suite: spec.Suite, profile: str, only, sets: dic
         "world_size": distributed.world(),
         **({"shard": f"{shard[0]}/{shard[1]}", "run_keys": every_key} if shard else {}),
     }
-    results = runner.run(
-        cells,
-        out,
-        device,
-        args.data_root,
-        progress=not args.no_progress,
-        meta=meta,
-        onnx=not args.no_onnx,
-        jobs=jobs,
-        compiled=args.compile,
-    )
-    if not distributed.is_main():
-        return 0
+
+
+def _reported(args, out: Path, results: list[dict]) -> int:
+    """Render the run's report and say where it is; exit 1 if a cell failed."""
     path, _, notes = report.render(out)
     for note in notes:
         print(note, file=sys.stderr)

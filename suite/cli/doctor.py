@@ -37,7 +37,7 @@ from suite.cells import Cell
 from suite.errors import UsageError
 from suite.measure import runtime, speed
 from suite.system import env, nvml
-from suite.training import train
+from suite.training import callbacks
 
 TIMING_AGREEMENT = (0.8, 1.02)  # device-timed total / wall-clock total over the same calls
 KNOWN_MB = 64  # the allocation the allocator's peak must report
@@ -250,8 +250,8 @@ def _batch(device: torch.device, channels_last: bool = False) -> tuple[torch.Ten
 
 
 def bf16(device: torch.device, _: Path) -> dict:
-    """A converted ResNet trains under bf16 autocast (channels-last on CUDA, as suite.training.train
-    runs it): finite, falling loss; fp32 ring."""
+    """A converted ResNet trains under bf16 autocast (channels-last on CUDA, as
+    suite.training.callbacks.BF16 runs it): finite, falling loss; fp32 ring."""
     cuda = device.type == "cuda"
     model = _converted(device).train().to(memory_format=torch.channels_last if cuda else torch.contiguous_format)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
@@ -291,7 +291,7 @@ def compiled(device: torch.device, _: Path) -> dict:
         x, y = _batch(device, channels_last=cuda)
         torch._dynamo.reset()
         torch._dynamo.utils.counters.clear()
-        options = train.compile_options(device)  # as --compile trains: suite.training.train says why
+        options = callbacks.compile_options(device)  # as --compile trains: suite.training.callbacks says why
         step = model if name == "eager" else torch.compile(model, fullgraph=True, options=options)
         losses[name] = []
         for _ in range(4):

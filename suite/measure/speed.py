@@ -261,22 +261,44 @@ def compare(
     trains: a pruning method's network pruned)."""
     net = archs.Net(archs.get(arch_name), 1.0, 3, NUM_CLASSES)
     side = 32 if net.arch.stem == "cifar" else 224
-    torch.manual_seed(0)
-    plain = net.build().to(device)
-    if budget is None:
-        torch.manual_seed(0)
-        model = rpg.convert(net.build(), ring_size, seed=0).to(device)
-    else:
-        chosen = methods.get(method)
-        built = methods.build(chosen, net, budget, seed=0)
-        model = chosen.pruned(built.model, built.setting).to(device)
+    plain, model = _networks(net, ring_size, method, budget, device)
     rings = list(rpg.rings(model).values())
     data = torch.Generator().manual_seed(0)
     x = torch.randn(batch, 3, side, side, generator=data).to(device)
     y = torch.randint(NUM_CLASSES, (batch,), generator=data).to(device)
     paths = {"inverse": "inverse-table gather + sum", "index_add": "index_add"}
+    train, others_cores = _training_times(plain, model, x, y, steps, warmup, device)
+    inference = _inference_times(plain, model, x, sorted({1, batch}), inference_seconds, device) if deployed else {}
+    return {
+        "generated": sum(r.total for r in rings),
+        "grad_path": ", ".join(sorted({paths[r.grad_path_in_use] for r in rings})),
+        "backbone": ledger(model, net.arch.head)["backbone"],
+        "train": train,
+        "deployed": inference,
+        "others_cores": others_cores,
+    }
 
-    # (a) training steps, interleaved.
+
+def _networks(
+    net: archs.Net, ring_size: int | None, method: str, budget: int | None, device: torch.device
+) -> tuple[nn.Module, nn.Module]:
+    """The plain network and the one compared with it: RPG at ``ring_size``, or ``method``
+    built to ``budget`` (pruned as it trains)."""
+    torch.manual_seed(0)
+    plain = net.build().to(device)
+    if budget is None:
+        torch.manual_seed(0)
+        return plain, rpg.convert(net.build(), ring_size, seed=0).to(device)
+    chosen = methods.get(method)
+    built = methods.build(chosen, net, budget, seed=0)
+    return plain, chosen.pruned(built.model, built.setting).to(device)
+
+
+def _training_times(
+    plain: nn.Module, model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, warmup: int, device
+) -> tuple[list[list[float]], float | None]:
+    """Training steps of both networks, interleaved: their times, and the cores other
+    processes kept busy meanwhile."""
     optimizers = {"plain": _optimizer(plain), "rpg": _optimizer(model)}
     plain.train()
     model.train()
@@ -287,27 +309,26 @@ def compare(
     _interleaved(calls, warmup, device)
     with _Others() as others:
         train = _interleaved(calls, steps, device)
+    return train, others.cores
 
-    # (b) deployed inference at batch 1 and ``batch``, interleaved (unless not asked for).
-    materialized = rpg.materialize(model).eval() if deployed else None
+
+def _inference_times(
+    plain: nn.Module, model: nn.Module, x: torch.Tensor, batches: list[int], seconds: float, device
+) -> dict[int, list[list[float]]]:
+    """Deployed inference (``model`` materialised) against the plain network at each batch
+    size, interleaved, repeated for about ``seconds`` per batch size."""
+    materialized = rpg.materialize(model).eval()
     plain.eval()
     inference = {}
     with torch.inference_mode():
-        for b in sorted({1, batch}) if deployed else ():
+        for b in batches:
             xb = x[:b].contiguous()
             pair = [lambda xb=xb: plain(xb), lambda xb=xb: materialized(xb)]
             warm = _interleaved(pair, 3, device)
             per_pair = statistics.median(warm[0]) + statistics.median(warm[1])
-            repeats = max(10, min(1000, int(inference_seconds / max(per_pair, 1e-6))))
+            repeats = max(10, min(1000, int(seconds / max(per_pair, 1e-6))))
             inference[b] = _interleaved(pair, repeats, device)
-    return {
-        "generated": sum(r.total for r in rings),
-        "grad_path": ", ".join(sorted({paths[r.grad_path_in_use] for r in rings})),
-        "backbone": ledger(model, net.arch.head)["backbone"],
-        "train": train,
-        "deployed": inference,
-        "others_cores": others.cores,
-    }
+    return inference
 
 
 def ratio(rpg_times: Sequence[float], plain_times: Sequence[float]) -> dict:

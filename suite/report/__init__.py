@@ -82,11 +82,28 @@ def render(
     df = frame(recs)
     records.write_atomic(out / "results.csv", df.to_csv(index=False) if len(df) else "")
     ok = ok_rows(df)
-    failed = df[df["status"] != "ok"] if len(df) else df
-    env = next((r["env"] for r in recs if r["status"] == "ok"), {})
     claim_list = claims.load()
     views = claims.views(ok, run)
     verdicts = claims.judge(claim_list, ok, run)
+    boards = _judgements(out, ok, run, claim_list, views, verdicts)
+    records_digest = kept.digest(recs)
+    made = None
+    if compare_to is not None or no_baseline is not None:
+        made = comparison.build(out, run, recs, ok, verdicts, baseline, no_baseline)
+        comparison.write(out, made)
+    shown, stale = (made, False) if made else comparison.read(out, records_digest)
+    plots, notes, move_aside = _figures(out, ok, recs, claim_list, views, run.get("suite", ""), records_digest)
+    html = _page(run, recs, df, ok, boards, plots, verdicts, shown, stale, records_digest)
+    path = out / "index.html"
+    if move_aside:
+        os.replace(path, path.with_name(kept.PREVIOUS))
+    records.write_atomic(path, html)
+    return path, made, notes
+
+
+def _judgements(out: Path, ok, run: dict, claim_list, views, verdicts) -> list:
+    """Write OUT/claims.json and the leaderboard (OUT/leaderboard.{csv,json}); return the
+    leaderboard's boards."""
     records.write_json(
         out / "claims.json",
         {
@@ -101,22 +118,33 @@ def render(
     table = leaderboard.rows(boards, verdicts)
     records.write_atomic(out / "leaderboard.csv", leaderboard.csv(table))
     records.write_json(out / "leaderboard.json", {"suite": suite, "profile": run.get("profile"), "rows": table})
-    records_digest = kept.digest(recs)
-    made = None
-    if compare_to is not None or no_baseline is not None:
-        made = comparison.build(out, run, recs, ok, verdicts, baseline, no_baseline)
-        comparison.write(out, made)
-    shown, stale = (made, False) if made else comparison.read(out, records_digest)
+    return boards
+
+
+def _figures(
+    out: Path, ok, recs, claim_list, views, suite: str, records_digest: str
+) -> tuple[dict | str, list[str], bool]:
+    """The page's figures (or, without matplotlib and no figures to keep, the line that says
+    why there are none), lines for the user, and whether the previous page must be moved
+    aside. Without matplotlib a render never deletes figures a render with it drew
+    (suite.report.kept)."""
     plots = _plots(ok, recs, claim_list, views, suite) if len(ok) else {}
     notes, move_aside = [], False
-    if isinstance(plots, str):  # no matplotlib: never delete figures a render with it drew
+    if isinstance(plots, str):  # no matplotlib
         experiments = sorted(ok["experiment"].unique()) if len(ok) else []
         figures, note, move_aside = kept.figures(out / "index.html", records_digest, experiments)
         plots = figures or plots
         notes += [note] if note else []
-    page = template("index.html.j2")
+    return plots, notes, move_aside
+
+
+def _page(run: dict, recs, df, ok, boards, plots, verdicts, shown, stale: bool, records_digest: str) -> str:
+    """The HTML of OUT/index.html. ``shown``: the comparison shown (or None); ``stale``:
+    whether the records have changed since it was made."""
+    failed = df[df["status"] != "ok"] if len(df) else df
+    env = next((r["env"] for r in recs if r["status"] == "ok"), {})
     order = {v: i for i, v in enumerate(claims.VERDICTS)}
-    html = page.render(
+    return template("index.html.j2").render(
         run=run,
         env=env,
         n_cells=len(df) + run.get("unrecorded", 0),
@@ -144,11 +172,6 @@ def render(
         fmt=format_count,
         scale_text=gap_text,
     )
-    path = out / "index.html"
-    if move_aside:
-        os.replace(path, path.with_name(kept.PREVIOUS))
-    records.write_atomic(path, html)
-    return path, made, notes
 
 
 def _asked(claim_id: str, run: dict) -> bool:

@@ -103,7 +103,7 @@ def _lost(cell: Cell, answer: tuple, seconds: float) -> dict:
     }
 
 
-EPOCH = re.compile(rb"epoch (\d+)/(\d+):")  # the line suite.training.train logs after each epoch
+EPOCH = re.compile(rb"epoch (\d+)/(\d+):")  # the line training logs after each epoch (suite.training.callbacks)
 
 
 def epoch(log: Path) -> str:
@@ -155,29 +155,49 @@ def run(
                         args = (cell, data_root, str(slots[slot]), onnx, checkpoint(out, cell), jobs, total, compiled)
                         w.give(cell, _work, *args)
                 workers.wait(pool, 0.5)
-                logs = {w.task: out / pipeline.LOGS / f"{w.task.key()}.log" for w in pool if w.task}
-                bar.set_postfix_str(", ".join(f"{c.label()} {epoch(log)}" for c, log in logs.items()))
-                for slot, w in enumerate(pool):
-                    cell, seconds = w.task, time.monotonic() - w.since
-                    answer = w.answer()
-                    if answer is None:
-                        continue
-                    if answer[0] == "done":
-                        finish(cell, answer[1])
-                    elif answer[0] == "stopped":  # a stop signal sent to this worker alone stops the run
-                        stopping.request(answer[1])
-                    elif stopping.requested() is None:  # while stopping, a failure is the stop's: not recorded
-                        if answer[0] == "died":
-                            w.close(0)
-                            pool[slot] = worker()
-                        finish(cell, _lost(cell, answer, seconds))
+                _show(bar, pool, out)
+                _collect(pool, finish, worker)
     finally:
-        stopped = stopping.requested() is not None
-        for w in pool:
-            if w.task is not None and not stopped:  # the parent failed: its workers' cells checkpoint and stop
-                w.signal(signal.SIGTERM)
-        for w in pool:
-            w.close(0 if stopped and w.task is not None else 10)  # one a stop did not end within its time: killed
+        _close(pool)
+
+
+def _show(bar: tqdm, pool: list[workers.Worker], out: Path) -> None:
+    """Each running cell's last finished epoch, on the bar."""
+    logs = {w.task: out / pipeline.LOGS / f"{w.task.key()}.log" for w in pool if w.task}
+    bar.set_postfix_str(", ".join(f"{c.label()} {epoch(log)}" for c, log in logs.items()))
+
+
+def _collect(
+    pool: list[workers.Worker], finish: Callable[[Cell, dict], None], worker: Callable[[], workers.Worker]
+) -> None:
+    """Hand every answered cell's record to ``finish``: a finished cell's, or, outside a stop,
+    a failed worker's (a dead worker is replaced by ``worker()``). A worker stopped by a
+    signal of its own stops the run."""
+    for slot, w in enumerate(pool):
+        cell, seconds = w.task, time.monotonic() - w.since
+        answer = w.answer()
+        if answer is None:
+            continue
+        if answer[0] == "done":
+            finish(cell, answer[1])
+        elif answer[0] == "stopped":  # a stop signal sent to this worker alone stops the run
+            stopping.request(answer[1])
+        elif stopping.requested() is None:  # while stopping, a failure is the stop's: not recorded
+            if answer[0] == "died":
+                w.close(0)
+                pool[slot] = worker()
+            finish(cell, _lost(cell, answer, seconds))
+
+
+def _close(pool: list[workers.Worker]) -> None:
+    """End the workers: after a stop at once; otherwise (the parent failed) their cells
+    checkpoint and stop first."""
+    stopped = stopping.requested() is not None
+    for w in pool:
+        if w.task is not None and not stopped:  # the parent failed: its workers' cells checkpoint and stop
+            w.signal(signal.SIGTERM)
+    for w in pool:
+        w.close(0 if stopped and w.task is not None else 10)  # one a stop did not end within its time: killed
 
 
 def _stop(pool: list[workers.Worker], finish: Callable[[Cell, dict], None]) -> None:

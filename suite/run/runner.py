@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -108,71 +109,91 @@ def run(
     # Data first: a missing data root is bad input, found before anything is written.
     # Parallel workers load their own copy on their own device; here it is only checked.
     data = load_data(cells, device if jobs == 1 else torch.device("cpu"), data_root)
-    folder = out / records.RECORDS
     main = distributed.is_main()
     with contextlib.ExitStack() as stack:
-        done = None
-        if main:
-            try:
-                stack.enter_context(records.lock(out))
-                done = _done(cells, folder)
-            except Exception as e:  # noqa: BLE001 - handed to every rank, so none waits for a rank 0 that stopped
-                done = e
-        done = distributed.broadcast(done)
-        if isinstance(done, Exception):
-            raise done
-        if main:
-            older = records.older(folder, RECORD_VERSION)
-            if older:
-                print(
-                    f"rpg-bench: {folder} holds {older} records of an older record format (this rpg-bench writes "
-                    f"version {RECORD_VERSION}): they are kept, but not reused; their cells run again",
-                    file=sys.stderr,
-                )
-            folder.mkdir(parents=True, exist_ok=True)
-            if meta is not None:
-                records.write_json(out / records.RUN, meta)
+        done = _open(stack, out, cells, meta, main)
         results = dict(done)
         todo = [c for c in cells if c.key() not in done]
         bar = bars.bar(total=len(cells), initial=len(done), desc="cells", unit="cell", disable=not (progress and main))
 
         def finish(cell: Cell, record: dict) -> None:
             with stopping.deferred():  # a record and its checkpoints' removal go together
-                _finish(cell, record)
-
-        def _finish(cell: Cell, record: dict) -> None:
-            if main:
-                records.write_record(out, record)
-                if not record.get("worker_lost"):  # a killed worker's cell resumes from its checkpoint
-                    # The record is written: the cell is done (IMP keeps one file per round beside it).
-                    for path in checkpoint(out, cell).parent.glob(f"{cell.key()}*.pt"):
-                        path.unlink(missing_ok=True)
-                if record["status"] != "ok":
-                    bars.write(f"cell failed: {cell.label()}: {record['error']}")
-                results[cell.key()] = record
-            bar.update()
+                if main:
+                    _record(out, cell, record)
+                    results[cell.key()] = record
+                bar.update()
 
         try:
             if jobs > 1:
                 parallel.run(todo, out, device, data_root, jobs, onnx, finish, bar, compiled)
             else:
-                for cell in todo:
-                    bar.set_postfix_str(cell.label())
-                    splits = data[data_key(cell)]
-                    shared = out / cache.FOLDER
-                    finish(
-                        cell,
-                        pipeline.run_cell(
-                            cell, splits, device, progress and main, onnx, checkpoint(out, cell), shared, compiled
-                        ),
-                    )
-                    distributed.barrier()  # the next cell starts on every rank together
+                _serially(todo, data, out, device, finish, bar, progress and main, onnx, compiled)
         except stopping.Stopped as e:  # SIGTERM or Ctrl-C: what the one line says (suite.cli)
             e.done, e.total = sum(r["status"] == "ok" for r in results.values()), len(cells)
             raise
         finally:
             bar.close()
     return [results[c.key()] for c in cells] if main else []
+
+
+def _open(stack: contextlib.ExitStack, out: Path, cells: list[Cell], meta: dict | None, main: bool) -> dict[str, dict]:
+    """Take ``out`` for this run (rank 0: its lock, held until ``stack`` closes) and return
+    the ok records of ``cells`` already there; rank 0 also writes the run's ``meta``. Every
+    rank gets the records, or the error that stopped rank 0."""
+    folder = out / records.RECORDS
+    done = None
+    if main:
+        try:
+            stack.enter_context(records.lock(out))
+            done = _done(cells, folder)
+        except Exception as e:  # noqa: BLE001 - handed to every rank, so none waits for a rank 0 that stopped
+            done = e
+    done = distributed.broadcast(done)
+    if isinstance(done, Exception):
+        raise done
+    if main:
+        older = records.older(folder, RECORD_VERSION)
+        if older:
+            print(
+                f"rpg-bench: {folder} holds {older} records of an older record format (this rpg-bench writes "
+                f"version {RECORD_VERSION}): they are kept, but not reused; their cells run again",
+                file=sys.stderr,
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        if meta is not None:
+            records.write_json(out / records.RUN, meta)
+    return done
+
+
+def _record(out: Path, cell: Cell, record: dict) -> None:
+    """Write a finished cell's record; the cell is then done, so its checkpoints go (IMP
+    keeps one file per round beside it), unless its worker was killed (a rerun resumes it)."""
+    records.write_record(out, record)
+    if not record.get("worker_lost"):
+        for path in checkpoint(out, cell).parent.glob(f"{cell.key()}*.pt"):
+            path.unlink(missing_ok=True)
+    if record["status"] != "ok":
+        bars.write(f"cell failed: {cell.label()}: {record['error']}")
+
+
+def _serially(
+    todo: list[Cell],
+    data: dict,
+    out: Path,
+    device: torch.device,
+    finish: Callable[[Cell, dict], None],
+    bar,
+    progress: bool,
+    onnx: bool,
+    compiled: bool,
+) -> None:
+    """Run ``todo`` one cell after another in this process (under torchrun: every rank together)."""
+    for cell in todo:
+        bar.set_postfix_str(cell.label())
+        splits = data[data_key(cell)]
+        shared = out / cache.FOLDER
+        finish(cell, pipeline.run_cell(cell, splits, device, progress, onnx, checkpoint(out, cell), shared, compiled))
+        distributed.barrier()  # the next cell starts on every rank together
 
 
 def load_data(cells: list[Cell], device: torch.device | None, data_root: str | None) -> dict:

@@ -81,18 +81,16 @@ def broadcast(obj):
     return box[0]
 
 
-def wrap(model: nn.Module) -> nn.Module:
-    """The module to train: ``model`` itself outside torchrun, else a DDP wrapper around it."""
+def wrap(model: nn.Module, find_unused_parameters: bool = False) -> nn.Module:
+    """The module to train: ``model`` itself outside torchrun, else a DDP wrapper around it
+    (``find_unused_parameters``: some parameters may go without gradients in a step)."""
     if not joined():
         return model
     device = next(model.parameters()).device
     if sync_batchnorm(device):
         nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    # Methods with training phases stop training some parameters midway (LegoNet's
-    # frozen selection): DDP must then expect parameters without gradients.
-    phased = any(hasattr(m, "on_epoch_end") for m in model.modules())
     return nn.parallel.DistributedDataParallel(
-        model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=phased
+        model, device_ids=[device] if device.type == "cuda" else None, find_unused_parameters=find_unused_parameters
     )
 
 

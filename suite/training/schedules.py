@@ -32,7 +32,7 @@ import rpg
 from baselines import filters, imp, knapsack
 from suite.system import distributed
 from suite.tasks import Recipe, Splits, Task
-from suite.training import train
+from suite.training import checkpoints, train
 
 FLOPS_FRACTION = 0.6  # Table 7: 1.09e9 of ResNet-18's 1.82e9 multiply-adds
 
@@ -70,7 +70,7 @@ def iterative_magnitude(
         if step == k and not snapshot:
             snapshot.update(copy.deepcopy(net.state_dict()))
             if saved is not None and distributed.is_main():  # under torchrun, rank 0 writes
-                train.save(saved, snapshot)
+                checkpoints.save(saved, snapshot)
 
     def round_(level: int, on_step=None) -> dict:
         label = f"{desc} round {level}/{len(plan)}"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from suite import cli, records
-from suite.training import train
+from suite.training import checkpoints
 
 SUITE = """name = "two"
 [[experiment]]
@@ -117,16 +117,16 @@ def test_a_checkpoint_that_finds_the_disk_full_stops_the_run_and_is_not_the_cell
     suite, tmp_path, monkeypatch, capsys
 ):
     out = tmp_path / "out"
-    real = train.save
+    real = checkpoints.save
 
     def full(path, state):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(train, "save", full)
+    monkeypatch.setattr(checkpoints, "save", full)
     assert cli.main(["--suite", suite, "--out", str(out), *FAST, "--methods", "rpg"]) == 2
     assert "No space left on device" in one_line(capsys)
     assert not list((out / "records").glob("*.json"))  # not recorded as the method's failure
-    monkeypatch.setattr(train, "save", real)
+    monkeypatch.setattr(checkpoints, "save", real)
     assert cli.main(["--suite", suite, "--out", str(out), *FAST, "--methods", "rpg"]) == 0
 
 
