@@ -14,6 +14,7 @@ import pytest
 
 import suite.report
 from suite import claims, cli, records
+from suite.claims.schema import Claim
 from suite.report import compare
 from suite.run import runner
 from suite.suites import spec
@@ -102,7 +103,7 @@ def test_a_lower_is_better_metric_regresses_upwards():
 
 def test_only_a_claim_going_from_reproduced_to_not_reproduced_is_lost_and_every_change_is_listed():
     def verdict(cid, v):
-        return claims.Verdict({"id": cid}, v)
+        return claims.Verdict(Claim(id=cid, kind="qualitative", statement=cid), v)
 
     before = {"a": claims.REPRODUCED, "b": claims.REPRODUCED, "c": claims.INCONCLUSIVE}
     now = [verdict("a", claims.NOT_REPRODUCED), verdict("b", claims.INCONCLUSIVE), verdict("c", claims.NOT_REPRODUCED)]
