@@ -252,3 +252,26 @@ def test_every_cell_keeps_a_log_of_its_epochs(smoke_run):
         epochs = [line for line in lines if " epoch " in line]
         assert len(epochs) == len(record["training"]["history"]) > 0, key
         assert any("tested:" in line for line in lines) and any("measured" in line for line in lines)
+
+
+def test_python_dash_m_suite_is_the_command_line(monkeypatch, capsys):
+    """``python -m suite`` (the form torchrun launches) is rpg-bench itself."""
+    import runpy
+
+    monkeypatch.setattr(sys, "argv", ["python -m suite", "list"])
+    with pytest.raises(SystemExit) as ended:
+        runpy.run_module("suite", run_name="__main__")
+    assert ended.value.code in (0, None)
+    assert "suites:" in capsys.readouterr().out
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`rpg-bench list | head -1`: the closed pipe ends the command with 141, not an error line."""
+    import subprocess
+
+    child = subprocess.Popen(
+        [sys.executable, "-m", "suite", "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    child.stdout.close()  # before it writes: its first write meets a closed pipe
+    assert child.wait(timeout=120) == 141
+    assert child.stderr.read() == ""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import sys
 
 import suite
@@ -242,6 +243,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"rpg-bench: error: {_one_line(str(e))}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # its reader went away (`rpg-bench list | head`): nothing to tell it
+        # Python's advice: stdout onto devnull, so the flush at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE: what a shell reports of a command a closed pipe ended
     except OSError as e:  # a path it reads or writes: not a traceback, and nothing half-written
         print(f"rpg-bench: error: {_one_line(describe(e))}", file=sys.stderr)
         return 2
