@@ -40,8 +40,25 @@ class SlimSetting(TypedDict):
     head: str
 
 
+class _FromDense:
+    """A pruning method starts from another method's dense network (``start``): its knobs, what
+    they change in the setting (under ``dense``) and the model it builds are that method's."""
+
+    start: Method
+
+    @property
+    def knobs(self) -> type[Knobs]:
+        return self.start.knobs
+
+    def tuned(self, setting, knobs: Knobs):
+        return {**setting, "dense": self.start.tuned(setting["dense"], knobs)}
+
+    def build(self, net: Net, setting, seed: int) -> nn.Module:
+        return self.start.build(net, setting["dense"], seed)
+
+
 @dataclass
-class Imp(Method):
+class Imp(_FromDense, Method):
     """Iterative magnitude pruning with rewinding of a dense network down to the budget: the
     plain network at its natural size (``imp``), or RPG with a ring of half the plain
     backbone (``rpg-imp``, Table 6's pruned ResNet-18-RPG: the paper's ResNet-18-RPG
@@ -79,16 +96,6 @@ class Imp(Method):
         keep = prunable - (total - budget)
         return {"dense": dense, "keep": keep, "levels": imp.levels(prunable, keep), "rate": imp.RATE}
 
-    @property
-    def knobs(self) -> type[Knobs]:
-        return self.start.knobs  # its dense network's
-
-    def tuned(self, setting: ImpSetting, knobs: Knobs) -> ImpSetting:
-        return {**setting, "dense": self.start.tuned(setting["dense"], knobs)}
-
-    def build(self, net: Net, setting: ImpSetting, seed: int) -> nn.Module:
-        return self.start.build(net, setting["dense"], seed)
-
     def train(
         self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: ImpSetting, **kw
     ) -> Trained:
@@ -111,7 +118,7 @@ class Imp(Method):
 
 
 @dataclass
-class Slim(Method):
+class Slim(_FromDense, Method):
     """Structured pruning to a FLOPs budget (Table 7): a dense network trained, slimmed to
     60% of its FLOPs, fine-tuned. The budget is the size before pruning, as Table 7 reports
     it: Knapsack prunes the plain network at that size, rpg-l1-pruned the RPG network.
@@ -143,16 +150,6 @@ class Slim(Method):
             "flops_fraction": schedules.FLOPS_FRACTION,
             "head": net.arch.head,
         }
-
-    @property
-    def knobs(self) -> type[Knobs]:
-        return self.start.knobs  # its dense network's
-
-    def tuned(self, setting: SlimSetting, knobs: Knobs) -> SlimSetting:
-        return {**setting, "dense": self.start.tuned(setting["dense"], knobs)}
-
-    def build(self, net: Net, setting: SlimSetting, seed: int) -> nn.Module:
-        return self.start.build(net, setting["dense"], seed)
 
     def train(
         self, model: nn.Module, task: Task, splits: Splits, recipe: Recipe, seed: int, setting: SlimSetting, **kw
