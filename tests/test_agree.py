@@ -134,3 +134,19 @@ def test_a_ladder_orders_its_rungs_by_compute_and_follows_each_claim_along_it(tm
     html = (tmp_path / "site" / "ladder.html").read_text()
     assert html.count("<svg") == len([c for c in ladder["claims"] if c["effects"]]) and "fig5.both-best" in html
     assert "claims changed: fig5.both-best" in printed
+    # Each rung's own claims.json and page say how its verdicts fared along the ladder.
+    for rung in given:
+        judged = {c["id"]: c for c in json.loads((rung / "claims.json").read_text())["claims"]}
+        assert judged["fig5.both-best"]["ladder"]["along"] == "changed"
+        rungs = ["10 epochs", "50 epochs", "200 epochs"]
+        expected = {"along": "stable", "rungs": rungs, "this": 0, "page": "../site/ladder.html"}
+        assert judged["t2.rpg-gt-baselines"]["ladder"] | {"this": 0} == expected
+        assert "along the ladder</a> (10 epochs → 50 epochs → 200 epochs): stable" in (rung / "index.html").read_text()
+    assert [json.loads((r / "rung.json").read_text())["this"] for r in given] == [2, 0, 1]
+    # Records that change after the ladder make it stale, not silently still true.
+    next((tmp_path / "e50" / "records").iterdir()).unlink()
+    assert cli.main(["report", str(tmp_path / "e50")]) == 0
+    judged = json.loads((tmp_path / "e50" / "claims.json").read_text())["claims"]
+    assert all(c["ladder"].get("stale") and "along" not in c["ladder"] for c in judged if "ladder" in c)
+    page = (tmp_path / "e50" / "index.html").read_text()
+    assert "compute ladder</a> judged it on this run's records as they were: stale" in page

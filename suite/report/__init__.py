@@ -13,7 +13,7 @@ from markupsafe import Markup
 from suite import claims, records, tasks
 from suite.claims.setting import gap_text
 from suite.counting.ledger import format_count
-from suite.report import comparison, cost, kept, leaderboard, tables
+from suite.report import comparison, cost, kept, leaderboard, rung, tables
 from suite.report.frame import frame, ok_rows
 from suite.report.page import template
 from suite.report.tables import tied_ranks
@@ -85,15 +85,16 @@ def render(
     claim_list = claims.load()
     views = claims.views(ok, run)
     verdicts = claims.judge(claim_list, ok, run)
-    boards = _judgements(out, ok, run, claim_list, views, verdicts)
     records_digest = kept.digest(recs)
+    ladder = rung.read(out, records_digest)  # what a compute ladder with this run as a rung said
+    boards = _judgements(out, ok, run, claim_list, views, verdicts, ladder)
     made = None
     if compare_to is not None or no_baseline is not None:
         made = comparison.build(out, run, recs, ok, verdicts, baseline, no_baseline)
         comparison.write(out, made)
     shown, stale = (made, False) if made else comparison.read(out, records_digest)
     plots, notes, move_aside = _figures(out, ok, recs, claim_list, views, run.get("suite", ""), records_digest)
-    html = _page(run, recs, df, ok, boards, plots, verdicts, shown, stale, records_digest)
+    html = _page(run, recs, df, ok, boards, plots, verdicts, shown, stale, records_digest, ladder)
     path = out / "index.html"
     if move_aside:
         os.replace(path, path.with_name(kept.PREVIOUS))
@@ -101,16 +102,16 @@ def render(
     return path, made, notes
 
 
-def _judgements(out: Path, ok, run: dict, claim_list, views, verdicts) -> list:
+def _judgements(out: Path, ok, run: dict, claim_list, views, verdicts, ladder: dict | None) -> list:
     """Write OUT/claims.json and the leaderboard (OUT/leaderboard.{csv,json}); return the
-    leaderboard's boards."""
+    leaderboard's boards. A claim a ladder judged carries ``ladder``: how it fared along it."""
     records.write_json(
         out / "claims.json",
         {
             "summary": claims.summary(verdicts),
             "by_scale": claims.by_scale(verdicts),
             "data": _data(ok),
-            "claims": [v.as_json() for v in verdicts],
+            "claims": [_with_ladder(v.as_json(), rung.along(ladder, v.claim.id)) for v in verdicts],
         },
     )
     suite = run.get("suite", "")
@@ -119,6 +120,10 @@ def _judgements(out: Path, ok, run: dict, claim_list, views, verdicts) -> list:
     records.write_atomic(out / "leaderboard.csv", leaderboard.csv(table))
     records.write_json(out / "leaderboard.json", {"suite": suite, "profile": run.get("profile"), "rows": table})
     return boards
+
+
+def _with_ladder(claim: dict, along: dict | None) -> dict:
+    return claim if along is None else claim | {"ladder": along}
 
 
 def _figures(
@@ -138,9 +143,11 @@ def _figures(
     return plots, notes, move_aside
 
 
-def _page(run: dict, recs, df, ok, boards, plots, verdicts, shown, stale: bool, records_digest: str) -> str:
+def _page(
+    run: dict, recs, df, ok, boards, plots, verdicts, shown, stale: bool, records_digest: str, ladder: dict | None
+) -> str:
     """The HTML of OUT/index.html. ``shown``: the comparison shown (or None); ``stale``:
-    whether the records have changed since it was made."""
+    whether the records have changed since it was made; ``ladder``: OUT/rung.json's content."""
     failed = df[df["status"] != "ok"] if len(df) else df
     env = next((r["env"] for r in recs if r["status"] == "ok"), {})
     order = {v: i for i, v in enumerate(claims.VERDICTS)}
@@ -171,6 +178,7 @@ def _page(run: dict, recs, df, ok, boards, plots, verdicts, shown, stale: bool, 
         figures_end=kept.end,
         fmt=format_count,
         scale_text=gap_text,
+        along={v.claim.id: rung.along(ladder, v.claim.id) for v in verdicts},
     )
 
 

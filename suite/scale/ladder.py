@@ -9,7 +9,8 @@ effect with its 95% interval at each rung against compute, the paper's gap as a 
 and says whether the verdict was ``stable`` along the ladder (the same judged verdict on
 every rung), ``changed`` (between some two consecutive rungs, as `agree` defines it) or
 ``undetermined``. DIR gets ladder.html (self-contained, like the report) and
-ladder.json.
+ladder.json; each rung gets rung.json (suite.report.rung) and its report drawn again, so
+its claims.json and page say, beside each verdict, how it fared along the ladder.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from pathlib import Path
 
 from markupsafe import Markup
 
-from suite import records
+from suite import records, report
 from suite.cells import Cell
 from suite.claims.setting import gap_text
 from suite.claims.verdicts import JUDGED
 from suite.errors import UsageError
+from suite.report import kept, rung
 from suite.report.page import template
 from suite.run import plan
 from suite.scale import agree
@@ -136,11 +138,15 @@ def render(ladder: dict, out: Path) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    ladder = build([agree.Run(Path(r)) for r in args.runs])
+    runs = [agree.Run(Path(r)) for r in args.runs]
+    ladder = build(runs)
     path = render(ladder, Path(args.out))
+    for run in runs:  # each rung's verdicts say how they fared along the ladder
+        rung.write(run.out, ladder, path, kept.digest(records.read_run(run.out)[1]))
+        report.render(run.out)
     for g in ladder["agreements"]:
         tau = "–" if g["tau"] is None else f"{g['tau']:.3f}"
         changed = ", ".join(g["changed"]) or "none"
         print(f"{g['a']} → {g['b']}: tau {tau} over {g['rows']} rows; claims changed: {changed}")
-    print(f"ladder: {path}")
+    print(f"ladder: {path}; each rung's claims.json and report now say how its verdicts fared along it")
     return 0
