@@ -135,10 +135,9 @@ def test_unreadable_inputs_are_one_line(suite, tmp_path, monkeypatch, capsys):
     (tmp_path / "folder.toml").mkdir()
     assert cli.main(["--suite", str(tmp_path / "folder.toml"), "--out", str(tmp_path / "o")]) == 2
     assert "folder.toml" in one_line(capsys)
-    assert cli.main(["--suite", suite, "--out", str(tmp_path / "o"), "--data-root", str(tmp_path / "no" / "such")]) in (
-        0,
-        2,
-    )
+    # digits ships with scikit-learn: a data root that does not exist is no error for it.
+    missing = str(tmp_path / "no" / "such")
+    assert cli.main(["--suite", suite, "--out", str(tmp_path / "o"), "--data-root", missing, *FAST]) == 0
     capsys.readouterr()
     assert cli.main(["report", str(tmp_path / "nothing-here")]) == 2
     assert "holds no rpg-bench records" in one_line(capsys)
