@@ -73,13 +73,11 @@ class _Plan:
         self.mult = mult
         self.idx_slices = [self.idx[lo:hi] for lo, hi in self.bounds]
         self.mult_slices = [mult[lo:hi] for lo, hi in self.bounds]
-        # On the CPU the inverse path's (T + 1)-element buffer and its ring-sized row are kept
-        # between backward passes: allocated afresh they are large allocations, i.e. fresh
-        # pages faulted in every step (the buffer about 30 ms a step for CIFAR ResNet-18 here;
-        # the row, freed each step, left glibc returning and faulting in again ~73 MB of pages
-        # a step while plain and RPG steps alternated). The lock makes a concurrent backward
-        # take buffers of its own rather than share these.
-        self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
+        # On the CPU the inverse path's (T + 1)-element buffer is kept between backward passes:
+        # allocated afresh it is a large allocation, i.e. fresh pages faulted in every step
+        # (about 30 ms a step for CIFAR ResNet-18 here). The lock makes a concurrent backward
+        # take a buffer of its own rather than share this one.
+        self._buffer: torch.Tensor | None = None
         self._buffer_lock = threading.Lock()
 
     def generate(self, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -104,20 +102,15 @@ class _Plan:
             return grad
         keep = self.device.type == "cpu" and self._buffer_lock.acquire(blocking=False)
         try:
-            if keep and self._buffers is None:
-                self._buffers = self._new_buffers()
-            return self._inverse_grad(grads, *(self._buffers if keep else self._new_buffers()))
+            if keep and self._buffer is None:
+                self._buffer = torch.empty(self.total + 1, device=self.device, dtype=self.dtype)
+            buf = self._buffer if keep else torch.empty(self.total + 1, device=self.device, dtype=self.dtype)
+            return self._inverse_grad(grads, buf)
         finally:
             if keep:
                 self._buffer_lock.release()
 
-    def _new_buffers(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The layers' gradients times their multipliers (and a zero slot), and one row's gather."""
-        rows = len(self.inv) if self.inv is not None else 0
-        buf = torch.empty(self.total + 1, device=self.device, dtype=self.dtype)
-        return buf, torch.empty(self.size if rows > 1 else 0, device=self.device, dtype=self.dtype)
-
-    def _inverse_grad(self, grads: Sequence[torch.Tensor | None], buf: torch.Tensor, row: torch.Tensor) -> torch.Tensor:
+    def _inverse_grad(self, grads: Sequence[torch.Tensor | None], buf: torch.Tensor) -> torch.Tensor:
         for g, mult, (lo, hi) in zip(grads, self.mult_slices, self.bounds, strict=True):
             if g is None:
                 buf[lo:hi].zero_()
@@ -128,6 +121,7 @@ class _Plan:
         # in position order, as index_add does (so both paths give the same bits).
         grad = gather(buf, self.inv[0], buf.new_empty(self.size))
         if len(self.inv) > 1:
+            row = torch.empty_like(grad)
             for j in range(1, len(self.inv)):
                 grad.add_(gather(buf, self.inv[j], row))
         return grad

@@ -52,7 +52,7 @@ and dtype), and the inverse table 4 * ceil(T/N) * N / T bytes, i.e. 4 plus paddi
 at the first generation autograd records: a model only counted, evaluated or materialized
 never holds it). About 13 bytes in float32 (9 on the index_add path), none of it in
 checkpoints. On the CPU a trained ring's inverse-path backward also keeps one element of
-W's dtype per generated weight, and one per ring element, between steps (rpg/generate.py).
+W's dtype per generated weight between steps (rpg/generate.py).
 """
 
 from __future__ import annotations

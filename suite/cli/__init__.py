@@ -19,7 +19,7 @@ from suite.measure import speed
 from suite.run import launch
 from suite.run import plan as plan_
 from suite.scale import agree, ladder
-from suite.system import allocator, distributed, lifeline, stopping
+from suite.system import distributed, lifeline, stopping
 
 DEFAULT_SUITE = "digits"
 
@@ -218,7 +218,6 @@ def main(argv: list[str] | None = None) -> int:
         argv = _with_command(argv)
         args = parser().parse_args(argv)
         registry.load_plugins()  # other packages' methods, tasks and architectures, before a suite names them
-        allocator.keep_freed()  # before the work: freed memory kept for the next step, as on CUDA
         rest = argv[1:]
         handlers = {
             "run": lambda: commands.run(args, rest),

@@ -42,7 +42,6 @@ from suite.counting.ledger import format_count, ledger, parse_count
 from suite.errors import UsageError
 from suite.measure import runtime
 from suite.suites import budgets
-from suite.system import allocator
 
 TRAIN_TARGET = 1.10
 DEFAULT_RING = "50%"  # of the conv weights: the ring the train-step target is stated for
@@ -207,8 +206,6 @@ def main(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     threads = f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
     print(f"rpg-bench speed: {arch.name}, batch {args.batch}, {device} ({threads}), torch {torch.__version__}")
-    if device.type == "cpu":
-        print(f"allocator: {allocator.state()} (suite/system/allocator.py)")
     result = compare(arch.name, args.batch, ring, args.steps, args.warmup, device, method=method.name, budget=budget)
     if ring is not None:
         print(

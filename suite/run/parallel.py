@@ -35,7 +35,7 @@ from suite.cells import Cell, checkpoint, data_key, now
 from suite.errors import UsageError
 from suite.measure import cache
 from suite.run import pipeline, workers
-from suite.system import allocator, quiet, stopping
+from suite.system import quiet, stopping
 
 _data: dict[tuple[str, bool], tasks.Splits] = {}  # per worker process: the splits it has loaded
 # How long stopping workers may take to checkpoint and end before they are killed: the
@@ -58,7 +58,6 @@ def _setup(threads: int) -> None:
     leave for multiprocessing's resource tracker to warn about on stderr. Then the plugins'
     methods, tasks and architectures, as the command line loaded them."""
     torch.set_num_threads(threads)
-    allocator.keep_freed()  # as the command line set it (suite.system.allocator)
     tqdm.set_lock(threading.RLock())
     registry.load_plugins()  # a spawned process starts with only rpg-bench's own names
 

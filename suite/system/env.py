@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 import suite
-from suite.system import allocator, nvml
+from suite.system import nvml
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,7 +93,6 @@ def fingerprint(device: torch.device) -> dict:
         "image_digest": os.environ.get("RPG_BENCH_IMAGE_DIGEST"),
         "gpu": nvml.fingerprint(device),
         "optional": optional(),
-        "allocator": allocator.state(),
     }
     info.update(code_version())
     return info
