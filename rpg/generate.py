@@ -83,10 +83,13 @@ class _Plan:
     def generate(self, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # Layer by layer inside one node: each layer's weights are their own allocation (a
         # ring-wide buffer would be one large allocation, fresh pages every step on CPU).
-        return tuple(
-            gather(weight, idx, weight.new_empty(idx.shape)).mul_(mult)
-            for idx, mult in zip(self.idx_slices, self.mult_slices, strict=True)
-        )
+        # Every layer's gather first, then every multiply: on a CPU the gathers run on a
+        # worker thread beside this one (rpg/gather.py) and a multiply on torch's OpenMP
+        # threads, which spin a while after each op and so took a core from the next
+        # layer's gather; alternating them cost CIFAR ResNet-18's generation 49 ms against
+        # 35 ms in this order, here (2 cores).
+        gathered = [gather(weight, idx, weight.new_empty(idx.shape)) for idx in self.idx_slices]
+        return tuple(w.mul_(mult) for w, mult in zip(gathered, self.mult_slices, strict=True))
 
     def weight_grad(self, grads: Sequence[torch.Tensor | None]) -> torch.Tensor:
         """dL/dW from the layers' gradients (None: a layer this generation did not serve)."""
