@@ -153,3 +153,15 @@ def test_a_smoke_cell_costs_the_generated_data_s_examples():
     expected = plan.forward_flops(cell) * (recipe.epochs * (3 * sizes["train"] + sizes["val"]) + sizes["test"])
     assert plan.cell_flops(cell) == expected
     assert sizes["train"] < tasks.get("fashion").split_sizes["train"] / 50
+
+
+def test_a_plan_takes_the_subset_a_run_would(capsys):
+    """--experiments and --methods cut the plan as they cut a run: the same cells, costed."""
+    suite = spec.load("fashion")
+    assert cli.main(["plan", "--suite", "fashion", "--experiments", "field", "--methods", "rpg,lowrank-cp"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    expected = [c for c in runner.expand(suite, "cpu") if c.experiment == "field" and c.method in ("rpg", "lowrank-cp")]
+    assert [r[0] for r in rows] == ["field", "total"] and int(rows[0][1]) == len(expected) == 2 * 3 * 3
+    assert float(rows[0][2]) == pytest.approx(sum(plan.cell_flops(c) for c in expected) / 1e15, rel=0.01)
+    assert cli.main(["plan", "--suite", "fashion", "--experiments", "nope"]) == 2
+    assert "suite fashion has sharing" in capsys.readouterr().err

@@ -136,6 +136,8 @@ def _plan_arguments(plan: Parser) -> None:
     plan.add_argument("--suite", default=DEFAULT_SUITE, help="built-in suite name or path to a suite TOML")
     plan.add_argument("--profile", help="default: the suite's")
     plan.add_argument("--seeds", type=int, help="seeds per cell (default: the suite's)")
+    plan.add_argument("--methods", help="comma-separated subset of the suite's methods, as a run takes it")
+    plan.add_argument("--experiments", help="comma-separated subset of the suite's experiments, as a run takes it")
     plan.add_argument(
         "--precision", choices=["fp32", "bf16"], help="the training precision to cost (--set precision=P)"
     )

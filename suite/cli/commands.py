@@ -263,7 +263,8 @@ def plan_(args: argparse.Namespace) -> int:
     suite.check_profile(profile)
     _check_seeds(args.seeds)
     rate = plan.calibrate(Path(args.calibrate)) if args.calibrate else plan.given(args.tflops)
-    cells = runner.expand(suite, profile, args.seeds, None, _sets(args))
+    suite, only = _subset(suite, args)
+    cells = runner.expand(suite, profile, args.seeds, only, _sets(args))
     if args.claims:
         cells = select.cells_for(select.parse(args.claims), claims.load(), cells, suite)
     rows = plan.summarise(cells, rate)
