@@ -280,6 +280,7 @@ def site(folder: Path, dest: Path, history: Path | None = None) -> None:
 
     histories = nightly_history.publish(history, dest) if history is not None else []
     over_time = f"<h2>History</h2><ul>{''.join(histories)}</ul>" if histories else ""
+    over_time += _documentation(dest)
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     link = os.environ.get("RUN_URL", "")
     run = f', <a href="{html.escape(link)}">run</a>' if link else ""
@@ -289,6 +290,20 @@ def site(folder: Path, dest: Path, history: Path | None = None) -> None:
         encoding="utf-8",
     )
     print(f"nightly.sh: site: {len(rows)} reports in {dest}")
+
+
+def _documentation(dest: Path) -> str:
+    """The built documentation ($RPG_BENCH_SITE_DOCS, mkdocs' output) under the site's docs/,
+    and the index's link to it; nothing when it was not built (its build failed) or the
+    name is taken (a suite named docs keeps its place)."""
+    docs = Path(os.environ.get("RPG_BENCH_SITE_DOCS") or "/nonexistent")
+    if not (docs / "index.html").is_file():
+        return ""
+    if (dest / "docs").exists():
+        print("nightly.sh: site: docs/ is taken (a suite named docs?): the documentation is not published tonight")
+        return ""
+    shutil.copytree(docs, dest / "docs")
+    return '<p><a href="docs/index.html">Documentation</a>, as of this commit</p>'
 
 
 def accepted(dest: Path, run: str, suite: str, profile: str) -> None:

@@ -19,7 +19,8 @@
 #                                              rpg-bench history from each suite's and
 #                                              profile's newest 60 nights there
 #   nightly.sh site DIR SITE [HISTORY]         the Pages site from the reports under DIR, with
-#                                              the history sites under HISTORY beside them
+#                                              the history sites under HISTORY beside them and
+#                                              the documentation $RPG_BENCH_SITE_DOCS (if built)
 #   nightly.sh accept RUN SUITE PROFILE DEST   run RUN's report of SUITE, checked, into DEST
 #                                              (the workflow keeps it as the new baseline)
 #   nightly.sh notify passed|failed RUN_URL    open, update or close the one issue about
@@ -50,6 +51,8 @@
 #   RPG_BENCH_HISTORY_BRANCH  history: the branch the nights are kept on (unset: STORE is
 #                     a plain folder, nothing committed)
 #   RPG_BENCH_HISTORY_NIGHTS  history: how many of the newest nights a site shows (default 60)
+#   RPG_BENCH_SITE_DOCS  site: the built documentation (mkdocs' output folder), published
+#                     under the site's docs/ and linked from its index (unset or unbuilt: not)
 #
 # Exit codes: 0 all well. shard: 1 from rpg-bench (some cells failed) is not a failure here,
 # since the failures are recorded and merge reports them. merge: 1 when a cell failed or has

@@ -139,10 +139,32 @@ def test_the_pages_site_puts_the_history_beside_the_reports_and_publishes_withou
     assert "cifar (full): 4 nights from 2026-05-01, 0 changes" in index
     assert (site / "history" / "cifar-full" / "regressions.xml").is_file()
 
+    assert "Documentation" not in index  # none was built
+
     alone = tmp_path / "alone"
     result = nightly("site", reports, alone, tmp_path / "no-history-tonight")
     assert result.returncode == 0, result.stderr
     assert (alone / "cifar" / "index.html").is_file() and "No history tonight" in (alone / "index.html").read_text()
+
+
+def test_the_built_documentation_is_published_under_docs_and_linked(nights, tmp_path):
+    reports, built = tmp_path / "reports", tmp_path / "built"
+    shutil.copytree(nights[0], reports / "report-cifar")
+    (built / "cli").mkdir(parents=True)
+    (built / "index.html").write_text("<h1>rpg-bench</h1>")
+    (built / "cli" / "index.html").write_text("<h1>The command line</h1>")
+    site = tmp_path / "site"
+    assert nightly("site", reports, site, RPG_BENCH_SITE_DOCS=str(built)).returncode == 0
+    assert '<a href="docs/index.html">Documentation</a>' in (site / "index.html").read_text()
+    assert (site / "docs" / "cli" / "index.html").read_text() == "<h1>The command line</h1>"
+    # A suite named docs keeps its place; the documentation waits for another night.
+    shutil.copytree(nights[0], reports / "report-docs")
+    run = json.loads((reports / "report-docs" / "run.json").read_text())
+    (reports / "report-docs" / "run.json").write_text(json.dumps(run | {"suite": "docs"}))
+    taken = tmp_path / "taken"
+    result = nightly("site", reports, taken, RPG_BENCH_SITE_DOCS=str(built))
+    assert result.returncode == 0 and "docs/ is taken" in result.stdout
+    assert not (taken / "docs" / "cli").exists() and "Documentation" not in (taken / "index.html").read_text()
 
 
 def test_with_nothing_kept_yet_the_history_step_builds_nothing_and_passes(tmp_path):
