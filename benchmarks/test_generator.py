@@ -15,7 +15,7 @@ These measure, they assert nothing about speed; the project's default ``pytest``
 - train-step: one SGD step (forward, cross-entropy, backward, step) at batch 64, RPG
   against the plain network;
 - train-step-ratio: the same two steps interleaved, the ratio of medians recorded in the
-  benchmark's extra_info (issue #23's target: at most 1.10 on two CPU threads);
+  benchmark's extra_info (issue #40's target: at most 1.05 on two CPU threads);
   ``rpg-bench speed`` prints the same comparison with its interval;
 - deployed: inference of ``rpg.materialize(model)`` against the plain network.
 """

@@ -3,9 +3,9 @@ measured side by side with the plain network in one process.
 
 (a) Training: one SGD step (forward, cross-entropy, backward, optimizer step) of the RPG
     network against the plain network of the same architecture on the same batch. RPG
-    regenerates every conv kernel from its ring at each step; the target is a step time
-    at most 1.10x the plain network's, with a ring of half the conv weights (the default
-    ``--ring-size 50%``).
+    regenerates every conv kernel from its ring at each step; the target (issue #40) is a
+    step time at most 1.05x the plain network's, with a ring of half the conv weights (the
+    default ``--ring-size 50%``).
 (b) Deployment: ``rpg.materialize(model)`` is a plain dense network, so its inference
     latency should be the plain network's (target: at most 1.02x), at batch 1 and at
     ``--batch``.
@@ -43,7 +43,7 @@ from suite.errors import UsageError
 from suite.measure import runtime
 from suite.suites import budgets
 
-TRAIN_TARGET = 1.10
+TRAIN_TARGET = 1.05
 DEFAULT_RING = "50%"  # of the conv weights: the ring the train-step target is stated for
 DEPLOYED_TARGET = 1.02
 NUM_CLASSES = 10
@@ -53,7 +53,7 @@ INFERENCE_SECONDS = 8.0
 
 def arguments(p: argparse.ArgumentParser) -> None:
     p.description = (
-        "Time an RPG training step against the plain network's (target <= 1.10x) and the deployed "
+        "Time an RPG training step against the plain network's (target <= 1.05x) and the deployed "
         "(materialized) RPG network's inference against the plain network's (target <= 1.02x)."
     )
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
