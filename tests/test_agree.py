@@ -134,6 +134,12 @@ def test_a_ladder_orders_its_rungs_by_compute_and_follows_each_claim_along_it(tm
     html = (tmp_path / "site" / "ladder.html").read_text()
     assert html.count("<svg") == len([c for c in ladder["claims"] if c["effects"]]) and "fig5.both-best" in html
     assert "claims changed: fig5.both-best" in printed
+    # Each agreement is kept whole, as `agree --json` prints it, and the page links it and the rungs.
+    first = ladder["agreements"][0]
+    assert first["file"] == "agree-e10--e50.json" and f'href="{first["file"]}"' in html
+    assert json.loads((tmp_path / "site" / first["file"]).read_text()) == agree(first["a"], first["b"], capsys)
+    assert all((tmp_path / "site" / a["file"]).is_file() for a in ladder["agreements"])
+    assert 'href="../e10/index.html"' in html
     # Each rung's own claims.json and page say how its verdicts fared along the ladder.
     for rung in given:
         judged = {c["id"]: c for c in json.loads((rung / "claims.json").read_text())["claims"]}

@@ -18,10 +18,10 @@ RENDERED = ("claims.json", "leaderboard.json", "leaderboard.csv", "results.csv")
 
 
 def _samples() -> list[Path]:
-    return sorted(p.parent for p in SAMPLES.glob("*/claims.json"))
+    return sorted(p.parent for p in SAMPLES.rglob("claims.json"))  # a ladder's rungs one level down
 
 
-@pytest.mark.parametrize("sample", _samples(), ids=lambda p: p.name)
+@pytest.mark.parametrize("sample", _samples(), ids=lambda p: p.relative_to(SAMPLES).as_posix())
 def test_a_committed_sample_renders_to_the_same_bytes(sample, tmp_path, monkeypatch):
     # The figures are not compared (matplotlib is an extra); without it the rest renders alone.
     monkeypatch.setitem(sys.modules, "suite.report.plots", None)

@@ -8,8 +8,9 @@ and the highest. For each claim judged on some rung, the page draws every compar
 effect with its 95% interval at each rung against compute, the paper's gap as a line,
 and says whether the verdict was ``stable`` along the ladder (the same judged verdict on
 every rung), ``changed`` (between some two consecutive rungs, as `agree` defines it) or
-``undetermined``. DIR gets ladder.html (self-contained, like the report) and
-ladder.json; each rung gets rung.json (suite.report.rung) and its report drawn again, so
+``undetermined``. DIR gets ladder.html (self-contained, like the report), ladder.json
+and each agreement whole, as `rpg-bench agree --json` prints it (agree-A--B.json, named by
+the rungs' folders); each rung gets rung.json (suite.report.rung) and its report drawn again, so
 its claims.json and page say, beside each verdict, how it fared along the ladder.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 from pathlib import Path
 
 from markupsafe import Markup
@@ -62,8 +64,16 @@ def _along(verdicts: list[str | None], steps: list[str]) -> str:
     return agree.UNDETERMINED
 
 
-def build(runs: list[agree.Run]) -> dict:
-    """The ladder as ladder.json holds it."""
+def _file(a: str, b: str, taken: set[str]) -> str:
+    name = f"agree-{Path(a).name}--{Path(b).name}.json"
+    if name in taken:  # rungs in different parents with one name
+        name = f"agree-{len(taken)}-{name.removeprefix('agree-')}"
+    taken.add(name)
+    return name
+
+
+def build(runs: list[agree.Run]) -> tuple[dict, dict[str, dict]]:
+    """The ladder as ladder.json holds it, and each agreement whole by its file name."""
     if len(runs) < 2:
         raise UsageError("ladder: give two or more runs of one suite")
     computed = sorted(((pflop(r), r) for r in runs), key=lambda x: x[0])
@@ -72,6 +82,8 @@ def build(runs: list[agree.Run]) -> dict:
     agreements = [agree.compare(a, b) for a, b in steps]
     ids = sorted({c["id"] for g in agreements for c in g["claims"]})
     consecutive = agreements[: len(runs) - 1]
+    taken: set[str] = set()
+    files = [_file(g["a"], g["b"], taken) for g in agreements]
     claims = []
     for cid in ids:
         verdicts = [r.verdicts[cid].verdict if cid in r.verdicts else None for r in runs]
@@ -82,16 +94,17 @@ def build(runs: list[agree.Run]) -> dict:
             {"id": cid, "verdicts": verdicts, "along": _along(verdicts, changes), "steps": changes}
             | {"effects": _effects(cid, runs), "scale": gap_text(gap)}
         )
-    return {
+    ladder = {
         "suite": runs[0].suite,
         "rungs": [_rung(r, c) for c, r in computed],
         "agreements": [
             {"a": g["a"], "b": g["b"], "tau": g["tau"], "tau_ci": g["tau_ci"], "rows": g["rows"]}
-            | {"changed": [c["id"] for c in g["claims"] if c["agreement"] == agree.CHANGED]}
-            for g in agreements
+            | {"changed": [c["id"] for c in g["claims"] if c["agreement"] == agree.CHANGED], "file": f}
+            for g, f in zip(agreements, files, strict=True)
         ],
         "claims": claims,
     }
+    return ladder, dict(zip(files, agreements, strict=True))
 
 
 def _effects(cid: str, runs: list[agree.Run]) -> list[dict]:
@@ -122,8 +135,10 @@ def _figure(claim: dict, compute: list[float]) -> str:
     return plots.ladder(claim["effects"], compute)
 
 
-def render(ladder: dict, out: Path) -> Path:
-    """DIR/ladder.json and DIR/ladder.html."""
+def render(ladder: dict, agreements: dict[str, dict], out: Path) -> Path:
+    """DIR/ladder.json, each agreement's file and DIR/ladder.html."""
+    for name, agreement in agreements.items():
+        records.write_json(out / name, agreement)
     records.write_json(out / "ladder.json", ladder)
     compute = [r["pflop"] for r in ladder["rungs"]]
     try:
@@ -131,7 +146,8 @@ def render(ladder: dict, out: Path) -> Path:
         missing = ""
     except ImportError:
         figures, missing = {}, NO_FIGURES
-    page = template("ladder.html.j2").render(ladder=ladder, figures=figures, missing=missing)
+    links = {r["out"]: Path(os.path.relpath(r["out"], out)).as_posix() for r in ladder["rungs"]}
+    page = template("ladder.html.j2").render(ladder=ladder, figures=figures, missing=missing, links=links)
     path = out / "ladder.html"
     records.write_atomic(path, page)
     return path
@@ -139,8 +155,8 @@ def render(ladder: dict, out: Path) -> Path:
 
 def main(args: argparse.Namespace) -> int:
     runs = [agree.Run(Path(r)) for r in args.runs]
-    ladder = build(runs)
-    path = render(ladder, Path(args.out))
+    ladder, agreements = build(runs)
+    path = render(ladder, agreements, Path(args.out))
     for run in runs:  # each rung's verdicts say how they fared along the ladder
         rung.write(run.out, ladder, path, kept.digest(records.read_run(run.out)[1]))
         report.render(run.out)
