@@ -72,6 +72,18 @@ def test_an_ordering_needs_every_gap_clear_of_zero_and_says_how_many_seeds_would
     assert other.verdict == claims.NOT_RUN
 
 
+def test_a_stand_in_network_is_not_named_as_the_network_the_claim_names():
+    # Table 2's ResNet-34 RPG against plain ResNet-18, judged where one network ran for both.
+    c = claim(order=["resnet34-cifar/rpg", "resnet18-cifar/plain"], direction="higher")
+    (d,) = judge(c, frame({("rpg", 5000): [90, 91, 92], ("plain", 5000): [80, 81, 82]})).details
+    assert [(p["left"], p["right"]) for p in d["pairs"]] == [("rpg", "plain")]
+    assert d["text"].startswith("rpg ahead of plain by") and "resnet18-cifar" in d["judged_on"]
+    # Where both networks ran, each entry keeps its network.
+    both = {("resnet34-cifar/rpg", 5000): [90, 91, 92], ("resnet18-cifar/plain", 5000): [80, 81, 82]}
+    (d,) = judge(c, frame(both)).details
+    assert (d["pairs"][0]["left"], d["pairs"][0]["right"]) == ("resnet34-cifar/rpg", "resnet18-cifar/plain")
+
+
 def test_seeds_needed_come_from_the_paper_gap_at_the_observed_spread():
     paper = [
         {"id": "a", "kind": "value", "method": "rpg", "value": 80.0, "metric": "top1"},

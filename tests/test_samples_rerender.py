@@ -38,3 +38,13 @@ def test_a_committed_sample_renders_to_the_same_bytes(sample, tmp_path, monkeypa
 
 def test_there_are_samples_to_compare():
     assert len(_samples()) >= 8
+
+
+def test_a_report_and_its_figures_render_to_the_same_bytes_twice(tmp_path):
+    sample = SAMPLES / "digits-cpu"
+    pages = []
+    for name in ("first", "second"):
+        shutil.copytree(sample, tmp_path / name)
+        assert cli.main(["report", str(tmp_path / name)]) == 0
+        pages.append((tmp_path / name / "index.html").read_text())
+    assert "<svg" in pages[0] and pages[0] == pages[1]

@@ -132,8 +132,9 @@ def ordering(fields: Claim, view: View, by_id: dict[str, Claim]) -> list[dict]:
                 target = f"the paper's {paper:+.3g}" if paper is not None else f"the observed {ci.estimate:+.3g}"
                 need, said = size.to_detect([ci.estimate if paper is None else paper], spread, design, n, target)
             shown = f" (paper {paper:+.3g})" if paper is not None else ""
+            names = view.shown(left), view.shown(right)
             texts.append(
-                f"{left} ahead of {right} by {ci.estimate:+.3g} [{ci.low:+.3g}, {ci.high:+.3g}]{shown}"
+                f"{names[0]} ahead of {names[1]} by {ci.estimate:+.3g} [{ci.low:+.3g}, {ci.high:+.3g}]{shown}"
                 + (" paired by seed" if design == "paired" else "")
                 + f" → {verdict}"
                 + (f"; {size.words(paper, placed)}" if placed else "")
@@ -142,7 +143,7 @@ def ordering(fields: Claim, view: View, by_id: dict[str, Claim]) -> list[dict]:
             verdicts.append(verdict)
             seeds.append(need)
             compared.append(
-                {"left": str(left), "right": str(right), "diff": ci.estimate, "ci": ci.as_tuple(), "paper": paper}
+                {"left": names[0], "right": names[1], "diff": ci.estimate, "ci": ci.as_tuple(), "paper": paper}
                 | {"paper_gap": placed, "verdict": verdict, "seeds_needed": need, "seeds": n}
             )
         if verdicts:
@@ -204,7 +205,7 @@ def relation(fields: Claim, view: View, by_id: dict[str, Claim]) -> list[dict]:
         at = f" at {budget:,}" if budget is not None else ""
         what = "left / right" if ratio else "left ahead by"
         text = (
-            f"{left} vs {right}{at}: {what} {ci.estimate:.3g} [{ci.low:.3g}, {ci.high:.3g}]"
+            f"{view.shown(left)} vs {view.shown(right)}{at}: {what} {ci.estimate:.3g} [{ci.low:.3g}, {ci.high:.3g}]"
             + (f" (paper {paper:.3g})" if paper is not None else "")
             + (" paired by seed" if design == "paired" else "")
             + f"; needs {rule}"

@@ -86,6 +86,14 @@ class View:
         """The network of this experiment that stands for ``named``."""
         return self.archs[0] if len(self.archs) == 1 else named or self.default_arch
 
+    def shown(self, entry: Entry) -> str:
+        """An entry as this experiment ran it. With one network, that network stood in for
+        any the entry names (and `judged_on` says which), so the entry is named by its
+        method alone: never a network that did not run."""
+        if len(self.archs) == 1 and entry.arch:
+            return str(Entry("", entry.method, entry.budget))
+        return str(entry)
+
     def width(self, arch: str) -> float:
         return float(self.rows[self.rows["arch"] == arch]["width"].iloc[0])
 
