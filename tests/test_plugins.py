@@ -28,8 +28,13 @@ class Toy(Widths):
     description: str = "a plain network registered from outside rpg-bench"
 """,
     "toy_task": """
+from pathlib import Path
+
 from suite import tasks
+from suite.tasks import recipes
 from suite.tasks.digits import Digits
+
+HERE = Path(__file__).parent  # the plugin's recipes live beside it: toy-digits.toml
 
 
 @tasks.register
@@ -37,6 +42,8 @@ class ToyDigits(Digits):
     name = "toy-digits"
     description = "the 8x8 digits under a plugin's name"
     arch = "toy-resnet10"
+    profiles = recipes.load("toy-digits", HERE)
+    devices = recipes.devices("toy-digits", HERE)
 """,
     "toy_arch": """
 from suite import archs
@@ -49,6 +56,22 @@ ENTRY_POINTS = "".join(
     for group, kind in [("methods", "method"), ("tasks", "task"), ("archs", "arch")]
 )
 REGISTRIES = (methods.METHODS, tasks.TASKS, archs.ARCHS)
+# The plugin task's own recipe file: one epoch at a learning rate no built-in profile uses.
+RECIPE = """
+[profile.smoke]
+device = "cpu"
+epochs = 1
+batch_size = 64
+lr = 0.07
+momentum = 0.9
+weight_decay = 0.0005
+schedule = "cosine"
+optimizer = "sgd"
+milestones = []
+gamma = 0.1
+eval_batch_size = 256
+width_scale = 1.0
+"""
 
 
 def _install(folder, name: str, entry_points: str) -> None:
@@ -77,6 +100,7 @@ def fresh_registries(monkeypatch):
 def plugin(tmp_path, monkeypatch, fresh_registries):
     for name, text in MODULES.items():
         (tmp_path / f"{name}.py").write_text(textwrap.dedent(text))
+    (tmp_path / "toy-digits.toml").write_text(RECIPE)
     _install(tmp_path, "toy-plugin", ENTRY_POINTS)
     monkeypatch.syspath_prepend(str(tmp_path))
 
@@ -91,6 +115,7 @@ def test_a_method_task_and_architecture_from_another_package_run_in_a_suite(plug
         textwrap.dedent(
             """
             name = "toy"
+            default_profile = "smoke"  # the plugin's recipe file has no other
             [[experiment]]
             name = "toy"
             task = "toy-digits"
@@ -108,6 +133,7 @@ def test_a_method_task_and_architecture_from_another_package_run_in_a_suite(plug
     for r in found:  # the plugin's task, and its default network: the plugin's architecture
         assert r["status"] == "ok" and r["budget_met"]
         assert (r["config"]["task"], r["config"]["arch"]) == ("toy-digits", "toy-resnet10")
+        assert (r["config"]["recipe"]["lr"], r["config"]["recipe"]["epochs"]) == (0.07, 1)  # its own recipe file
     assert "toy-widths" in (out / "index.html").read_text()
 
 

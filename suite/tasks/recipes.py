@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import tomllib
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pydantic
@@ -53,8 +54,9 @@ DEVICES = ("cpu", "gpu")
 
 
 @functools.cache
-def _tables(stem: str) -> tuple[str, dict[str, dict]]:
-    path = resources.files("suite") / "recipes" / f"{stem}.toml"
+def _tables(stem: str, folder: Path | None) -> tuple[str, dict[str, dict]]:
+    # A plugin's task keeps its recipes in its own folder; the built-in tasks', in suite/recipes.
+    path = (folder if folder is not None else resources.files("suite") / "recipes") / f"{stem}.toml"
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
@@ -67,9 +69,10 @@ def _tables(stem: str) -> tuple[str, dict[str, dict]]:
 
 
 @functools.cache
-def load(stem: str) -> dict[str, Recipe]:
-    """The profiles of suite/recipes/<stem>.toml, by name (each table's recipe fields)."""
-    path, tables = _tables(stem)
+def load(stem: str, folder: Path | None = None) -> dict[str, Recipe]:
+    """The profiles of suite/recipes/<stem>.toml (or ``folder``/<stem>.toml: a plugin's own), by
+    name (each table's recipe fields)."""
+    path, tables = _tables(stem, folder)
     return {
         name: check({k: v for k, v in values.items() if k != "device"}, f"recipe file {path}, profile {name}")
         for name, values in tables.items()
@@ -77,11 +80,11 @@ def load(stem: str) -> dict[str, Recipe]:
 
 
 @functools.cache
-def devices(stem: str) -> dict[str, str]:
-    """The device each profile of suite/recipes/<stem>.toml is meant for, "cpu" or "gpu":
-    its table's ``device``, given in every table. Kept out of the Recipe, so it is no part
-    of a cell's key: where a profile is costed says nothing about how it trains."""
-    path, tables = _tables(stem)
+def devices(stem: str, folder: Path | None = None) -> dict[str, str]:
+    """The device each profile of suite/recipes/<stem>.toml (or ``folder``'s) is meant for,
+    "cpu" or "gpu": its table's ``device``, given in every table. Kept out of the Recipe, so
+    it is no part of a cell's key: where a profile is costed says nothing about how it trains."""
+    path, tables = _tables(stem, folder)
     out = {}
     for name, values in tables.items():
         if values.get("device") not in DEVICES:
