@@ -8,8 +8,14 @@ layer of n weights reads T candidates from its group's bank -- the bank read cir
 T offsets spread evenly over it -- and mixes them with T coefficients of its own (SSN's
 ``wavg``). Mixing is linear, so the layer mixes the T rotations of the bank first and then
 takes its n weights: the first n when the bank holds at least n, else the mix upsampled to n
-by linear interpolation (SSN's ``inter``). A layer's coefficients start at its Kaiming std
-over sqrt(T) (the bank is N(0, 1)), so its kernel starts at the std of the conv it replaces.
+by linear interpolation (SSN's ``inter``). As in SSN's code, the scale sits in the bank
+(Kaiming-normal there) and the coefficients are a row of an orthogonal matrix: here a bank
+starts at the root-mean-square Kaiming std of the convs that read it, and a layer's
+coefficients are a random unit vector times its own Kaiming std over the bank's, so its
+kernel starts at the std of the conv it replaces. (With the scale in the coefficients
+instead -- a unit bank and coefficients ~0.05 -- a step moves the kernel through the bank
+by about std^2 of what it moves a conv's own weight: the bank barely trained, and SSN's
+accuracy did not grow with its budget.)
 
 Groups: ``random`` (layers dealt to groups by the seed) or ``learned``: a short training with
 every layer in one group, then k-means on the layers' coefficients (suite.methods.ssn). A
@@ -51,10 +57,16 @@ def split(total: int, needs: Sequence[int], least: int) -> list[int]:
     return [least + s for s in shares]
 
 
+def kaiming(shape: Sequence[int]) -> float:
+    """A conv's Kaiming std (fan_out, as torchvision's ResNets initialise them)."""
+    return math.sqrt(2.0 / (shape[0] * math.prod(shape[2:])))
+
+
 class Bank(nn.Module):
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, std: float = 1.0) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(size))
+        self.std = std
+        self.weight = nn.Parameter(torch.randn(size) * std)
 
 
 class Shaped(nn.Module):
@@ -66,8 +78,8 @@ class Shaped(nn.Module):
         self.shape = tuple(shape)
         size = bank.weight.numel()
         self.offsets = [j * size // templates for j in range(templates)]
-        std = math.sqrt(2.0 / (self.shape[0] * math.prod(self.shape[2:])))  # Kaiming (fan_out)
-        self.coefficients = nn.Parameter(torch.randn(templates) * std / math.sqrt(templates))
+        unit = torch.randn(templates)
+        self.coefficients = nn.Parameter(unit / unit.norm() * kaiming(self.shape) / bank.std)
 
     def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
         return weight.new_empty(0)  # the dense weight is never read again: an empty placeholder
@@ -96,7 +108,12 @@ def convert(model: nn.Module, groups: Sequence[int], banks: Sequence[int], templ
     if len(groups) != len(names):
         raise ValueError(f"{len(groups)} group indices for {len(names)} convs")
     device = model.get_submodule(names[0]).weight.device
-    pool = [Bank(size).to(device) for size in banks]
+    shapes = [model.get_submodule(n).weight.shape for n in names]
+    stds = [[kaiming(shape) for shape, g in zip(shapes, groups, strict=True) if g == i] for i in range(len(banks))]
+    pool = [
+        Bank(size, math.sqrt(sum(x * x for x in s) / len(s)) if s else 1.0).to(device)
+        for size, s in zip(banks, stds, strict=True)
+    ]
     for name, g in zip(names, groups, strict=True):
         conv = model.get_submodule(name)
         shaped = Shaped(pool[g], conv.weight.shape, templates).to(device)

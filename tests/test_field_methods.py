@@ -41,6 +41,22 @@ def test_ssn_reads_its_bank_circularly_and_interpolates_a_layer_larger_than_it()
     torch.testing.assert_close(large(torch.empty(0)).flatten(), torch.linspace(0, 9, 54))
 
 
+def test_ssn_keeps_its_scale_in_the_bank_so_the_bank_trains_like_a_conv():
+    model = net(width=0.5).build()
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    ssn.convert(model, [0] * len(convs), [20_000])
+    (bank,) = {m.bank for m in model.modules() if isinstance(m, ssn.Shaped)}
+    kaiming = torch.tensor([ssn.kaiming(c.weight.shape) for c in convs])
+    assert bank.std == pytest.approx(float(kaiming.square().mean().sqrt()))
+    # Each kernel starts at the std of the conv it replaces...
+    stds = torch.stack([c.weight.std() for c in convs if c.weight.numel() >= 2_000])
+    torch.testing.assert_close(stds, kaiming[[c.weight.numel() >= 2_000 for c in convs]], rtol=0.25, atol=0)
+    # ...and its coefficients are about one (a unit vector, rescaled): a step on the bank
+    # moves a kernel as much as a step on its own weights would, not std^2 of it.
+    norms = torch.stack([m.coefficients.norm() for m in model.modules() if isinstance(m, ssn.Shaped)])
+    assert norms.min() > 0.2 and norms.max() < 5
+
+
 def test_ssn_banks_split_the_budget_by_what_their_layers_need():
     assert ssn.split(100, [1, 3], least=8) == [29, 71]
     assert sum(ssn.split(1001, [5, 7, 11], least=8)) == 1001
