@@ -36,6 +36,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 
+from rpg.convert import kaiming_fan_out_std
+
 TEMPLATES = 8  # candidates per layer (SSN's default)
 
 
@@ -57,11 +59,6 @@ def split(total: int, needs: Sequence[int], least: int) -> list[int]:
     return [least + s for s in shares]
 
 
-def kaiming(shape: Sequence[int]) -> float:
-    """A conv's Kaiming std (fan_out, as torchvision's ResNets initialise them)."""
-    return math.sqrt(2.0 / (shape[0] * math.prod(shape[2:])))
-
-
 class Bank(nn.Module):
     def __init__(self, size: int, std: float = 1.0) -> None:
         super().__init__()
@@ -79,7 +76,7 @@ class Shaped(nn.Module):
         size = bank.weight.numel()
         self.offsets = [j * size // templates for j in range(templates)]
         unit = torch.randn(templates)
-        self.coefficients = nn.Parameter(unit / unit.norm() * kaiming(self.shape) / bank.std)
+        self.coefficients = nn.Parameter(unit / unit.norm() * kaiming_fan_out_std(self.shape) / bank.std)
 
     def right_inverse(self, weight: torch.Tensor) -> torch.Tensor:
         return weight.new_empty(0)  # the dense weight is never read again: an empty placeholder
@@ -108,12 +105,11 @@ def convert(model: nn.Module, groups: Sequence[int], banks: Sequence[int], templ
     if len(groups) != len(names):
         raise ValueError(f"{len(groups)} group indices for {len(names)} convs")
     device = model.get_submodule(names[0]).weight.device
-    shapes = [model.get_submodule(n).weight.shape for n in names]
-    stds = [[kaiming(shape) for shape, g in zip(shapes, groups, strict=True) if g == i] for i in range(len(banks))]
-    pool = [
-        Bank(size, math.sqrt(sum(x * x for x in s) / len(s)) if s else 1.0).to(device)
-        for size, s in zip(banks, stds, strict=True)
-    ]
+    squares = [[] for _ in banks]  # each bank's convs' Kaiming variances
+    for name, g in zip(names, groups, strict=True):
+        squares[g].append(kaiming_fan_out_std(model.get_submodule(name).weight.shape) ** 2)
+    stds = [math.sqrt(sum(v) / len(v)) if v else 1.0 for v in squares]
+    pool = [Bank(size, std).to(device) for size, std in zip(banks, stds, strict=True)]
     for name, g in zip(names, groups, strict=True):
         conv = model.get_submodule(name)
         shaped = Shaped(pool[g], conv.weight.shape, templates).to(device)

@@ -11,6 +11,7 @@ from torch import nn
 
 from baselines import fpgm, hypernet, lowrank, softshare, ssn
 from baselines.plain import ResNet
+from rpg.convert import kaiming_fan_out_std
 from suite import archs, methods, tasks
 from suite.counting import solver
 from suite.counting.ledger import ledger
@@ -46,7 +47,7 @@ def test_ssn_keeps_its_scale_in_the_bank_so_the_bank_trains_like_a_conv():
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     ssn.convert(model, [0] * len(convs), [20_000])
     (bank,) = {m.bank for m in model.modules() if isinstance(m, ssn.Shaped)}
-    kaiming = torch.tensor([ssn.kaiming(c.weight.shape) for c in convs])
+    kaiming = torch.tensor([kaiming_fan_out_std(c.weight.shape) for c in convs])
     assert bank.std == pytest.approx(float(kaiming.square().mean().sqrt()))
     # Each kernel starts at the std of the conv it replaces...
     stds = torch.stack([c.weight.std() for c in convs if c.weight.numel() >= 2_000])
