@@ -11,7 +11,8 @@ These measure, they assert nothing about speed; the project's default ``pytest``
 - generator-backward: dL/dW from given kernel gradients, by the fused paths (index_add,
   inverse-table gather + sum) and the per-layer reference;
 - gather: the 1-D gather of the ring's maps on one thread against two (rpg/gather.py),
-  in the seeds' storage order and in first-read order (maps.first_read_order);
+  in the seeds' storage order, in first-read order (maps.first_read_order) and in the
+  blocked order rings use (maps.blocked_order);
 - train-step: one SGD step (forward, cross-entropy, backward, step) at batch 64, RPG
   against the plain network;
 - train-step-ratio: the same two steps interleaved, the ratio of medians recorded in the
@@ -122,11 +123,12 @@ def test_train_step_ratio_interleaved(benchmark):
 
 @pytest.mark.benchmark(group="gather")
 @pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("layout", ["seed", "first-read"])
+@pytest.mark.parametrize("layout", ["seed", "first-read", "blocked"])
 def test_gather(benchmark, ring, layout, threads):
     idx = ring.idx
-    if layout == "seed":
-        idx = maps.INDEX["even"](ring.sizes, ring.size, maps.generator(ring.index_seed)).to(idx.dtype)
+    if layout != "blocked":
+        idx = maps.INDEX["even"](ring.sizes, ring.size, maps.generator(ring.index_seed))
+        idx = (idx if layout == "seed" else maps.first_read_order(idx, ring.size)[0]).to(ring.idx.dtype)
     source, out = ring.weight.detach(), torch.empty(ring.total)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)  # one torch thread: the plain serial index_select

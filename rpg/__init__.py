@@ -8,9 +8,20 @@
 This package imports only torch.
 """
 
-from rpg.convert import convert, generated_layers, materialize, plan, rings
+from rpg.convert import convert, generated_layers, materialize, plan, reorder_optimizer, rings
 from rpg.generated import Generated
 from rpg.maps import INDEX, SIGN
 from rpg.ring import Ring
 
-__all__ = ["INDEX", "SIGN", "Generated", "Ring", "convert", "generated_layers", "materialize", "plan", "rings"]
+__all__ = [
+    "INDEX",
+    "SIGN",
+    "Generated",
+    "Ring",
+    "convert",
+    "generated_layers",
+    "materialize",
+    "plan",
+    "reorder_optimizer",
+    "rings",
+]

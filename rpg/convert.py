@@ -242,6 +242,25 @@ def rings(model: nn.Module) -> dict[str, Ring]:
     return found
 
 
+def reorder_optimizer(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    """Permute ``optimizer``'s state of each ring as loading ``model``'s checkpoint permuted W.
+
+    A checkpoint of an older storage order of W (``Ring.reordered``) loads as the same
+    network, W permuted into today's order; momentum and moments saved beside it are per
+    element of W, so they must follow. Call it after loading both state dicts. Each
+    permutation is applied once.
+    """
+    for ring in rings(model).values():
+        if ring.reordered is None:
+            continue
+        weight = ring.parameter()
+        state = optimizer.state.get(weight, {})
+        for key, value in state.items():
+            if torch.is_tensor(value) and value.shape == weight.shape:
+                state[key] = value[ring.reordered.to(value.device)]
+        ring.reordered = None
+
+
 def generated_layers(model: nn.Module) -> list[str]:
     """Names of the modules whose weight a ring generates ("" for the model itself, as in named_modules)."""
     return [layer for layer in (_layer_of(n) for n, _ in _generators(model)) if layer is not None]

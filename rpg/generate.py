@@ -29,11 +29,12 @@ weights in the ring, 22 MB of W), the table, split over two threads, took 1.67 s
 against index_add's 1.83 s. Both add each element's readers in
 position order, so they give the same bits: the choice changes the time, never the result.
 
-The forward gathers and the inverse table's gathers are memory-bound random passes; two
-things make them cheaper on a CPU. W is stored in the order of its elements' first reader
-(``maps.first_read_order``), so the first read of every element is sequential, and so is
-the inverse table's first row; and each gather runs its two halves on two threads
-(rpg/gather.py), bit-identical to one index_select.
+The forward gathers and the inverse table's gathers are memory-bound passes; on a CPU
+three things make them cheap. W is stored in blocked order (``maps.blocked_order``), so a
+block of generated weights reads W in a few runs that stay in cache, and so does each row
+of the inverse table but the first; that row (each element's first reader) is read in
+position order and written with ``index_copy_`` (``_Plan.first``); and each gather runs
+its two halves on two threads (rpg/gather.py), bit-identical to one index_select.
 
 When autograd records the backward (``create_graph=True``) it is written in
 differentiable torch ops, so double backward works too.
@@ -73,11 +74,23 @@ class _Plan:
         self.mult = mult
         self.idx_slices = [self.idx[lo:hi] for lo, hi in self.bounds]
         self.mult_slices = [mult[lo:hi] for lo, hi in self.bounds]
-        # On the CPU the inverse path's (T + 1)-element buffer is kept between backward passes:
-        # allocated afresh it is a large allocation, i.e. fresh pages faulted in every step
-        # (about 30 ms a step for CIFAR ResNet-18 here). The lock makes a concurrent backward
-        # take a buffer of its own rather than share this one.
-        self._buffer: torch.Tensor | None = None
+        # The first row on the CPU, for maps that read an element more than once: in W's
+        # blocked order (maps.blocked_order) a run of labels has its first readers spread over
+        # all earlier positions, a cache line per element. Read in position order they are
+        # one sequential pass, and their labels advance in a few hundred runs, which
+        # index_copy_ writes: 17 ms against 10 ms for CIFAR ResNet-18 here. It costs 12 bytes
+        # per element of W; index_copy_ takes int64 labels only, and on CUDA it is not
+        # deterministic by torch's rules, so the GPU gathers the row.
+        self.first: tuple[torch.Tensor, torch.Tensor] | None = None
+        if self.inv is not None and len(self.inv) > 1 and self.device.type == "cpu":
+            labels = torch.argsort(self.inv[0], stable=True)  # elements by their first reader
+            self.first = labels, self.inv[0][labels]
+        # On the CPU the inverse path's (T + 1)-element buffer and its N-element scratch row
+        # are kept between backward passes: allocated afresh each is a large allocation, i.e.
+        # fresh pages faulted in every step (about 30 ms and 10 ms a step for CIFAR
+        # ResNet-18 here). The lock makes a concurrent backward take buffers of its own
+        # rather than share these.
+        self._buffers: tuple[torch.Tensor, torch.Tensor] | None = None
         self._buffer_lock = threading.Lock()
 
     def generate(self, weight: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -105,15 +118,21 @@ class _Plan:
             return grad
         keep = self.device.type == "cpu" and self._buffer_lock.acquire(blocking=False)
         try:
-            if keep and self._buffer is None:
-                self._buffer = torch.empty(self.total + 1, device=self.device, dtype=self.dtype)
-            buf = self._buffer if keep else torch.empty(self.total + 1, device=self.device, dtype=self.dtype)
-            return self._inverse_grad(grads, buf)
+            if keep and self._buffers is None:
+                self._buffers = self._new_buffers()
+            return self._inverse_grad(grads, *(self._buffers if keep else self._new_buffers()))
         finally:
             if keep:
                 self._buffer_lock.release()
 
-    def _inverse_grad(self, grads: Sequence[torch.Tensor | None], buf: torch.Tensor) -> torch.Tensor:
+    def _new_buffers(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        buf = torch.empty(self.total + 1, device=self.device, dtype=self.dtype)
+        scratch = torch.empty(self.size, device=self.device, dtype=self.dtype) if len(self.inv) > 1 else None
+        return buf, scratch
+
+    def _inverse_grad(
+        self, grads: Sequence[torch.Tensor | None], buf: torch.Tensor, scratch: torch.Tensor | None
+    ) -> torch.Tensor:
         for g, mult, (lo, hi) in zip(grads, self.mult_slices, self.bounds, strict=True):
             if g is None:
                 buf[lo:hi].zero_()
@@ -122,11 +141,14 @@ class _Plan:
         buf[self.total] = 0
         # Row by row: the temporaries stay ring-sized, and each element's readers are summed
         # in position order, as index_add does (so both paths give the same bits).
-        grad = gather(buf, self.inv[0], buf.new_empty(self.size))
-        if len(self.inv) > 1:
-            row = torch.empty_like(grad)
-            for j in range(1, len(self.inv)):
-                grad.add_(gather(buf, self.inv[j], row))
+        grad = buf.new_empty(self.size)  # fresh: it becomes W.grad
+        if self.first is None:
+            gather(buf, self.inv[0], grad)
+        else:
+            labels, positions = self.first
+            grad.index_copy_(0, labels, gather(buf, positions, scratch))
+        for j in range(1, len(self.inv)):
+            grad.add_(gather(buf, self.inv[j], scratch))
         return grad
 
     def _weight_grad_differentiable(self, grads: Sequence[torch.Tensor | None]) -> torch.Tensor:

@@ -23,10 +23,12 @@ so it can depend on (layer, position).
 
 Storage order: which label a ring element carries is arbitrary (W starts iid, so any
 relabelling of its elements is the same network family), so a ring stores its elements in
-the order of their first reader (``first_read_order``). The first read of every element is
-then a sequential pass, and so is the first row of the backward's inverse table: half the
-random memory accesses of a generation with two reads per element go away (measured in
-the README's "RPG at run time").
+an order chosen for the memory system. ``first_read_order`` numbers them in the order of
+their first reader: the first read of every element becomes a sequential pass.
+``blocked_order`` (what rings use) numbers them by the block of positions that holds their
+last reader, then by their first reader: a block of generated weights then reads W in a
+few short runs that stay in cache, so neither read is a random access into all of W
+(measured in docs/library/runtime.md).
 
 Regenerating is only as faithful as torch's generators: a torch release whose randperm or
 randint draws differently from the same seed makes other maps, i.e. another network from
@@ -122,6 +124,39 @@ def first_read_order(idx: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Ten
     label = torch.empty(n, dtype=torch.long)
     label[order] = torch.arange(n)
     return label[idx.long()], order
+
+
+# blocked_order's block: 32,768 generated weights, 128 KB of them in float32. A block's reads
+# of W then fall in a few hundred KB, which a core's L2 holds. Part of the layout: another
+# block size is another storage order, so it would need another layout name.
+BLOCK = 1 << 15
+
+
+def blocked_order(idx: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The map relabelled by the block of each element's last reader, then by its first reader.
+
+    Returns ``(relabelled, order)`` as ``first_read_order`` does. Elements whose last reader
+    lies in block b of ``BLOCK`` positions take consecutive labels, in the order of their
+    first reader. With two reads per element (a ring of half the generated weights), a
+    block's second reads then go to one run of about BLOCK / 2 labels, and its first reads to
+    runs that advance in step with the positions; the inverse table's rows after the first
+    read one block of positions per run of labels. Elements read once keep first-read order;
+    elements no weight reads keep their relative order, after all read ones.
+    """
+    total = idx.numel()
+    idx = idx.long()
+    positions = torch.arange(total)
+    unread = torch.full((n,), total, dtype=torch.long)
+    first = unread.scatter_reduce(0, idx, positions, reduce="amin")
+    last = unread.scatter_reduce(0, idx, positions, reduce="amax", include_self=False)
+    order = torch.argsort(first, stable=True)  # unread elements (first = total) last, in label order
+    order = order[torch.argsort(last[order] // BLOCK, stable=True)]
+    label = torch.empty(n, dtype=torch.long)
+    label[order] = torch.arange(n)
+    return label[idx], order
+
+
+LAYOUTS = {"first-read": first_read_order, "blocked": blocked_order}
 
 
 def generator(seed: int) -> torch.Generator:

@@ -17,10 +17,11 @@ The state dict holds W (``weight``) and, as extra state, the strategies, seeds, 
 sizes, scales, W's storage order (``layout``) and a fingerprint of the maps with the torch
 version that drew them. Loading regenerates the maps and compares fingerprints: a torch
 that draws differently from the same seeds would load another network, so the load is
-refused, naming both versions. W is stored in the order of its elements' first reader
-(``maps.first_read_order``). A checkpoint with no ``layout`` holds W in the seeds' order
-and is permuted on load (an optimizer state saved beside it is not); one with no
-fingerprint loads unchecked.
+refused, naming both versions. W is stored in ``maps.blocked_order`` (by the block of
+each element's last reader, then its first reader). A checkpoint in another layout (no
+``layout``: the seeds' order; ``"first-read"``: ``maps.first_read_order``) is permuted on
+load, and an optimizer state saved beside it follows with ``rpg.reorder_optimizer``; one
+with no fingerprint loads unchecked.
 
 Cache
 -----
@@ -52,7 +53,9 @@ and dtype), and the inverse table 4 * ceil(T/N) * N / T bytes, i.e. 4 plus paddi
 at the first generation autograd records: a model only counted, evaluated or materialized
 never holds it). About 13 bytes in float32 (9 on the index_add path), none of it in
 checkpoints. On the CPU a trained ring's inverse-path backward also keeps one element of
-W's dtype per generated weight between steps (rpg/generate.py).
+W's dtype per generated weight and one per element of W between steps, and, where an
+element is read more than once, 12 bytes per element of W for the first readers' pass
+(rpg/generate.py).
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ from rpg import maps
 from rpg.generate import _Flag, _Generate, _Generation, _Plan, inverse_table
 
 # W's storage order (module docstring, Checkpoints): what a checkpoint's extra state records.
-LAYOUT = "first-read"
+LAYOUT = "blocked"
 
 # "auto" on a CPU: above this many rows in the inverse table (generated weights per ring
 # element), index_add backs the ring instead (rpg/generate.py says why).
@@ -136,6 +139,9 @@ class Ring(nn.Module):
         # A checkpoint's fingerprint, and the torch that wrote it, waiting for maps to check
         # against (a checkpoint loaded while W is on the meta device).
         self._expected: tuple[str, str] | None = None
+        # The permutation the last load applied to W (a checkpoint of another layout), which
+        # an optimizer state saved beside it still needs (rpg.reorder_optimizer).
+        self.reordered: torch.Tensor | None = None
         self._build()
 
     @property
@@ -156,14 +162,14 @@ class Ring(nn.Module):
     def _generate_maps(self, index: str, sign: str, index_seed: int, sign_seed: int, layout: str = LAYOUT):
         """The maps these settings give, on the CPU (whatever the default device): (idx, signs).
 
-        ``layout`` is W's storage order: "first-read" (``maps.first_read_order``), or "seed"
-        (the seeds' own order, that of a checkpoint with no ``layout``).
+        ``layout`` is W's storage order: one of ``maps.LAYOUTS``, or "seed" (the seeds' own
+        order, that of a checkpoint with no ``layout``).
         """
         with torch.device("cpu"):
             idx = maps.INDEX[index](self.sizes, self.size, maps.generator(index_seed))
             signs = maps.SIGN[sign](self.sizes, maps.generator(sign_seed))
-            if layout == "first-read":
-                idx = maps.first_read_order(idx, self.size)[0]
+            if layout != "seed":
+                idx = maps.LAYOUTS[layout](idx, self.size)[0]
         return idx.to(self._index_dtype()), signs.to(torch.int8)
 
     def _verify(self, idx: torch.Tensor, signs: torch.Tensor, expected: tuple[str, str] | None):
@@ -395,7 +401,7 @@ class Ring(nn.Module):
         settings = (state["index"], state["sign"], int(state["index_seed"]), int(state["sign_seed"]))
         expected = (state["fingerprint"], state.get("torch", "unknown")) if "fingerprint" in state else None
         layout = state.get("layout", "seed")  # no layout: W in the seeds' order
-        if layout not in ("seed", LAYOUT):
+        if layout != "seed" and layout not in maps.LAYOUTS:
             raise RuntimeError(f"ring {self.name!r}: the checkpoint stores W in an unknown layout {layout!r}")
         device = self.parameter().device
         built = None
@@ -403,10 +409,12 @@ class Ring(nn.Module):
             idx, signs = self._generate_maps(*settings, layout=layout)
             # Checked before anything changes: a refused load leaves the maps as they were.
             checked = self._verify(idx, signs, expected)
+            self.reordered = None
             if layout != LAYOUT:
-                relabelled, order = maps.first_read_order(idx, self.size)
+                relabelled, order = maps.LAYOUTS[LAYOUT](idx, self.size)
                 idx, checked, expected = relabelled.to(self._index_dtype()), None, None
                 self._reorder(order)
+                self.reordered = order
             if device.type != "meta":
                 built = (idx.to(device), signs.to(device), checked)
         self.index, self.sign, self.index_seed, self.sign_seed = settings

@@ -228,6 +228,13 @@ def test_the_fused_gradient_equals_the_per_layer_reference_for_even_maps(sizes, 
         assert all(torch.equal(a, b) for a, b in zip(fused, reference, strict=True))
         grads[grad_path] = ring_gradient(ring, fused, targets)
         assert (ring._plan.inv is not None) == (grad_path == "inverse")
+    # On the CPU the inverse path writes its first row by index_copy_ where elements are read
+    # more than once; the GPU gathers it. Both here:
+    ring.grad_path = "inverse"
+    fused = ring.generate()
+    assert (ring._plan.first is not None) == (sum(sizes) > n)
+    ring._plan.first = None
+    assert torch.equal(ring_gradient(ring, fused, targets), grads["index_add"])
     # The reference sums layer by layer; the fused paths sum each element's readers in
     # position order: the same bits as each other, float rounding apart from the reference.
     assert torch.equal(grads["inverse"], grads["index_add"])

@@ -129,3 +129,31 @@ def test_the_first_read_order_is_a_relabelling_whose_first_reads_are_sequential(
     assert len(firsts) == int(torch.unique(idx).numel())
     if index == "sequential":
         assert torch.equal(relabelled, idx)  # already in first-read order
+
+
+@pytest.mark.parametrize("index", ["even", "uniform", "hash", "sequential"])
+@pytest.mark.parametrize("n", [900, 3000])  # reads per element: 2 or more; some read once, some never
+def test_the_blocked_order_numbers_elements_by_their_last_readers_block_then_their_first_reader(monkeypatch, index, n):
+    monkeypatch.setattr(maps, "BLOCK", 64)  # many blocks in a small map
+    sizes = [700, 1300, 500]
+    idx = maps.INDEX[index](sizes, n, maps.generator(4))
+    relabelled, order = maps.blocked_order(idx, n)
+    assert torch.equal(torch.sort(order).values, torch.arange(n))  # a permutation of the ring
+    w = torch.randn(n, generator=maps.generator(9))
+    assert torch.equal(w[order][relabelled], w[idx])  # the same weights, read from W in the new order
+    readers: dict[int, list[int]] = {}
+    for position, label in enumerate(relabelled.tolist()):
+        readers.setdefault(label, []).append(position)
+    read = sorted(readers)
+    assert read == list(range(len(read)))  # the elements read come first
+    keys = [(readers[m][-1] // 64, readers[m][0]) for m in read]
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)  # last reader's block, then first reader
+    unread = order[len(read) :].tolist()
+    assert unread == sorted(unread)  # in their old order
+    assert len({block for block, _ in keys}) > 10  # many runs: not the first-read order
+
+
+def test_the_blocked_order_is_the_first_read_order_within_one_block():
+    idx = maps.even([700, 1300, 500], 900, maps.generator(4))
+    assert len(idx) <= maps.BLOCK
+    assert torch.equal(maps.blocked_order(idx, 900)[0], maps.first_read_order(idx, 900)[0])

@@ -7,6 +7,7 @@ import warnings
 
 import pytest
 import torch
+from torch import nn
 
 import rpg
 from baselines.plain import ResNet
@@ -147,26 +148,73 @@ def test_a_converted_model_pickles_and_torch_saves_whole_and_round_trips_exactly
     assert torch.equal(torch.load(buffer, weights_only=False)(x), model(x))
 
 
-def legacy(state: dict, ring: rpg.Ring) -> dict:
-    """``state`` as a checkpoint from before layouts wrote it: W in the seeds' order, no layout."""
-    state = {k: v.clone() if torch.is_tensor(v) else dict(v) for k, v in state.items()}
+def in_layout(w: torch.Tensor, ring: rpg.Ring, layout: str) -> torch.Tensor:
+    """A per-element tensor of today's W (blocked order) in an older layout's order."""
     seed_idx = maps.INDEX[ring.index](ring.sizes, ring.size, maps.generator(ring.index_seed))
-    _, order = maps.first_read_order(seed_idx, ring.size)
+    _, order = maps.blocked_order(seed_idx, ring.size)
+    seed = torch.empty_like(w)
+    seed[order] = w  # W_blocked = W_seed[order]
+    return seed if layout == "seed" else seed[maps.LAYOUTS[layout](seed_idx, ring.size)[1]]
+
+
+def legacy(state: dict, ring: rpg.Ring, layout: str) -> dict:
+    """``state`` as a checkpoint of an older layout: "seed" (from before layouts were written:
+    W in the seeds' order, no layout key) or "first-read" (maps.first_read_order)."""
+    state = {k: v.clone() if torch.is_tensor(v) else dict(v) for k, v in state.items()}
     key = EXTRA.replace("_extra_state", "weight")
-    w = torch.empty_like(state[key])
-    w[order] = state[key]  # W_first_read = W_seed[order]
-    state[key] = w
-    del state[EXTRA]["layout"]
-    state[EXTRA]["fingerprint"] = maps.fingerprint(seed_idx, ring.signs)
+    state[key] = in_layout(state[key], ring, layout)
+    old_idx = maps.INDEX[ring.index](ring.sizes, ring.size, maps.generator(ring.index_seed))
+    if layout == "seed":
+        del state[EXTRA]["layout"]
+    else:
+        old_idx = maps.LAYOUTS[layout](old_idx, ring.size)[0]
+        state[EXTRA]["layout"] = layout
+    state[EXTRA]["fingerprint"] = maps.fingerprint(old_idx, ring.signs)
     return state
 
 
-def test_a_checkpoint_from_before_the_first_read_layout_loads_as_the_same_network():
+def sgd_step(model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+    optimizer.zero_grad()
+    model(torch.randn(4, 3, 16, 16, generator=torch.Generator().manual_seed(5))).square().mean().backward()
+    optimizer.step()
+
+
+@pytest.mark.parametrize("layout", ["seed", "first-read"])
+def test_training_resumed_from_an_older_layout_with_its_optimizer_state_goes_on_as_before(layout):
+    model = trained().train()
+    (ring,) = rpg.rings(model).values()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    sgd_step(model, optimizer)
+    old = legacy(saved(model.state_dict()), ring, layout)
+    old_optimizer = optimizer.state_dict()
+    old_optimizer["state"] = dict(old_optimizer["state"])
+    position = [p is ring.weight for p in model.parameters()].index(True)
+    momentum = old_optimizer["state"][position]["momentum_buffer"]
+    old_optimizer["state"][position] = {"momentum_buffer": in_layout(momentum, ring, layout)}
+
+    fresh = rpg.convert(small_resnet(), 4000, seed=7).train()
+    fresh.load_state_dict(old)
+    resumed = torch.optim.SGD(fresh.parameters(), lr=0.1, momentum=0.9)
+    resumed.load_state_dict(old_optimizer)
+    rpg.reorder_optimizer(fresh, resumed)
+    sgd_step(model, optimizer)
+    sgd_step(fresh, resumed)
+    assert torch.equal(rpg.rings(fresh)["global"].weight, ring.weight)
+    rpg.reorder_optimizer(fresh, resumed)  # applied once: a second call changes nothing
+    assert torch.equal(resumed.state_dict()["state"][position]["momentum_buffer"], momentum_of(optimizer, ring))
+
+
+def momentum_of(optimizer: torch.optim.Optimizer, ring: rpg.Ring) -> torch.Tensor:
+    return optimizer.state[ring.weight]["momentum_buffer"]
+
+
+@pytest.mark.parametrize("layout", ["seed", "first-read"])
+def test_a_checkpoint_of_an_older_layout_loads_as_the_same_network(layout):
     model = trained()
     (ring,) = rpg.rings(model).values()
     state = saved(model.state_dict())
-    assert state[EXTRA]["layout"] == "first-read"
-    old = legacy(state, ring)
+    assert state[EXTRA]["layout"] == "blocked"
+    old = legacy(state, ring, layout)
     assert not torch.equal(old[EXTRA.replace("_extra_state", "weight")], ring.weight.detach())
     fresh = rpg.convert(small_resnet(), 4000, seed=7).eval()
     fresh.load_state_dict(old)
@@ -175,9 +223,10 @@ def test_a_checkpoint_from_before_the_first_read_layout_loads_as_the_same_networ
     assert saved(fresh.state_dict())[EXTRA] == state[EXTRA]  # saved again in today's layout
 
 
-def test_a_checkpoint_from_before_the_layout_is_still_checked_against_its_own_maps(monkeypatch):
+@pytest.mark.parametrize("layout", ["seed", "first-read"])
+def test_a_checkpoint_of_an_older_layout_is_still_checked_against_its_own_maps(monkeypatch, layout):
     model = trained()
-    old = legacy(saved(model.state_dict()), rpg.rings(model)["global"])
+    old = legacy(saved(model.state_dict()), rpg.rings(model)["global"], layout)
     change_even(monkeypatch)
     fresh = rpg.convert(small_resnet(), 4000, seed=7)
     (ring,) = rpg.rings(fresh).values()

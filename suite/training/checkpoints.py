@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+import rpg
 from suite.errors import naming
 from suite.system import distributed
 from suite.training.callbacks import Callback, Run
@@ -67,6 +68,7 @@ class Resume(Callback):
         state = torch.load(self.path, weights_only=True)
         run.model.load_state_dict(state["model"])
         run.optimizer.load_state_dict(state["optimizer"])
+        rpg.reorder_optimizer(run.model, run.optimizer)  # a checkpoint from before W's layout changed
         run.scheduler.load_state_dict(state["scheduler"])
         run.shuffle.set_state(state["shuffle"])
         self.torch_rng = state["torch_rng"]
