@@ -140,8 +140,9 @@ def blocked_order(idx: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor
     first reader. With two reads per element (a ring of half the generated weights), a
     block's second reads then go to one run of about BLOCK / 2 labels, and its first reads to
     runs that advance in step with the positions; the inverse table's rows after the first
-    read one block of positions per run of labels. Elements read once keep first-read order;
-    elements no weight reads keep their relative order, after all read ones.
+    read one block of positions per run of labels. A map that reads no element twice, or
+    one block long, keeps first-read order; elements no weight reads keep their relative
+    order, after all read ones.
     """
     total = idx.numel()
     idx = idx.long()
