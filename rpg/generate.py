@@ -79,8 +79,10 @@ class _Plan:
         # all earlier positions, a cache line per element. Read in position order they are
         # one sequential pass, and their labels advance in a few hundred runs, which
         # index_copy_ writes: 17 ms against 10 ms for CIFAR ResNet-18 here. It costs 12 bytes
-        # per element of W; index_copy_ takes int64 labels only, and on CUDA it is not
-        # deterministic by torch's rules, so the GPU gathers the row.
+        # per element of W (index_copy_ takes int64 labels only), which pays where a gather
+        # misses the CPU's caches; on a GPU, where nothing here was measured, the row is
+        # gathered. Labels are unique, so the copy's bits are the gather's (and torch's
+        # deterministic mode keeps index_copy_ deterministic anyway).
         self.first: tuple[torch.Tensor, torch.Tensor] | None = None
         if self.inv is not None and len(self.inv) > 1 and self.device.type == "cpu":
             labels = torch.argsort(self.inv[0], stable=True)  # elements by their first reader
