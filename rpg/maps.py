@@ -117,13 +117,23 @@ def first_read_order(idx: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Ten
     and ``relabelled = inverse(order)[idx]``. Elements no weight reads keep their relative
     order, after all read ones.
     """
+    idx = idx.long()
+    return _relabelled(idx, _by_reader(idx, n, "amin"))
+
+
+def _by_reader(idx: torch.Tensor, n: int, reduce: str) -> torch.Tensor:
+    """Each element's first ("amin") or last ("amax") reader's position; ``len(idx)`` if none."""
     total = idx.numel()
-    first = torch.full((n,), total, dtype=torch.long)
-    first.scatter_reduce_(0, idx.long(), torch.arange(total), reduce="amin")
-    order = torch.argsort(first, stable=True)
-    label = torch.empty(n, dtype=torch.long)
-    label[order] = torch.arange(n)
-    return label[idx.long()], order
+    unread = torch.full((n,), total, dtype=torch.long)
+    return unread.scatter_reduce(0, idx, torch.arange(total), reduce=reduce, include_self=reduce == "amin")
+
+
+def _relabelled(idx: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the map in new labels, order): elements numbered by ``key``, ties kept in label order."""
+    order = torch.argsort(key, stable=True)
+    label = torch.empty(len(key), dtype=torch.long)
+    label[order] = torch.arange(len(key))
+    return label[idx], order
 
 
 # blocked_order's block: 32,768 generated weights, 128 KB of them in float32. A block's reads
@@ -144,17 +154,10 @@ def blocked_order(idx: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor
     one block long, keeps first-read order; elements no weight reads keep their relative
     order, after all read ones.
     """
-    total = idx.numel()
     idx = idx.long()
-    positions = torch.arange(total)
-    unread = torch.full((n,), total, dtype=torch.long)
-    first = unread.scatter_reduce(0, idx, positions, reduce="amin")
-    last = unread.scatter_reduce(0, idx, positions, reduce="amax", include_self=False)
-    order = torch.argsort(first, stable=True)  # unread elements (first = total) last, in label order
-    order = order[torch.argsort(last[order] // BLOCK, stable=True)]
-    label = torch.empty(n, dtype=torch.long)
-    label[order] = torch.arange(n)
-    return label[idx], order
+    first, last = _by_reader(idx, n, "amin"), _by_reader(idx, n, "amax")
+    # One key, block then first reader; unread elements (both = len(idx)) sort last.
+    return _relabelled(idx, last // BLOCK * (idx.numel() + 1) + first)
 
 
 LAYOUTS = {"first-read": first_read_order, "blocked": blocked_order}
