@@ -124,8 +124,8 @@ def first_read_order(idx: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Ten
 def _by_reader(idx: torch.Tensor, n: int, reduce: str) -> torch.Tensor:
     """Each element's first ("amin") or last ("amax") reader's position; ``len(idx)`` if none."""
     total = idx.numel()
-    unread = torch.full((n,), total, dtype=torch.long)
-    return unread.scatter_reduce(0, idx, torch.arange(total), reduce=reduce, include_self=reduce == "amin")
+    unread = torch.full((n,), total, dtype=torch.long)  # kept where no position scatters
+    return unread.scatter_reduce(0, idx, torch.arange(total), reduce=reduce, include_self=False)
 
 
 def _relabelled(idx: torch.Tensor, key: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
